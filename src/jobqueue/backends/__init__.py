@@ -1,0 +1,52 @@
+"""Storage backends and the URL that selects one.
+
+==============================  ==============================================================
+``memory://``                   in-process, nothing persisted (tests, scripts, the demo)
+``sqlite:///relative/path.db``  embedded file database (the default: ``sqlite:///jobqueue.db``)
+``sqlite:////absolute/path.db`` the same with an absolute path; ``?durability=normal|strict``
+==============================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from jobqueue.backends.base import Backend
+from jobqueue.backends.memory import MemoryBackend
+from jobqueue.backends.sqlite import SQLiteBackend
+from jobqueue.clock import Clock
+from jobqueue.errors import ConfigurationError
+
+DEFAULT_URL = "sqlite:///jobqueue.db"
+
+
+def create_backend(url: str, *, clock: Clock | None = None, **options: Any) -> Backend:
+    """The backend a URL names (not yet opened). Options in the URL's query string or as keywords."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    query: dict[str, Any] = dict(parse_qsl(parts.query))
+    query.update(options)
+    if scheme == "memory":
+        if query:
+            raise ConfigurationError(f"memory:// takes no options, got {sorted(query)}")
+        return MemoryBackend(clock=clock)
+    if scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc:
+            raise ConfigurationError(
+                f"{url!r}: write sqlite:///relative.db or sqlite:////absolute/path.db (three or four slashes)"
+            )
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise ConfigurationError(f"{url!r} names no database file")
+        unknown = set(query) - {"durability", "busy_timeout"}
+        if unknown:
+            raise ConfigurationError(f"unknown sqlite option(s): {', '.join(sorted(unknown))}")
+        if "busy_timeout" in query:
+            query["busy_timeout"] = float(query["busy_timeout"])
+        return SQLiteBackend(path, clock=clock, **query)
+    raise ConfigurationError(f"unsupported backend URL {url!r}: use memory:// or sqlite:///path.db")
+
+
+__all__ = ["DEFAULT_URL", "Backend", "MemoryBackend", "SQLiteBackend", "create_backend"]

@@ -1,0 +1,283 @@
+"""The Backend protocol: the atomic storage operations every store provides.
+
+A backend stores jobs and keeps each operation atomic; it holds no policy. Whether a failed job is
+retried and after how long is decided above it (:mod:`jobqueue.retry`) and passed down as a delay.
+Every backend passes the shared conformance suite in ``tests/conformance``.
+
+Time: delays are seconds relative to the backend's clock (its injected :class:`~jobqueue.clock.Clock`
+for memory and SQLite, the server's clock for PostgreSQL and Redis), so the clocks of producers and
+workers may disagree without harm.
+
+Fencing: :meth:`Backend.claim` gives each attempt a fresh ``lease_token``. ``complete``, ``fail``,
+``heartbeat`` and ``release`` take a :class:`Lease` and change nothing unless the job is still
+PROCESSING under that token; they answer ``False`` for such a stale lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from jobqueue.job import Job, JobState, NewJob
+
+DEFAULT_LEASE = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can and cannot do; declared, never faked."""
+
+    #: Several processes (or machines) can share the store.
+    shared: bool
+    #: An accepted job survives a crash of the process that accepted it.
+    durable: bool
+    #: ``wait_for_work`` is woken by enqueues made in *other* processes (not only by polling).
+    cross_process_wakeup: bool
+    #: The store's own clock decides leases and due times (clock skew between workers is harmless).
+    server_clock: bool
+
+
+# ---- enqueue -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The job was stored."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A live job already holds this idempotency key; nothing was stored. ``job`` is that job."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The queue was at capacity; nothing was stored."""
+
+    queue: str
+    capacity: int
+
+
+EnqueueOutcome = Accepted | Duplicate | Rejected
+
+
+# ---- claim and its results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimParams:
+    """Claim up to ``limit`` due jobs from ``queues`` for ``worker_id``, leased for ``lease`` seconds."""
+
+    queues: Sequence[str]
+    worker_id: str
+    limit: int
+    lease: float = DEFAULT_LEASE
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Identifies one attempt: the job and the token its claim received."""
+
+    job_id: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A successful attempt and its JSON result."""
+
+    lease: Lease
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt.
+
+    ``retry_delay`` is the wait before the next attempt in seconds, or ``None`` to dead-letter.
+    The attempt is counted (``retry_count`` + 1) either way.
+    """
+
+    lease: Lease
+    error: str
+    retry_delay: float | None
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListParams:
+    """Filter and page for :meth:`Backend.list_jobs`; jobs come oldest first (by id)."""
+
+    state: JobState | None = None
+    queue: str | None = None
+    task: str | None = None
+    #: Return jobs whose id sorts after this one (the ``next_cursor`` of the previous page).
+    cursor: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    jobs: list[Job]
+    #: Pass as ``ListParams.cursor`` for the next page; ``None`` when this was the last one.
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Job counts of one queue by state (every state present, zero when none)."""
+
+    counts: Mapping[JobState, int]
+
+    @property
+    def waiting(self) -> int:
+        """Jobs that count against capacity: PENDING + SCHEDULED + FAILED awaiting retry."""
+        return self.counts[JobState.PENDING] + self.counts[JobState.SCHEDULED] + self.counts[JobState.FAILED]
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    queues: Mapping[str, QueueStats]
+    #: Idempotency keys currently reserved (including expired ones not yet pruned).
+    idempotency_keys: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneParams:
+    """Delete finished jobs that finished before these times (``None`` keeps them), and expired keys."""
+
+    completed_before: float | None = None
+    dead_before: float | None = None
+    cancelled_before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    jobs: int
+    keys: int
+
+
+def empty_counts() -> dict[JobState, int]:
+    return dict.fromkeys(JobState, 0)
+
+
+@dataclass(slots=True)
+class StatsBuilder:
+    """Accumulates (queue, state, count) rows into :class:`Stats`."""
+
+    counts: dict[str, dict[JobState, int]] = field(default_factory=dict)
+
+    def add(self, queue: str, state: JobState | str, n: int) -> None:
+        per_queue = self.counts.get(queue)
+        if per_queue is None:
+            per_queue = self.counts[queue] = empty_counts()
+        per_queue[JobState(state)] += n
+
+    def build(self, keys: int) -> Stats:
+        return Stats({q: QueueStats(c) for q, c in sorted(self.counts.items())}, keys)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Atomic storage operations. Batch methods answer one result per input, in input order."""
+
+    #: Short name used in URLs and reports ("memory", "sqlite", ...).
+    name: str
+    capabilities: Capabilities
+
+    async def open(self) -> None:
+        """Connect and prepare the store (create or migrate the schema). Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+
+    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+        """Store new jobs, each atomically: idempotency check, capacity check, insert.
+
+        For each job in order: if its ``idempotency_key`` is held by a live key (not expired), the
+        outcome is :class:`Duplicate` with the holder; else if ``capacity`` names its queue and the
+        queue already has that many waiting jobs, :class:`Rejected`; else the job is inserted
+        (PENDING, or SCHEDULED when due later) and its key reserved for ``key_ttl`` seconds.
+        Later jobs of the batch see earlier ones (two jobs with one key: the second is a Duplicate).
+        """
+        ...
+
+    async def claim(self, params: ClaimParams) -> list[Job]:
+        """Take up to ``limit`` due jobs, highest priority first, then oldest.
+
+        Each becomes PROCESSING with ``worker_id``, a new ``lease_token`` and
+        ``lease_expires_at = now + lease``; ``started_at`` is set on the first attempt and
+        ``last_attempt`` on every one. Jobs come back in claim order.
+        """
+        ...
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        """Mark attempts COMPLETED with their results. ``False`` for a stale lease (nothing changed)."""
+        ...
+
+    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
+        """Count failed attempts: FAILED until ``now + retry_delay``, or DEAD_LETTERED when ``None``.
+
+        A retry always re-enters its queue, whatever the capacity. ``False`` for a stale lease.
+        """
+        ...
+
+    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
+        """Extend leases to ``now + lease``. ``False`` means the lease is lost: stop the work."""
+        ...
+
+    async def release(self, leases: Sequence[Lease]) -> list[bool]:
+        """Give jobs back (graceful shutdown): PENDING again, the attempt not counted."""
+        ...
+
+    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+        """PROCESSING jobs whose lease has expired, oldest expiry first.
+
+        The reaper (:func:`jobqueue.recovery.recover_expired`) fails each with the token it holds,
+        so that a worker completing at the same moment and the reaper cannot both win.
+        """
+        ...
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job with this id, or ``None``."""
+        ...
+
+    async def list_jobs(self, params: ListParams) -> Page:
+        """Jobs matching the filter, oldest first, one page at a time."""
+        ...
+
+    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+        """Move a DEAD_LETTERED job back to PENDING with a fresh attempt budget.
+
+        Raises :class:`~jobqueue.errors.JobNotFound`, :class:`~jobqueue.errors.InvalidTransition`
+        when it is not dead-lettered, or :class:`~jobqueue.errors.QueueFull` when its queue holds
+        ``capacity`` waiting jobs (the job then stays in the DLQ).
+        """
+        ...
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a waiting job (PENDING, SCHEDULED or FAILED). Raises like :meth:`replay_dead`."""
+        ...
+
+    async def stats(self) -> Stats:
+        """Counts by queue and state, and reserved idempotency keys."""
+        ...
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        """Wait until a job may be claimable in ``queues`` or ``timeout`` seconds pass.
+
+        ``True`` when woken by new work. A spurious wake-up is allowed; a missed one is not (a
+        job enqueued in this process always wakes a waiter at once).
+        """
+        ...
+
+    async def prune(self, params: PruneParams) -> PruneResult:
+        """Delete finished jobs older than the given times, and expired idempotency keys."""
+        ...

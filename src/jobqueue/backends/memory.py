@@ -1,0 +1,378 @@
+"""``memory://``: an in-process backend for tests, scripts and the demo.
+
+Nothing survives the process. Every operation runs to completion without awaiting, so each is
+atomic on the event loop. Payloads and results are stored as JSON round-trips, as a real store
+would, so code that passes here does not depend on object identity.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import heapq
+import itertools
+from collections.abc import Mapping, Sequence
+
+from jobqueue.backends.base import (
+    DEFAULT_LEASE,
+    Accepted,
+    Capabilities,
+    ClaimParams,
+    Completion,
+    Duplicate,
+    EnqueueOutcome,
+    Failure,
+    Lease,
+    ListParams,
+    Page,
+    PruneParams,
+    PruneResult,
+    Rejected,
+    Stats,
+    StatsBuilder,
+)
+from jobqueue.backends.wakeup import Wakeup
+from jobqueue.clock import Clock, SystemClock
+from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull, ValidationError
+from jobqueue.job import FINISHED_STATES, WAITING_STATES, Job, JobState, NewJob, dump_json, load_json
+
+S = JobState
+
+# Heap entries: (sort key..., version, job id). The version lets a heap keep stale entries
+# (cancelled jobs, jobs re-queued since) and skip them when popped, instead of searching.
+_ReadyEntry = tuple[int, int, int, str]  # (-priority, seq, version, id)
+_DelayedEntry = tuple[float, int, int, str]  # (due, seq, version, id)
+
+
+class MemoryBackend:
+    """The in-process backend. ``clock`` decides leases and due times (a FakeClock in tests)."""
+
+    name = "memory"
+    capabilities = Capabilities(shared=False, durable=False, cross_process_wakeup=False, server_clock=False)
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._jobs: dict[str, Job] = {}
+        self._seq: dict[str, int] = {}
+        self._version: dict[str, int] = {}
+        self._ids: list[str] = []  # sorted, for cursor paging
+        self._ready: dict[str, list[_ReadyEntry]] = {}
+        self._delayed: dict[str, list[_DelayedEntry]] = {}
+        self._processing: set[str] = set()
+        self._keys: dict[str, tuple[str, float]] = {}  # key -> (job id, expires at)
+        self._counts: dict[str, dict[JobState, int]] = {}
+        self._sequence = itertools.count(1)
+        self._tokens = itertools.count(1)
+        self._wakeup = Wakeup()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._wakeup.wake()
+
+    async def __aenter__(self) -> MemoryBackend:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- bookkeeping ----------------------------------------------------------------------
+
+    def _count(self, queue: str, state: JobState, delta: int) -> None:
+        per_queue = self._counts.get(queue)
+        if per_queue is None:
+            per_queue = self._counts[queue] = dict.fromkeys(JobState, 0)
+        per_queue[state] += delta
+
+    def _set_state(self, job: Job, state: JobState) -> None:
+        self._count(job.queue, job.state, -1)
+        self._count(job.queue, state, +1)
+        job.state = state
+
+    def _waiting(self, queue: str) -> int:
+        counts = self._counts.get(queue)
+        if counts is None:
+            return 0
+        return counts[S.PENDING] + counts[S.SCHEDULED] + counts[S.FAILED]
+
+    def _schedule(self, job: Job, due: float, now: float) -> None:
+        """Put a waiting job into the ready heap, or the delayed heap when it is due later."""
+        version = self._version[job.id] = self._version.get(job.id, 0) + 1
+        seq = self._seq[job.id]
+        if due <= now:
+            heapq.heappush(self._ready.setdefault(job.queue, []), (-job.priority, seq, version, job.id))
+        else:
+            heapq.heappush(self._delayed.setdefault(job.queue, []), (due, seq, version, job.id))
+
+    def _live(self, job_id: str, version: int) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is None or self._version.get(job_id) != version or job.state not in WAITING_STATES:
+            return None
+        return job
+
+    def _promote_due(self, queue: str, now: float) -> None:
+        delayed = self._delayed.get(queue)
+        if not delayed:
+            return
+        ready = self._ready.setdefault(queue, [])
+        while delayed and delayed[0][0] <= now:
+            _, seq, version, job_id = heapq.heappop(delayed)
+            job = self._live(job_id, version)
+            if job is not None:
+                heapq.heappush(ready, (-job.priority, seq, version, job_id))
+
+    def _held(self, lease: Lease) -> Job | None:
+        job = self._jobs.get(lease.job_id)
+        if job is None or job.state is not S.PROCESSING or job.lease_token != lease.token:
+            return None
+        return job
+
+    def _end_lease(self, job: Job) -> None:
+        self._processing.discard(job.id)
+        job.lease_expires_at = None
+        job.worker_id = None
+
+    # ---- operations -----------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+        now = self.clock.time()
+        outcomes: list[EnqueueOutcome] = []
+        accepted = False
+        for new in jobs:
+            key = new.idempotency_key
+            if key is not None:
+                held = self._keys.get(key)
+                if held is not None and held[1] > now and held[0] in self._jobs:
+                    outcomes.append(Duplicate(copy.copy(self._jobs[held[0]])))
+                    continue
+            limit = None if capacity is None else capacity.get(new.queue)
+            if limit is not None and self._waiting(new.queue) >= limit:
+                outcomes.append(Rejected(new.queue, limit))
+                continue
+            due = new.due_at(now)
+            job = Job(
+                id=new.id,
+                queue=new.queue,
+                task=new.task,
+                payload=load_json(new.payload_json),
+                priority=new.priority,
+                state=S.SCHEDULED if due > now else S.PENDING,
+                retry_count=0,
+                max_retries=new.max_retries,
+                idempotency_key=key,
+                created_at=now,
+                run_at=due,
+                timeout=new.timeout,
+            )
+            self._jobs[job.id] = job
+            self._seq[job.id] = next(self._sequence)
+            if not self._ids or job.id > self._ids[-1]:
+                self._ids.append(job.id)
+            else:
+                bisect.insort(self._ids, job.id)
+            self._count(job.queue, job.state, +1)
+            self._schedule(job, due, now)
+            if key is not None:
+                self._keys[key] = (job.id, now + new.key_ttl)
+            outcomes.append(Accepted(copy.copy(job)))
+            accepted = True
+        if accepted:
+            self._wakeup.wake()
+        return outcomes
+
+    async def claim(self, params: ClaimParams) -> list[Job]:
+        now = self.clock.time()
+        heaps = []
+        for queue in dict.fromkeys(params.queues):
+            self._promote_due(queue, now)
+            heap = self._ready.get(queue)
+            if heap:
+                heaps.append(heap)
+        claimed: list[Job] = []
+        while heaps and len(claimed) < params.limit:
+            best = min(heaps, key=lambda h: h[0][:2])
+            _, _, version, job_id = heapq.heappop(best)
+            if not best:
+                heaps.remove(best)
+            job = self._live(job_id, version)
+            if job is None:
+                continue
+            self._set_state(job, S.PROCESSING)
+            job.lease_token = next(self._tokens)
+            job.lease_expires_at = now + params.lease
+            job.worker_id = params.worker_id
+            job.last_attempt = now
+            if job.started_at is None:
+                job.started_at = now
+            job.next_retry_at = None
+            self._processing.add(job.id)
+            claimed.append(copy.copy(job))
+        return claimed
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        results = [_json_copy(c.result) for c in completions]  # validate all before changing any
+        now = self.clock.time()
+        done: list[bool] = []
+        for completion, result in zip(completions, results, strict=True):
+            job = self._held(completion.lease)
+            if job is None:
+                done.append(False)
+                continue
+            self._end_lease(job)
+            self._set_state(job, S.COMPLETED)
+            job.result = result
+            job.finished_at = now
+            done.append(True)
+        return done
+
+    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
+        now = self.clock.time()
+        done: list[bool] = []
+        for failure in failures:
+            job = self._held(failure.lease)
+            if job is None:
+                done.append(False)
+                continue
+            self._end_lease(job)
+            job.retry_count += 1
+            job.error = failure.error
+            if failure.retry_delay is None:
+                self._set_state(job, S.DEAD_LETTERED)
+                job.finished_at = now
+                job.next_retry_at = None
+            else:
+                due = now + max(0.0, failure.retry_delay)
+                self._set_state(job, S.FAILED)
+                job.next_retry_at = job.run_at = due
+                self._schedule(job, due, now)
+            done.append(True)
+        self._wakeup.wake()
+        return done
+
+    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
+        expires = self.clock.time() + lease
+        owned: list[bool] = []
+        for ref in leases:
+            job = self._held(ref)
+            if job is not None:
+                job.lease_expires_at = expires
+            owned.append(job is not None)
+        return owned
+
+    async def release(self, leases: Sequence[Lease]) -> list[bool]:
+        now = self.clock.time()
+        released: list[bool] = []
+        for ref in leases:
+            job = self._held(ref)
+            if job is not None:
+                self._end_lease(job)
+                self._set_state(job, S.PENDING)
+                job.run_at = now
+                self._schedule(job, now, now)
+            released.append(job is not None)
+        self._wakeup.wake()
+        return released
+
+    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+        now = self.clock.time()
+        expired = [
+            job
+            for job_id in self._processing
+            if (job := self._jobs[job_id]).lease_expires_at is not None and job.lease_expires_at <= now
+        ]
+        expired.sort(key=lambda j: (j.lease_expires_at or 0.0, j.id))
+        return [copy.copy(j) for j in expired[:limit]]
+
+    async def get(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        return None if job is None else copy.copy(job)
+
+    async def list_jobs(self, params: ListParams) -> Page:
+        start = 0 if params.cursor is None else bisect.bisect_right(self._ids, params.cursor)
+        page: list[Job] = []
+        for job_id in itertools.islice(self._ids, start, None):
+            job = self._jobs[job_id]
+            if (
+                (params.state is None or job.state is params.state)
+                and (params.queue is None or job.queue == params.queue)
+                and (params.task is None or job.task == params.task)
+            ):
+                if len(page) == params.limit:
+                    return Page(page, page[-1].id)
+                page.append(copy.copy(job))
+        return Page(page, None)
+
+    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.state is not S.DEAD_LETTERED:
+            raise InvalidTransition(job_id, job.state, "replay")
+        if capacity is not None and self._waiting(job.queue) >= capacity:
+            raise QueueFull(job.queue, capacity)
+        now = self.clock.time()
+        self._set_state(job, S.PENDING)
+        job.retry_count = 0
+        job.finished_at = None
+        job.next_retry_at = None
+        job.run_at = now
+        self._schedule(job, now, now)
+        self._wakeup.wake()
+        return copy.copy(job)
+
+    async def cancel(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if job.state not in WAITING_STATES:
+            raise InvalidTransition(job_id, job.state, "cancel")
+        self._set_state(job, S.CANCELLED)
+        job.finished_at = self.clock.time()
+        job.next_retry_at = None
+        return copy.copy(job)
+
+    async def stats(self) -> Stats:
+        builder = StatsBuilder()
+        for queue, counts in self._counts.items():
+            for state, n in counts.items():
+                builder.add(queue, state, n)
+        return builder.build(len(self._keys))
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        return await self._wakeup.wait(timeout)
+
+    async def prune(self, params: PruneParams) -> PruneResult:
+        now = self.clock.time()
+        cutoffs = {
+            S.COMPLETED: params.completed_before,
+            S.DEAD_LETTERED: params.dead_before,
+            S.CANCELLED: params.cancelled_before,
+        }
+        doomed = [
+            job.id
+            for job in self._jobs.values()
+            if job.state in FINISHED_STATES
+            and (cutoff := cutoffs[job.state]) is not None
+            and job.finished_at is not None
+            and job.finished_at < cutoff
+        ]
+        for job_id in doomed:
+            job = self._jobs.pop(job_id)
+            self._count(job.queue, job.state, -1)
+            del self._seq[job_id], self._version[job_id]
+        if doomed:
+            gone = set(doomed)
+            self._ids = [i for i in self._ids if i not in gone]
+        expired_keys = [k for k, (_, expires) in self._keys.items() if expires <= now]
+        for key in expired_keys:
+            del self._keys[key]
+        return PruneResult(jobs=len(doomed), keys=len(expired_keys))
+
+
+def _json_copy(value: object) -> object:
+    try:
+        return load_json(dump_json(value))
+    except TypeError as exc:
+        raise ValidationError("result", f"must be JSON-serializable ({exc})") from None

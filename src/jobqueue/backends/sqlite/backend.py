@@ -1,0 +1,445 @@
+"""``sqlite:///path.db``: the embedded default backend.
+
+Stdlib sqlite3 in WAL mode. All writes go through one writer thread that commits whatever is
+waiting as one transaction (see :mod:`.thread`); reads use a second connection on its own thread,
+which WAL lets run beside the writer. Several processes may open the same file: ``BEGIN
+IMMEDIATE`` serialises their writers, and each check-then-insert runs inside that lock, so the
+idempotency and capacity checks hold across processes.
+
+Durability (``durability=``):
+
+``"full"`` (default)
+    A commit that accepts or revives a job (enqueue, replay, cancel) is fsynced before the caller
+    hears back, so an accepted job survives power loss. Worker state changes (claim, heartbeat,
+    complete, fail, release) are committed with ``synchronous=NORMAL``: they survive a crash of the
+    process, and a power loss can only roll one back to an earlier state of an accepted job, which
+    the lease then re-runs (at-least-once holds). An fsync there would buy nothing but latency.
+``"strict"``
+    Every commit is fsynced.
+``"normal"``
+    No commit waits for fsync; a power loss may lose the last accepted jobs (never a process crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from jobqueue.backends.base import (
+    DEFAULT_LEASE,
+    Accepted,
+    Capabilities,
+    ClaimParams,
+    Completion,
+    Duplicate,
+    EnqueueOutcome,
+    Failure,
+    Lease,
+    ListParams,
+    Page,
+    PruneParams,
+    PruneResult,
+    Rejected,
+    Stats,
+    StatsBuilder,
+)
+from jobqueue.backends.sqlite.sql import Q, migrations, read
+from jobqueue.backends.sqlite.thread import ConnectionThread
+from jobqueue.backends.wakeup import Wakeup
+from jobqueue.clock import Clock, SystemClock
+from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
+from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
+
+Durability = Literal["full", "strict", "normal"]
+
+_STATES = {s.value: s for s in JobState}
+#: How often ``wait_for_work`` looks for commits made by other processes.
+CROSS_PROCESS_POLL = 0.05
+
+
+def _job(row: Sequence[Any]) -> Job:
+    result = row[16]
+    return Job(
+        row[0], row[1], row[2], load_json(row[3]), row[4], _STATES[row[5]], row[6], row[7], row[8],
+        row[9], row[10], row[11], row[12], row[13], row[14], row[15],
+        None if result is None else load_json(result),
+        row[17], row[18], row[19], row[20],
+    )  # fmt: skip
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (triggers included) without executescript's implicit COMMIT."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return [s for s in statements if s and not all(ln.lstrip().startswith("--") for ln in s.splitlines())]
+
+
+def apply_schema(conn: sqlite3.Connection) -> None:
+    """Create or migrate the schema; run inside the writer's transaction."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    steps = migrations()
+    latest = steps[-1][0]
+    if version > latest:
+        raise ConfigurationError(
+            f"database schema version {version} is newer than this jobqueue ({latest}); upgrade jobqueue"
+        )
+    if version == latest:
+        return
+    has_jobs = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone()
+    if version == 0 and not has_jobs:
+        for statement in _statements(read("schema.sql")):
+            conn.execute(statement)
+    else:
+        for number, script in steps:
+            if number > version:
+                for statement in _statements(script):
+                    conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {latest}")
+
+
+class SQLiteBackend:
+    """The embedded backend on one database file (created with its directory if missing)."""
+
+    name = "sqlite"
+    capabilities = Capabilities(shared=True, durable=True, cross_process_wakeup=False, server_clock=False)
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        durability: Durability = "full",
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if str(path) in ("", ":memory:"):
+            raise ConfigurationError("sqlite needs a file path; use memory:// for an in-process queue")
+        if durability not in ("full", "strict", "normal"):
+            raise ConfigurationError(f"durability must be 'full', 'strict' or 'normal', not {durability!r}")
+        self.path = Path(path)
+        self.clock: Clock = clock or SystemClock()
+        self.durability = durability
+        self.busy_timeout = busy_timeout
+        self._writer: ConnectionThread | None = None
+        self._reader: ConnectionThread | None = None
+        self._wakeup = Wakeup()
+        self._data_version: int | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL" if self.durability != "normal" else "PRAGMA synchronous = NORMAL")
+        return conn
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = ConnectionThread(
+            self._connect, transactional=True, name="jobqueue-sqlite-writer",
+            always_full=self.durability == "strict",
+        )  # fmt: skip
+        reader = ConnectionThread(self._connect, transactional=False, name="jobqueue-sqlite-reader", always_full=False)
+        await asyncio.to_thread(writer.start)
+        self._writer = writer
+        try:
+            await writer.call(apply_schema, durable=True)
+            await asyncio.to_thread(reader.start)
+        except BaseException:
+            self._writer = None
+            await asyncio.to_thread(writer.stop)
+            raise
+        self._reader = reader
+
+    async def close(self) -> None:
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        for thread in (writer, reader):
+            if thread is not None:
+                await asyncio.to_thread(thread.stop)
+        self._wakeup.wake()
+
+    async def __aenter__(self) -> SQLiteBackend:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _threads(self) -> tuple[ConnectionThread, ConnectionThread]:
+        if self._writer is None or self._reader is None:
+            raise ConfigurationError("the sqlite backend is not open; call `await backend.open()` first")
+        return self._writer, self._reader
+
+    async def _write(self, fn: Any, *, durable: bool = False) -> Any:
+        return await self._threads()[0].call(fn, durable=durable and self.durability != "normal")
+
+    async def _read(self, fn: Any) -> Any:
+        return await self._threads()[1].call(fn)
+
+    # ---- enqueue --------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+        if not jobs:
+            return []
+        outcomes: list[EnqueueOutcome] = await self._write(
+            lambda conn: self._enqueue(conn, jobs, capacity), durable=True
+        )
+        if any(type(o) is Accepted for o in outcomes):
+            self._wakeup.wake()
+        return outcomes
+
+    def _enqueue(
+        self, conn: sqlite3.Connection, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None
+    ) -> list[EnqueueOutcome]:
+        now = self.clock.time()
+        waiting: dict[str, int] = {}
+        keys_in_batch: dict[str, Job] = {}
+        rows: list[tuple[Any, ...]] = []
+        key_rows: list[tuple[str, str, float]] = []
+        outcomes: list[EnqueueOutcome] = []
+        for new in jobs:
+            key = new.idempotency_key
+            if key is not None:
+                holder = keys_in_batch.get(key)
+                if holder is None:
+                    row = conn.execute(Q["get_key"], (key, now)).fetchone()
+                    holder = None if row is None else _job(row)
+                if holder is not None:
+                    outcomes.append(Duplicate(holder))
+                    continue
+            limit = None if capacity is None else capacity.get(new.queue)
+            if limit is not None:
+                depth = waiting.get(new.queue)
+                if depth is None:
+                    depth = conn.execute(Q["waiting_count"], (new.queue,)).fetchone()[0]
+                if depth >= limit:
+                    outcomes.append(Rejected(new.queue, limit))
+                    continue
+                waiting[new.queue] = depth + 1
+            due = new.due_at(now)
+            state = JobState.SCHEDULED if due > now else JobState.PENDING
+            payload = new.payload_json.decode()
+            rows.append(
+                (new.id, new.queue, new.task, payload, new.priority, state.value, new.max_retries,
+                 key, now, due, new.timeout)
+            )  # fmt: skip
+            job = Job(
+                new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
+                new.max_retries, key, now, due, timeout=new.timeout,
+            )  # fmt: skip
+            if key is not None:
+                key_rows.append((key, new.id, now + new.key_ttl))
+                keys_in_batch[key] = job
+            outcomes.append(Accepted(job))
+        conn.executemany(Q["insert_job"], rows)
+        if key_rows:
+            conn.executemany(Q["put_key"], key_rows)
+        return outcomes
+
+    # ---- worker operations ----------------------------------------------------------------
+
+    async def claim(self, params: ClaimParams) -> list[Job]:
+        if params.limit <= 0:
+            return []
+        jobs: list[Job] = await self._write(lambda conn: self._claim(conn, params))
+        return jobs
+
+    def _claim(self, conn: sqlite3.Connection, params: ClaimParams) -> list[Job]:
+        now = self.clock.time()
+        candidates: list[tuple[int, int]] = []  # (-priority, seq): claim order
+        for queue in dict.fromkeys(params.queues):
+            rows = conn.execute(Q["claim_candidates"], (queue, now, params.limit)).fetchall()
+            candidates.extend((-priority, seq) for seq, priority in rows)
+        chosen = heapq.nsmallest(params.limit, candidates)
+        if not chosen:
+            return []
+        args = {
+            "expires": now + params.lease,
+            "worker": params.worker_id,
+            "now": now,
+            "seqs": dump_json([seq for _, seq in chosen]).decode(),
+        }
+        order = {seq: i for i, (_, seq) in enumerate(chosen)}
+        rows = conn.execute(Q["claim_jobs"], args).fetchall()
+        rows.sort(key=lambda row: order[row[21]])
+        return [_job(row) for row in rows]
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        if not completions:
+            return []
+        try:
+            results = [dump_json(c.result).decode() for c in completions]
+        except TypeError as exc:
+            raise ValidationError("result", f"must be JSON-serializable ({exc})") from None
+
+        def run(conn: sqlite3.Connection) -> list[bool]:
+            now = self.clock.time()
+            return [
+                conn.execute(Q["complete_job"], (result, now, c.lease.job_id, c.lease.token)).rowcount == 1
+                for c, result in zip(completions, results, strict=True)
+            ]
+
+        done: list[bool] = await self._write(run)
+        return done
+
+    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
+        if not failures:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[bool]:
+            now = self.clock.time()
+            done = []
+            for f in failures:
+                if f.retry_delay is None:
+                    cursor = conn.execute(Q["dead_letter_job"], (f.error, now, f.lease.job_id, f.lease.token))
+                else:
+                    due = now + max(0.0, f.retry_delay)
+                    cursor = conn.execute(Q["retry_job"], (f.error, due, due, f.lease.job_id, f.lease.token))
+                done.append(cursor.rowcount == 1)
+            return done
+
+        done: list[bool] = await self._write(run)
+        self._wakeup.wake()
+        return done
+
+    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
+        if not leases:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[bool]:
+            expires = self.clock.time() + lease
+            return [conn.execute(Q["heartbeat_job"], (expires, ref.job_id, ref.token)).rowcount == 1 for ref in leases]
+
+        owned: list[bool] = await self._write(run)
+        return owned
+
+    async def release(self, leases: Sequence[Lease]) -> list[bool]:
+        if not leases:
+            return []
+
+        def run(conn: sqlite3.Connection) -> list[bool]:
+            now = self.clock.time()
+            return [conn.execute(Q["release_job"], (now, ref.job_id, ref.token)).rowcount == 1 for ref in leases]
+
+        released: list[bool] = await self._write(run)
+        self._wakeup.wake()
+        return released
+
+    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+        rows = await self._read(lambda conn: conn.execute(Q["expired_leases"], (self.clock.time(), limit)).fetchall())
+        return [_job(row) for row in rows]
+
+    # ---- reading and administration -------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self._read(lambda conn: conn.execute(Q["get_job"], (job_id,)).fetchone())
+        return None if row is None else _job(row)
+
+    async def list_jobs(self, params: ListParams) -> Page:
+        args = {
+            "cursor": params.cursor or "",
+            "state": None if params.state is None else params.state.value,
+            "queue": params.queue,
+            "task": params.task,
+            "limit": params.limit + 1,
+        }
+        rows = await self._read(lambda conn: conn.execute(Q["list_jobs"], args).fetchall())
+        jobs = [_job(row) for row in rows[: params.limit]]
+        return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
+
+    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+        def run(conn: sqlite3.Connection) -> Job:
+            now = self.clock.time()
+            row = conn.execute(Q["get_job"], (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(job_id)
+            job = _job(row)
+            if job.state is not JobState.DEAD_LETTERED:
+                raise InvalidTransition(job_id, job.state, "replay")
+            if capacity is not None and conn.execute(Q["waiting_count"], (job.queue,)).fetchone()[0] >= capacity:
+                raise QueueFull(job.queue, capacity)
+            return _job(conn.execute(Q["replay_job"], (now, job_id)).fetchone())
+
+        job: Job = await self._write(run, durable=True)
+        self._wakeup.wake()
+        return job
+
+    async def cancel(self, job_id: str) -> Job:
+        def run(conn: sqlite3.Connection) -> Job:
+            row = conn.execute(Q["cancel_job"], (self.clock.time(), job_id)).fetchone()
+            if row is not None:
+                return _job(row)
+            current = conn.execute(Q["get_job"], (job_id,)).fetchone()
+            if current is None:
+                raise JobNotFound(job_id)
+            raise InvalidTransition(job_id, current[5], "cancel")
+
+        job: Job = await self._write(run, durable=True)
+        return job
+
+    async def stats(self) -> Stats:
+        def run(conn: sqlite3.Connection) -> Stats:
+            conn.execute("BEGIN")  # one snapshot for both reads
+            try:
+                builder = StatsBuilder()
+                for queue, state, n in conn.execute(Q["queue_counts"]):
+                    builder.add(queue, state, n)
+                (keys,) = conn.execute(Q["key_count"]).fetchone()
+            finally:
+                conn.execute("COMMIT")
+            return builder.build(keys)
+
+        stats: Stats = await self._read(run)
+        return stats
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        """Woken at once by enqueues in this process; other processes' commits are noticed by
+        polling SQLite's ``data_version`` every ``CROSS_PROCESS_POLL`` seconds (jittered)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._data_version is None:
+            self._data_version = await self._data_version_now()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            step = min(remaining, CROSS_PROCESS_POLL * random.uniform(0.8, 1.2))
+            if await self._wakeup.wait(step):
+                return True
+            version = await self._data_version_now()
+            if version != self._data_version:
+                self._data_version = version
+                return True
+
+    async def _data_version_now(self) -> int:
+        version: int = await self._read(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0])
+        return version
+
+    async def prune(self, params: PruneParams) -> PruneResult:
+        cutoffs = [
+            (JobState.COMPLETED, params.completed_before),
+            (JobState.DEAD_LETTERED, params.dead_before),
+            (JobState.CANCELLED, params.cancelled_before),
+        ]
+
+        def run(conn: sqlite3.Connection) -> PruneResult:
+            jobs = sum(
+                conn.execute(Q["prune_jobs"], (state.value, cutoff)).rowcount
+                for state, cutoff in cutoffs
+                if cutoff is not None
+            )
+            keys = conn.execute(Q["prune_keys"], (self.clock.time(),)).rowcount
+            return PruneResult(jobs=jobs, keys=keys)
+
+        result: PruneResult = await self._write(run)
+        return result

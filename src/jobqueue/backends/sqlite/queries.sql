@@ -1,0 +1,103 @@
+-- Every SQL statement the SQLite backend runs, by name. {job_columns} expands to the jobs
+-- columns in the order of jobqueue.job.Job's fields.
+
+-- name: insert_job
+-- Store a new job (the caller has already checked its key and its queue's capacity).
+INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
+                  created_at, run_at, timeout)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: get_key
+-- The job holding an idempotency key, if the key is still live and the job still exists.
+SELECT {job_columns} FROM idempotency_keys AS k JOIN jobs ON jobs.id = k.job_id
+WHERE k.key = ? AND k.expires_at > ?;
+
+-- name: put_key
+INSERT INTO idempotency_keys (key, job_id, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, expires_at = excluded.expires_at;
+
+-- name: waiting_count
+-- Jobs counting against a queue's capacity.
+SELECT COALESCE(SUM(n), 0) FROM queue_counts
+WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED');
+
+-- name: claim_candidates
+-- Due waiting jobs of one queue in claim order (walks the jobs_waiting index).
+SELECT seq, priority FROM jobs
+WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?
+ORDER BY priority DESC, seq LIMIT ?;
+
+-- name: claim_jobs
+-- Lease the chosen jobs (seqs given as a JSON array) to a worker with a fresh token each.
+UPDATE jobs SET state = 'PROCESSING', lease_token = lease_token + 1, lease_expires_at = :expires,
+    worker_id = :worker, last_attempt = :now, started_at = COALESCE(started_at, :now),
+    next_retry_at = NULL
+WHERE seq IN (SELECT value FROM json_each(:seqs))
+RETURNING {job_columns}, seq;
+
+-- name: complete_job
+UPDATE jobs SET state = 'COMPLETED', result = ?, finished_at = ?, lease_expires_at = NULL,
+    worker_id = NULL
+WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+
+-- name: retry_job
+-- A failed attempt with retries left: waits in FAILED until its next run.
+UPDATE jobs SET state = 'FAILED', retry_count = retry_count + 1, error = ?, next_retry_at = ?,
+    run_at = ?, lease_expires_at = NULL, worker_id = NULL
+WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+
+-- name: dead_letter_job
+UPDATE jobs SET state = 'DEAD_LETTERED', retry_count = retry_count + 1, error = ?,
+    next_retry_at = NULL, finished_at = ?, lease_expires_at = NULL, worker_id = NULL
+WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+
+-- name: heartbeat_job
+UPDATE jobs SET lease_expires_at = ?
+WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+
+-- name: release_job
+-- Graceful shutdown: back to PENDING without counting the attempt.
+UPDATE jobs SET state = 'PENDING', run_at = ?, lease_expires_at = NULL, worker_id = NULL
+WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+
+-- name: expired_leases
+SELECT {job_columns} FROM jobs
+WHERE state = 'PROCESSING' AND lease_expires_at <= ?
+ORDER BY lease_expires_at, id LIMIT ?;
+
+-- name: get_job
+SELECT {job_columns} FROM jobs WHERE id = ?;
+
+-- name: list_jobs
+-- One page, oldest first; NULL filters match everything.
+SELECT {job_columns} FROM jobs
+WHERE id > :cursor
+  AND (:state IS NULL OR state = :state)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:task IS NULL OR task = :task)
+ORDER BY id LIMIT :limit;
+
+-- name: replay_job
+UPDATE jobs SET state = 'PENDING', retry_count = 0, finished_at = NULL, next_retry_at = NULL,
+    run_at = ?
+WHERE id = ? AND state = 'DEAD_LETTERED'
+RETURNING {job_columns};
+
+-- name: cancel_job
+UPDATE jobs SET state = 'CANCELLED', finished_at = ?, next_retry_at = NULL
+WHERE id = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED')
+RETURNING {job_columns};
+
+-- name: queue_counts
+SELECT queue, state, n FROM queue_counts WHERE n <> 0;
+
+-- name: key_count
+SELECT count(*) FROM idempotency_keys;
+
+-- name: prune_jobs
+-- Finished jobs of one state that finished before a cutoff.
+DELETE FROM jobs
+WHERE state = ? AND finished_at < ? AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED');
+
+-- name: prune_keys
+DELETE FROM idempotency_keys WHERE expires_at <= ?;

@@ -1,0 +1,261 @@
+"""The job model: states, the transition table, job records and their validation.
+
+Limits (each enforced by :class:`NewJob` with a :class:`~jobqueue.errors.ValidationError` that
+names the field):
+
+==================  ==========================================================================
+payload             any JSON value except ``null``; not an empty string; at most
+                    ``MAX_PAYLOAD_BYTES`` (1 MiB) once serialized
+task, queue         1 to 128 characters of letters, digits, ``_ . : -``; not starting with
+                    ``.``, ``:`` or ``-``
+priority            integer from ``MIN_PRIORITY`` (-1000) to ``MAX_PRIORITY`` (1000); higher runs
+                    first, FIFO within one priority
+max_retries         integer from 0 to ``MAX_RETRIES_LIMIT`` (100): retries after the first attempt
+idempotency_key     1 to ``MAX_KEY_LENGTH`` (255) characters
+key_ttl             seconds a key stays reserved, > 0 (default 24 h)
+delay / run_at      delay >= 0 seconds, or an absolute POSIX time; not both
+timeout             seconds, > 0 and at most one day, or ``None`` for the task's default
+==================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from jobqueue.clock import to_datetime
+from jobqueue.errors import ValidationError
+
+MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_KEY_LENGTH = 255
+MIN_PRIORITY = -1000
+MAX_PRIORITY = 1000
+MAX_RETRIES_LIMIT = 100
+MAX_TIMEOUT = 86_400.0
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_KEY_TTL = 24 * 3600.0
+DEFAULT_QUEUE = "default"
+DEFAULT_TASK = "default"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}")
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life. The values are the upper-case names the original API uses."""
+
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    DEAD_LETTERED = "DEAD_LETTERED"
+    CANCELLED = "CANCELLED"
+
+
+S = JobState
+
+#: Every allowed transition, and the operation that makes it. Backends claim a due SCHEDULED or
+#: FAILED job in one step, so those direct edges to PROCESSING are listed too.
+TRANSITIONS: dict[tuple[JobState, JobState], str] = {
+    (S.PENDING, S.PROCESSING): "claim",
+    (S.SCHEDULED, S.PENDING): "due",
+    (S.SCHEDULED, S.PROCESSING): "claim",
+    (S.FAILED, S.PENDING): "due",
+    (S.FAILED, S.PROCESSING): "claim",
+    (S.PROCESSING, S.COMPLETED): "complete",
+    (S.PROCESSING, S.FAILED): "fail",
+    (S.PROCESSING, S.DEAD_LETTERED): "fail",
+    (S.PROCESSING, S.PENDING): "release",
+    (S.DEAD_LETTERED, S.PENDING): "replay",
+    (S.PENDING, S.CANCELLED): "cancel",
+    (S.SCHEDULED, S.CANCELLED): "cancel",
+    (S.FAILED, S.CANCELLED): "cancel",
+}
+
+#: States that count against a queue's capacity: the job is waiting to run.
+WAITING_STATES = frozenset({S.PENDING, S.SCHEDULED, S.FAILED})
+#: States a job never leaves (except DEAD_LETTERED, which a replay can revive).
+FINISHED_STATES = frozenset({S.COMPLETED, S.DEAD_LETTERED, S.CANCELLED})
+
+
+def can_transition(source: JobState, target: JobState) -> bool:
+    """Whether the state machine allows ``source -> target``."""
+    return (source, target) in TRANSITIONS
+
+
+_id_lock = threading.Lock()
+_last_ms = 0
+_last_seq = 0
+
+
+def new_job_id() -> str:
+    """A UUIDv7 string: sorts by creation time, strictly increasing within one process."""
+    global _last_ms, _last_seq
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            _last_seq += 1
+            if _last_seq > 0xFFF:  # 4096 ids in one millisecond: borrow the next one
+                ms += 1
+                _last_seq = random.getrandbits(8)
+        else:
+            _last_seq = random.getrandbits(8)
+        _last_ms = ms
+        seq = _last_seq
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | random.getrandbits(62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def dump_json(value: Any) -> bytes:
+    """Serialize a JSON value; raises ``TypeError`` for anything JSON cannot hold."""
+    return orjson.dumps(value)
+
+
+def load_json(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+def _check_name(field_name: str, value: object) -> str:
+    if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
+        raise ValidationError(field_name, "must be 1-128 characters of letters, digits, '_', '.', ':' or '-'")
+    return value
+
+
+def _check_int(field_name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field_name, "must be an integer")
+    if not low <= value <= high:
+        raise ValidationError(field_name, f"must be between {low} and {high}")
+    return value
+
+
+def _check_seconds(field_name: str, value: object, *, allow_zero: bool, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(field_name, "must be a finite number of seconds")
+    if value < 0 or (value == 0 and not allow_zero) or value > high:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValidationError(field_name, f"must be {bound}" + ("" if high == math.inf else f" and <= {high}"))
+    return float(value)
+
+
+def serialize_payload(payload: object) -> bytes:
+    """Validate a payload and return its JSON form."""
+    if payload is None:
+        raise ValidationError("payload", "is required and must not be null")
+    if payload == "":
+        raise ValidationError("payload", "must not be an empty string")
+    try:
+        data = dump_json(payload)
+    except TypeError as exc:
+        raise ValidationError("payload", f"must be JSON-serializable ({exc})") from None
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ValidationError("payload", f"is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    return data
+
+
+@dataclass(slots=True)
+class NewJob:
+    """A job to enqueue. Fields are validated on construction.
+
+    ``delay`` (seconds from the store's now) and ``run_at`` (absolute POSIX time) are alternatives;
+    a job due later is stored SCHEDULED, otherwise PENDING.
+    """
+
+    payload: Any
+    task: str = DEFAULT_TASK
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    idempotency_key: str | None = None
+    key_ttl: float = DEFAULT_KEY_TTL
+    delay: float = 0.0
+    run_at: float | None = None
+    timeout: float | None = None
+    id: str = field(default_factory=new_job_id)
+    payload_json: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.payload_json = serialize_payload(self.payload)
+        _check_name("task", self.task)
+        _check_name("queue", self.queue)
+        _check_int("priority", self.priority, MIN_PRIORITY, MAX_PRIORITY)
+        _check_int("max_retries", self.max_retries, 0, MAX_RETRIES_LIMIT)
+        key = self.idempotency_key
+        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH):
+            raise ValidationError("idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters")
+        self.key_ttl = _check_seconds("key_ttl", self.key_ttl, allow_zero=False)
+        self.delay = _check_seconds("delay", self.delay, allow_zero=True)
+        if self.run_at is not None:
+            if self.delay:
+                raise ValidationError("run_at", "give either delay or run_at, not both")
+            self.run_at = _check_seconds("run_at", self.run_at, allow_zero=True)
+        if self.timeout is not None:
+            self.timeout = _check_seconds("timeout", self.timeout, allow_zero=False, high=MAX_TIMEOUT)
+
+    def due_at(self, now: float) -> float:
+        """When the job becomes claimable, given the store's current time."""
+        return self.run_at if self.run_at is not None else now + self.delay
+
+
+@dataclass(slots=True)
+class Job:
+    """A stored job as a backend returns it (a snapshot; changing it changes nothing stored).
+
+    Times are POSIX timestamps in seconds. ``retry_count`` counts failed attempts so far, so the
+    attempt now running (or next to run) is ``retry_count + 1``. ``lease_token`` fences an attempt:
+    it changes at every claim, and only the holder of the current token may complete, fail,
+    heartbeat or release the job.
+    """
+
+    id: str
+    queue: str
+    task: str
+    payload: Any
+    priority: int
+    state: JobState
+    retry_count: int
+    max_retries: int
+    idempotency_key: str | None
+    created_at: float
+    run_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_attempt: float | None = None
+    next_retry_at: float | None = None
+    error: str | None = None
+    result: Any = None
+    timeout: float | None = None
+    lease_expires_at: float | None = None
+    worker_id: str | None = None
+    lease_token: int = 0
+
+    @property
+    def attempt(self) -> int:
+        """The number of the current (or next) attempt, starting at 1."""
+        return self.retry_count + 1
+
+    @property
+    def retries_left(self) -> int:
+        return max(0, self.max_retries - self.retry_count)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: states as upper-case strings, times as ISO 8601 UTC."""
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if name.endswith("_at") or name == "last_attempt":
+                dt = to_datetime(value)
+                value = None if dt is None else dt.isoformat()
+            elif name == "state":
+                value = str(value)
+            out[name] = value
+        return out
