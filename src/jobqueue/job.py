@@ -157,6 +157,8 @@ def serialize_payload(payload: object) -> bytes:
         data = dump_json(payload)
     except TypeError as exc:
         raise ValidationError("payload", f"must be JSON-serializable ({exc})") from None
+    if data == b"null":  # NaN and infinities serialize as null
+        raise ValidationError("payload", "must be a JSON value other than null (NaN is not JSON)")
     if len(data) > MAX_PAYLOAD_BYTES:
         raise ValidationError("payload", f"is {len(data)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     return data
