@@ -1,0 +1,266 @@
+"""``JobQueue``: the application object users create, register tasks on and enqueue through.
+
+The app owns one backend, opened on first use on a "home" event loop: the loop of the first async
+call, or (for code that only uses the ``*_sync`` methods) a private loop thread. Calls made from any
+other loop or thread are forwarded to the home loop, so one backend's connections serve them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar, overload
+
+from jobqueue.backends import DEFAULT_URL, create_backend
+from jobqueue.backends.base import Accepted, Backend, Duplicate, EnqueueOutcome, ListParams, Page, Rejected, Stats
+from jobqueue.clock import Clock
+from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull
+from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob
+from jobqueue.portal import Portal
+from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
+from jobqueue.task import Task, TaskOptions
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Overrides ``enqueue`` accepts per call.
+ENQUEUE_OPTIONS = frozenset(
+    {"queue", "priority", "max_retries", "idempotency_key", "key_ttl", "delay", "run_at", "timeout"}
+)
+
+
+class JobQueue:
+    """A job queue application.
+
+    ``url`` selects the backend (``memory://``, ``sqlite:///path.db``); without it, ``JOBQUEUE_URL``,
+    then the embedded default ``sqlite:///jobqueue.db``. ``capacity`` bounds the waiting jobs per
+    queue (an int for every queue, or a mapping per queue name; ``None``: unbounded). ``key_ttl``
+    is how long an idempotency key stays reserved.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        backend: Backend | None = None,
+        clock: Clock | None = None,
+        capacity: int | Mapping[str, int] | None = None,
+        key_ttl: float = DEFAULT_KEY_TTL,
+    ) -> None:
+        if backend is not None and url is not None:
+            raise ConfigurationError("give either a backend URL or a backend object, not both")
+        self.url = url or os.environ.get("JOBQUEUE_URL") or DEFAULT_URL
+        self.backend: Backend = backend or create_backend(self.url, clock=clock)
+        self.capacity = capacity
+        self.key_ttl = key_ttl
+        self.tasks: dict[str, Task] = {}
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._home_thread: int | None = None
+        self._open_lock = threading.Lock()
+        self._portal = Portal()
+
+    # ---- tasks ----------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: F, /) -> Task: ...
+
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str = ...,
+        priority: int = ...,
+        max_retries: int = ...,
+        timeout: float | None = ...,
+        retry: RetryPolicy = ...,
+    ) -> Callable[[F], Task]: ...
+
+    def task(  # type: ignore[misc]  # one implementation serves both decorator forms
+        self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None, **options: Any
+    ) -> Any:
+        """Register a handler: ``@app.task`` or ``@app.task(queue="mail", max_retries=5, timeout=30)``.
+
+        The handler takes the job's payload. ``async def`` handlers run on the worker's loop; plain
+        functions run in its thread pool. The task name defaults to ``module.function``.
+        """
+
+        def register(func: Callable[..., Any]) -> Task:
+            task_name = name or f"{func.__module__}.{func.__qualname__}"
+            NewJob(0, task=task_name, **{k: v for k, v in options.items() if k in ("queue", "priority", "max_retries")})
+            if task_name in self.tasks:
+                raise ConfigurationError(f"task {task_name!r} is already registered")
+            task = Task(task_name, func, TaskOptions(**options), self)
+            self.tasks[task_name] = task
+            return task
+
+        return register if fn is None else register(fn)
+
+    def default_handler(self, fn: F) -> F:
+        """Register the handler for jobs submitted without a task name (task ``"default"``)."""
+        self.task(name=DEFAULT_TASK)(fn)
+        return fn
+
+    def retry_policy(self, task_name: str) -> RetryPolicy:
+        task = self.tasks.get(task_name)
+        return DEFAULT_RETRY_POLICY if task is None else task.options.retry
+
+    # ---- the home loop --------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the backend on the running loop, which becomes the app's home loop. Idempotent."""
+        if self._home is None:
+            loop = asyncio.get_running_loop()
+            await self.backend.open()
+            self._home, self._home_thread = loop, threading.get_ident()
+
+    async def close(self) -> None:
+        """Close the backend (and the private loop of the sync API, if it was started)."""
+        if self._home is not None:
+            home = self._home
+            if home is asyncio.get_running_loop():
+                await self.backend.close()
+            else:
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.backend.close(), home))
+            self._home = self._home_thread = None
+        await asyncio.to_thread(self._portal.stop)
+
+    def close_sync(self) -> None:
+        if self._home is not None and self._home_thread != threading.get_ident():
+            asyncio.run_coroutine_threadsafe(self.backend.close(), self._home).result()
+            self._home = self._home_thread = None
+        self._portal.stop()
+
+    async def __aenter__(self) -> JobQueue:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a backend coroutine on the home loop, opening the backend on first use."""
+        if self._home is None:
+            await self.open()
+        assert self._home is not None
+        if self._home is asyncio.get_running_loop():
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._home))
+
+    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._home is not None and self._home_thread == threading.get_ident():
+            coro.close()
+            raise RuntimeError("this thread runs the queue's event loop: use the async method with `await`")
+        if self._home is None:
+            with self._open_lock:
+                if self._home is None:
+                    self._portal.call(self.open())
+        assert self._home is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._home).result()
+
+    # ---- producing ------------------------------------------------------------------------
+
+    def new_job(self, task: str | Task, payload: Any, **overrides: Any) -> NewJob:
+        """Build (and validate) a job from a task's defaults and per-call overrides."""
+        unknown = set(overrides) - ENQUEUE_OPTIONS
+        if unknown:
+            raise TypeError(f"unknown enqueue option(s): {', '.join(sorted(unknown))}")
+        name = task.name if isinstance(task, Task) else task
+        registered = self.tasks.get(name)
+        options = registered.options if registered is not None else TaskOptions()
+        fields: dict[str, Any] = {
+            "queue": options.queue,
+            "priority": options.priority,
+            "max_retries": options.max_retries,
+            "timeout": options.timeout,
+            "key_ttl": self.key_ttl,
+        }
+        fields.update(overrides)
+        return NewJob(payload, task=name, **fields)
+
+    def _capacities(self, jobs: Iterable[NewJob]) -> dict[str, int] | None:
+        if self.capacity is None:
+            return None
+        if isinstance(self.capacity, int):
+            return {job.queue: self.capacity for job in jobs}
+        return dict(self.capacity)
+
+    async def enqueue_many(self, jobs: list[NewJob]) -> list[EnqueueOutcome]:
+        """Enqueue a batch in one backend call; one outcome per job (Accepted, Duplicate, Rejected)."""
+        return await self._run(self.backend.enqueue(jobs, self._capacities(jobs)))
+
+    def enqueue_many_sync(self, jobs: list[NewJob]) -> list[EnqueueOutcome]:
+        return self._run_sync(self.backend.enqueue(jobs, self._capacities(jobs)))
+
+    async def enqueue(self, task: str | Task, payload: Any, **overrides: Any) -> Job:
+        """Enqueue one job and return it.
+
+        Overrides: ``queue``, ``priority``, ``max_retries``, ``idempotency_key``, ``key_ttl``,
+        ``delay`` (seconds) or ``run_at`` (POSIX time), ``timeout``. With a key that a live job
+        already holds, that job is returned instead (check ``job.id``). Raises
+        :class:`~jobqueue.errors.QueueFull` when the queue is at capacity.
+        """
+        (outcome,) = await self.enqueue_many([self.new_job(task, payload, **overrides)])
+        return _unwrap(outcome)
+
+    def enqueue_sync(self, task: str | Task, payload: Any, **overrides: Any) -> Job:
+        """:meth:`enqueue` from synchronous code."""
+        (outcome,) = self.enqueue_many_sync([self.new_job(task, payload, **overrides)])
+        return _unwrap(outcome)
+
+    # ---- reading and administration -------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._run(self.backend.get(job_id))
+
+    def get_sync(self, job_id: str) -> Job | None:
+        return self._run_sync(self.backend.get(job_id))
+
+    async def wait(self, job_id: str, timeout: float = 60.0, poll: float = 0.05) -> Job:
+        """Wait until the job is finished (COMPLETED, DEAD_LETTERED or CANCELLED) and return it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                job = await self.get(job_id)
+                if job is None:
+                    raise JobNotFound(job_id)
+                if job.state in FINISHED_STATES:
+                    return job
+                await asyncio.sleep(poll)
+
+    async def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        return await self._run(self.backend.list_jobs(ListParams(state, queue, task, cursor, limit)))
+
+    async def dead_letters(self, limit: int = 100, cursor: str | None = None) -> Page:
+        """The dead-letter queue, oldest first."""
+        return await self.list_jobs(state=JobState.DEAD_LETTERED, cursor=cursor, limit=limit)
+
+    async def cancel(self, job_id: str) -> Job:
+        return await self._run(self.backend.cancel(job_id))
+
+    async def replay(self, job_id: str) -> Job:
+        """Move a dead-lettered job back to its queue (``QueueFull`` when there is no room)."""
+        job = await self.get(job_id)
+        capacity = None
+        if job is not None:
+            capacities = self._capacities([self.new_job(job.task, 0, queue=job.queue)])
+            capacity = None if capacities is None else capacities.get(job.queue)
+        return await self._run(self.backend.replay_dead(job_id, capacity))
+
+    async def stats(self) -> Stats:
+        return await self._run(self.backend.stats())
+
+
+def _unwrap(outcome: EnqueueOutcome) -> Job:
+    if isinstance(outcome, Rejected):
+        raise QueueFull(outcome.queue, outcome.capacity)
+    assert isinstance(outcome, Accepted | Duplicate)
+    return outcome.job

@@ -1,0 +1,66 @@
+"""Tasks: named handlers with their defaults, and the context a handler can read."""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from jobqueue.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job
+from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
+
+if TYPE_CHECKING:
+    from jobqueue.app import JobQueue
+
+Pool = Literal["async", "thread"]
+
+_current_job: contextvars.ContextVar[Job] = contextvars.ContextVar("jobqueue_current_job")
+
+
+def current_job() -> Job:
+    """The job the calling handler is running (attempt, idempotency key, payload, ...).
+
+    Works in ``async def`` handlers and in plain ``def`` handlers run in the thread pool.
+    Raises ``LookupError`` outside a handler.
+    """
+    return _current_job.get()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Defaults a task gives its jobs; each can be overridden per enqueue (except ``retry``)."""
+
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    #: Seconds an attempt may run before it is stopped and counted as failed; ``None``: no limit.
+    timeout: float | None = None
+    retry: RetryPolicy = DEFAULT_RETRY_POLICY
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A registered handler. Call it directly to run the function in-process, or enqueue it."""
+
+    name: str
+    fn: Callable[..., Any]
+    options: TaskOptions
+    app: JobQueue = field(repr=False, compare=False)
+
+    @property
+    def pool(self) -> Pool:
+        """``async`` handlers run on the worker's event loop; plain functions in its thread pool."""
+        return "async" if inspect.iscoroutinefunction(self.fn) else "thread"
+
+    def __call__(self, payload: Any) -> Any:
+        return self.fn(payload)
+
+    async def enqueue(self, payload: Any, **overrides: Any) -> Job:
+        """Enqueue a job for this task; see :meth:`JobQueue.enqueue` for the overrides."""
+        return await self.app.enqueue(self.name, payload, **overrides)
+
+    def enqueue_sync(self, payload: Any, **overrides: Any) -> Job:
+        """The same from plain synchronous code (Flask, Django, scripts)."""
+        return self.app.enqueue_sync(self.name, payload, **overrides)

@@ -1,0 +1,5 @@
+"""The worker runtime."""
+
+from jobqueue.worker.worker import Worker, WorkerConfig
+
+__all__ = ["Worker", "WorkerConfig"]

@@ -1,0 +1,111 @@
+"""Runs one attempt of a job and turns its ending into an outcome for the completer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from jobqueue.backends.base import Completion, Failure, Lease
+from jobqueue.errors import PermanentError, Retry
+from jobqueue.job import Job, dump_json
+from jobqueue.retry import retry_delay_after_failure
+from jobqueue.task import Task, _current_job
+
+log = logging.getLogger("jobqueue.worker")
+
+
+class UnknownTask(Exception):
+    """No handler is registered for the job's task in this worker."""
+
+
+class AttemptTimeout(Exception):
+    """The attempt ran past its timeout and was stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the attempt produced: a completion, or a failure with its retry decision."""
+
+    completion: Completion | None = None
+    failure: Failure | None = None
+    #: Set when the work could not be stopped (a thread past its timeout).
+    abandoned_thread: bool = False
+
+
+async def run_attempt(
+    job: Job, task: Task | None, threads: ThreadPoolExecutor, default_timeout: float | None
+) -> Outcome:
+    """Run the handler for ``job`` and decide what to record. Never raises except on cancellation."""
+    lease = Lease(job.id, job.lease_token)
+    timeout = job.timeout if job.timeout is not None else default_timeout
+    abandoned = False
+    try:
+        if task is None:
+            raise UnknownTask(f"no handler for task {job.task!r} in this worker")
+        result, abandoned = await _call(task, job, threads, timeout)
+        try:
+            dump_json(result)
+        except TypeError as exc:
+            raise PermanentError(f"handler returned a result that is not JSON: {exc}") from None
+        return Outcome(completion=Completion(lease, result))
+    except asyncio.CancelledError:
+        raise
+    except Retry as exc:
+        delay = exc.delay
+        if job.retry_count + 1 > job.max_retries:
+            delay = None
+        elif delay is None:
+            delay = _policy_delay(job, task)
+        return Outcome(failure=Failure(lease, f"Retry: {exc.reason}", delay))
+    except PermanentError as exc:
+        return Outcome(failure=Failure(lease, _describe(exc), None))
+    except AttemptTimeout as exc:
+        delay = retry_delay_after_failure(job.retry_count, job.max_retries, _policy(task))
+        return Outcome(
+            failure=Failure(lease, str(exc), delay),
+            abandoned_thread=abandoned or (task is not None and task.pool == "thread"),
+        )
+    except Exception as exc:
+        delay = retry_delay_after_failure(job.retry_count, job.max_retries, _policy(task))
+        return Outcome(failure=Failure(lease, _describe(exc), delay))
+
+
+def _policy(task: Task | None) -> Any:
+    from jobqueue.retry import DEFAULT_RETRY_POLICY
+
+    return DEFAULT_RETRY_POLICY if task is None else task.options.retry
+
+
+def _policy_delay(job: Job, task: Task | None) -> float | None:
+    return retry_delay_after_failure(job.retry_count, job.max_retries, _policy(task))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def _call(task: Task, job: Job, threads: ThreadPoolExecutor, timeout: float | None) -> tuple[Any, bool]:
+    token = _current_job.set(job)
+    try:
+        if task.pool == "async":
+            try:
+                async with asyncio.timeout(timeout):
+                    return await task.fn(job.payload), False
+            except TimeoutError:
+                raise AttemptTimeout(f"timed out after {timeout:g} s (cancelled)") from None
+        context = contextvars.copy_context()
+        future = asyncio.get_running_loop().run_in_executor(threads, context.run, task.fn, job.payload)
+        try:
+            return await asyncio.wait_for(future, timeout), False
+        except TimeoutError:
+            # A thread cannot be stopped from outside: it runs on, and whatever it returns is
+            # discarded because this attempt is recorded as failed now (its lease is fenced).
+            log.warning("job %s: thread handler %s still running after %g s timeout", job.id, task.name, timeout)
+            raise AttemptTimeout(f"timed out after {timeout:g} s (thread left running, result discarded)") from None
+    finally:
+        _current_job.reset(token)

@@ -1,0 +1,287 @@
+"""The worker: claims jobs, runs them, records outcomes, keeps leases alive, recovers lost ones.
+
+Services, each a loop on the worker's event loop:
+
+- fetch loop: claims at most as many jobs as it has free slots, in one call; waits for work
+  (woken by enqueues at once), for a slot to free, or for shutdown;
+- executor: one asyncio task per running job (:mod:`.executor`);
+- completer: writes outcomes in batches (:mod:`.completer`);
+- heartbeater: one timer renews every held lease at lease/3; handler code cannot starve it since
+  sync handlers run in threads; a lease found lost cancels its job's work;
+- reaper: recovers expired leases of any worker as failed attempts ("worker lost").
+
+Ownership is per incarnation: every Worker gets a fresh id, so a restarted process never mistakes
+its predecessor's leases for its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from jobqueue.app import JobQueue
+from jobqueue.backends.base import ClaimParams, Lease
+from jobqueue.job import Job
+from jobqueue.recovery import recover_expired
+from jobqueue.worker.completer import Completer
+from jobqueue.worker.executor import Outcome, run_attempt
+from jobqueue.worker.metrics import WorkerMetrics
+
+log = logging.getLogger("jobqueue.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How a worker runs. Every time is in seconds."""
+
+    queues: Sequence[str] = ("default",)
+    #: Jobs run at once in this process.
+    concurrency: int = 10
+    #: Lease granted per claim; renewed every ``lease / 3`` while the job runs.
+    lease: float = 30.0
+    #: Longest idle wait before looking for work again when no wake-up came (jittered +/-20 %).
+    poll_interval: float = 1.0
+    #: How often this worker's reaper looks for expired leases; ``None`` disables the reaper.
+    reaper_interval: float | None = 5.0
+    #: On shutdown, how long running jobs may take to finish before they are released.
+    grace: float = 30.0
+    #: Attempt timeout for jobs and tasks that set none; ``None``: no limit.
+    default_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.lease <= 0 or self.poll_interval <= 0 or self.grace < 0:
+            raise ValueError("lease and poll_interval must be > 0, grace >= 0")
+        if not self.queues:
+            raise ValueError("a worker needs at least one queue")
+
+
+class Worker:
+    def __init__(self, app: JobQueue, config: WorkerConfig | None = None) -> None:
+        self.app = app
+        self.config = config or WorkerConfig()
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.metrics = WorkerMetrics()
+        self._running: dict[str, tuple[Lease, asyncio.Task[None]]] = {}
+        self._lost: set[str] = set()
+        self._slot_freed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._signals = 0
+        self._threads: ThreadPoolExecutor | None = None
+        self._completer: Completer | None = None
+
+    # ---- public ---------------------------------------------------------------------------
+
+    async def run(self, *, install_signal_handlers: bool = False) -> None:
+        """Run until :meth:`stop` (or SIGTERM/SIGINT when handlers are installed), then shut down."""
+        await self._serve(drain=False, install_signal_handlers=install_signal_handlers)
+
+    async def drain(self) -> None:
+        """Run until no due job is left and nothing is running, then return (tests, scripts)."""
+        await self._serve(drain=True, install_signal_handlers=False)
+
+    def stop(self) -> None:
+        """Ask for a graceful shutdown: stop claiming, let running jobs finish within the grace."""
+        self._stop.set()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def _serve(self, *, drain: bool, install_signal_handlers: bool) -> None:
+        await self.app.open()
+        loop = asyncio.get_running_loop()
+        self._threads = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="jobqueue-handler")
+        self._completer = Completer(self.app.backend)
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal)
+        side = [loop.create_task(self._heartbeat_loop(), name="jobqueue-heartbeat")]
+        if self.config.reaper_interval is not None:
+            side.append(loop.create_task(self._reaper_loop(), name="jobqueue-reaper"))
+        log.info("worker.started id=%s queues=%s concurrency=%d", self.id, ",".join(self.config.queues),
+                 self.config.concurrency)  # fmt: skip
+        try:
+            await self._fetch_loop(drain)
+        finally:
+            await self._shutdown()
+            for task in side:
+                task.cancel()
+            await asyncio.gather(*side, return_exceptions=True)
+            if install_signal_handlers:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+            # Threads past their timeout cannot be joined; do not wait for them.
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            log.info("worker.stopped id=%s", self.id)
+
+    def _on_signal(self) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            log.warning("worker.stopping id=%s: finishing running jobs (grace %g s); signal again to exit now",
+                        self.id, self.config.grace)  # fmt: skip
+            self.stop()
+        else:
+            # Leave at once. Nothing is lost: our leases expire and the reaper recovers the jobs.
+            log.warning("worker.exit id=%s: second signal, leaving %d jobs to lease expiry", self.id, self.running)
+            os._exit(1)
+
+    async def _shutdown(self) -> None:
+        running = [task for _, task in self._running.values()]
+        if running:
+            _, pending = await asyncio.wait(running, timeout=self.config.grace)
+            leases = [lease for lease, task in self._running.values() if task in pending]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if leases:
+                released = await self.app.backend.release(leases)
+                self.metrics.released += sum(released)
+                log.info("worker.released id=%s jobs=%d", self.id, sum(released))
+        assert self._completer is not None
+        await self._completer.drain()
+
+    # ---- fetch loop -----------------------------------------------------------------------
+
+    async def _fetch_loop(self, drain: bool) -> None:
+        backend, config = self.app.backend, self.config
+        while not self._stop.is_set():
+            free = config.concurrency - len(self._running)
+            if free > 0:
+                jobs = await backend.claim(ClaimParams(config.queues, self.id, free, config.lease))
+                for job in jobs:
+                    self._start(job)
+                if jobs:
+                    await asyncio.sleep(0)  # let finished jobs free their slots before claiming again
+                    continue
+                if drain and not self._running:
+                    # Outcomes still being written may make a job due again (a retry with no
+                    # delay): write them, and stop only if a claim then still finds nothing.
+                    assert self._completer is not None
+                    await self._completer.drain()
+                    jobs = await backend.claim(ClaimParams(config.queues, self.id, free, config.lease))
+                    for job in jobs:
+                        self._start(job)
+                    if not jobs:
+                        return
+                    continue
+            await self._wait(free > 0)
+
+    async def _wait(self, for_work: bool) -> None:
+        """Wait for a wake-up: new work (when a slot is free), a freed slot, or shutdown."""
+        self._slot_freed.clear()
+        waiters: list[asyncio.Future[bool]] = [
+            asyncio.ensure_future(self._stop.wait()),
+            asyncio.ensure_future(self._slot_freed.wait()),
+        ]
+        if for_work:
+            timeout = self.config.poll_interval * random.uniform(0.8, 1.2)
+            waiters.append(asyncio.ensure_future(self.app.backend.wait_for_work(self.config.queues, timeout)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    def _start(self, job: Job) -> None:
+        self.metrics.claimed += 1
+        started = time.time()
+        self.metrics.start_latency.observe(max(0.0, (job.last_attempt or started) - job.run_at))
+        task = asyncio.get_running_loop().create_task(self._execute(job), name=f"jobqueue-job-{job.id}")
+        self._running[job.id] = (Lease(job.id, job.lease_token), task)
+
+    async def _execute(self, job: Job) -> None:
+        assert self._threads is not None and self._completer is not None
+        started = time.perf_counter()
+        try:
+            outcome = await run_attempt(job, self.app.tasks.get(job.task), self._threads, self.config.default_timeout)
+            await self._record(job, outcome, time.perf_counter() - started)
+        except asyncio.CancelledError:
+            if job.id in self._lost:
+                log.warning("job.lease_lost id=%s task=%s attempt=%d: work stopped", job.id, job.task, job.attempt)
+            # Otherwise a shutdown past its grace: the lease is released by _shutdown.
+        finally:
+            self._lost.discard(job.id)
+            self._running.pop(job.id, None)
+            self._slot_freed.set()
+
+    async def _record(self, job: Job, outcome: Outcome, duration: float) -> None:
+        assert self._completer is not None
+        self.metrics.duration.observe(duration)
+        if outcome.completion is not None:
+            ok = await self._completer.complete(outcome.completion)
+            event = "job.completed"
+            if ok:
+                self.metrics.completed += 1
+        else:
+            assert outcome.failure is not None
+            ok = await self._completer.fail(outcome.failure)
+            dead = outcome.failure.retry_delay is None
+            event = "job.dead_lettered" if dead else "job.retrying"
+            if ok:
+                self.metrics.failed += 1
+                if dead:
+                    self.metrics.dead_lettered += 1
+                else:
+                    self.metrics.retried += 1
+        if not ok:
+            self.metrics.lost_leases += 1
+            log.warning("job.fenced id=%s task=%s attempt=%d: lease no longer held, outcome discarded",
+                        job.id, job.task, job.attempt)  # fmt: skip
+            return
+        error = "" if outcome.failure is None else f" error={outcome.failure.error!r}"
+        log.info("%s id=%s task=%s attempt=%d duration=%.4fs%s", event, job.id, job.task, job.attempt, duration, error)
+
+    # ---- side services --------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.config.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            await self.heartbeat_once()
+
+    async def heartbeat_once(self) -> None:
+        """Renew every held lease; stop the work of any lease found lost."""
+        held = list(self._running.values())
+        if not held:
+            return
+        try:
+            owned = await self.app.backend.heartbeat([lease for lease, _ in held], self.config.lease)
+        except Exception as exc:  # the store is down: keep working, try again next beat
+            log.error("worker.heartbeat_failed id=%s: %s", self.id, exc)
+            return
+        for (lease, task), still in zip(held, owned, strict=True):
+            if not still and not task.done():
+                self._lost.add(lease.job_id)
+                task.cancel()
+
+    async def _reaper_loop(self) -> None:
+        assert self.config.reaper_interval is not None
+        while True:
+            await self.reap_once()
+            await asyncio.sleep(self.config.reaper_interval * random.uniform(0.8, 1.2))
+
+    async def reap_once(self) -> int:
+        """Recover expired leases (of any worker); returns how many."""
+        try:
+            recovered = await recover_expired(self.app.backend, self.app.retry_policy)
+        except Exception as exc:
+            log.error("worker.reaper_failed id=%s: %s", self.id, exc)
+            return 0
+        if recovered:
+            self.metrics.recovered += recovered
+            log.warning("worker.recovered id=%s jobs=%d (lease expired: worker lost)", self.id, recovered)
+        return recovered

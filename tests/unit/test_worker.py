@@ -1,0 +1,323 @@
+"""The worker and task API against every backend, driven by drain and the fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobqueue import FakeClock, JobState, PermanentError, Retry
+from jobqueue.app import JobQueue
+from jobqueue.backends.base import Backend, ClaimParams
+from jobqueue.errors import QueueFull
+from jobqueue.recovery import WORKER_LOST
+from jobqueue.retry import RetryPolicy
+from jobqueue.task import current_job
+from jobqueue.worker import Worker, WorkerConfig
+
+S = JobState
+
+
+@pytest.fixture
+async def app(backend: Backend) -> AsyncIterator[JobQueue]:
+    queue = JobQueue(backend=backend)
+    await queue.open()
+    yield queue
+
+
+def worker(app: JobQueue, **config: Any) -> Worker:
+    config.setdefault("reaper_interval", None)
+    return Worker(app, WorkerConfig(**config))
+
+
+async def test_async_and_sync_handlers_run_and_store_results(app: JobQueue) -> None:
+    @app.task(name="add")
+    async def add(payload: dict[str, int]) -> int:
+        return payload["a"] + payload["b"]
+
+    @app.task(name="shout")
+    def shout(payload: str) -> str:
+        assert threading.current_thread() is not threading.main_thread()
+        return payload.upper()
+
+    jobs = [await add.enqueue({"a": 2, "b": 3}), await shout.enqueue("hi")]
+    w = worker(app)
+    await w.drain()
+    results = [await app.get(j.id) for j in jobs]
+    assert [(j.state, j.result) for j in results if j] == [(S.COMPLETED, 5), (S.COMPLETED, "HI")]
+    assert w.metrics.completed == 2
+
+
+async def test_jobs_without_a_task_go_to_the_default_handler(app: JobQueue) -> None:
+    seen: list[object] = []
+
+    @app.default_handler
+    async def handle(payload: object) -> None:
+        seen.append(payload)
+
+    job = await app.enqueue("default", "process-order-42")
+    await worker(app).drain()
+    assert seen == ["process-order-42"]
+    assert (await app.wait(job.id, timeout=5)).state is S.COMPLETED
+
+
+async def test_retry_schedule_follows_backoff_then_dead_letters(app: JobQueue, clock: FakeClock) -> None:
+    attempts: list[float] = []
+
+    @app.task(name="flaky", max_retries=3)
+    async def flaky(payload: object) -> None:
+        attempts.append(clock.time())
+        raise RuntimeError(f"attempt {len(attempts)} failed")
+
+    job = await flaky.enqueue("x")
+    w = worker(app)
+    policy = RetryPolicy()
+    for retry in range(1, 4):
+        await w.drain()
+        failed = await app.get(job.id)
+        assert failed is not None and failed.state is S.FAILED and failed.retry_count == retry
+        assert failed.next_retry_at is not None
+        wait = failed.next_retry_at - clock.time()
+        backoff = policy.backoff(retry)
+        assert backoff * 0.75 <= wait <= backoff * 1.25
+        await w.drain()  # not due yet: nothing runs
+        assert len(attempts) == retry
+        clock.advance(wait)
+    await w.drain()
+    dead = await app.get(job.id)
+    assert dead is not None and dead.state is S.DEAD_LETTERED
+    assert len(attempts) == 4 and dead.retry_count == 4
+    assert dead.error == "RuntimeError: attempt 4 failed"
+    assert [j.id for j in (await app.dead_letters()).jobs] == [job.id]
+
+
+async def test_retry_request_and_permanent_error(app: JobQueue, clock: FakeClock) -> None:
+    @app.task(name="later")
+    async def later(payload: object) -> str:
+        if current_job().attempt == 1:
+            raise Retry(delay=60, reason="not yet")
+        return "done"
+
+    @app.task(name="fatal")
+    async def fatal(payload: object) -> None:
+        raise PermanentError("bad input")
+
+    a, b = await later.enqueue(1), await fatal.enqueue(2)
+    w = worker(app)
+    await w.drain()
+    waiting = await app.get(a.id)
+    assert waiting is not None and waiting.state is S.FAILED and waiting.error == "Retry: not yet"
+    assert waiting.next_retry_at == clock.time() + 60
+    dead = await app.get(b.id)
+    assert dead is not None and dead.state is S.DEAD_LETTERED and dead.retry_count == 1
+    assert dead.error == "PermanentError: bad input"
+    clock.advance(60)
+    await w.drain()
+    done = await app.get(a.id)
+    assert done is not None and done.state is S.COMPLETED and done.result == "done"
+
+
+async def test_handler_reads_its_job(app: JobQueue) -> None:
+    seen: list[tuple[int, str | None]] = []
+
+    @app.task(name="introspect")
+    def introspect(payload: object) -> None:
+        job = current_job()
+        seen.append((job.attempt, job.idempotency_key))
+
+    await introspect.enqueue(1, idempotency_key="key-1")
+    await worker(app).drain()
+    assert seen == [(1, "key-1")]
+
+
+async def test_unknown_task_fails_clearly_then_dead_letters(app: JobQueue, clock: FakeClock) -> None:
+    job = await app.enqueue("nobody.knows", 1, max_retries=1)
+    w = worker(app)
+    await w.drain()
+    failed = await app.get(job.id)
+    assert failed is not None and failed.state is S.FAILED
+    assert failed.error == "UnknownTask: no handler for task 'nobody.knows' in this worker"
+    clock.advance(60)
+    await w.drain()
+    dead = await app.get(job.id)
+    assert dead is not None and dead.state is S.DEAD_LETTERED
+
+
+async def test_async_timeout_cancels_the_handler(app: JobQueue) -> None:
+    cancelled = asyncio.Event()
+
+    @app.task(name="slow", timeout=0.05, max_retries=0)
+    async def slow(payload: object) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    job = await slow.enqueue(1)
+    await worker(app).drain()
+    assert cancelled.is_set()
+    dead = await app.get(job.id)
+    assert dead is not None and dead.state is S.DEAD_LETTERED
+    assert dead.error is not None and "timed out after 0.05 s" in dead.error
+
+
+async def test_thread_past_timeout_is_reported_and_its_result_discarded(app: JobQueue) -> None:
+    release = threading.Event()
+
+    @app.task(name="stuck", timeout=0.05, max_retries=0)
+    def stuck(payload: object) -> str:
+        release.wait(5)
+        return "late"
+
+    job = await stuck.enqueue(1)
+    try:
+        await worker(app).drain()
+    finally:
+        release.set()
+    dead = await app.get(job.id)
+    assert dead is not None and dead.state is S.DEAD_LETTERED and dead.result is None
+    assert dead.error is not None and "thread left running, result discarded" in dead.error
+
+
+async def test_lost_lease_stops_the_work(app: JobQueue, clock: FakeClock) -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @app.task(name="long")
+    async def long(payload: object) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    job = await long.enqueue(1)
+    w = worker(app, lease=10)
+    runner = asyncio.create_task(w.run())
+    await asyncio.wait_for(started.wait(), 5)
+    clock.advance(11)
+    other = worker(app)
+    assert await other.reap_once() == 1  # another worker's reaper takes the job back
+    await w.heartbeat_once()
+    await asyncio.wait_for(cancelled.wait(), 5)
+    w.stop()
+    await asyncio.wait_for(runner, 5)
+    recovered = await app.get(job.id)
+    assert recovered is not None and recovered.state is S.FAILED and recovered.error == WORKER_LOST
+    assert w.metrics.completed == 0
+
+
+async def test_heartbeats_keep_a_long_job_leased(app: JobQueue, clock: FakeClock) -> None:
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    @app.task(name="long")
+    async def long(payload: object) -> str:
+        started.set()
+        await finish.wait()
+        return "ok"
+
+    job = await long.enqueue(1)
+    w = worker(app, lease=10)
+    runner = asyncio.create_task(w.run())
+    await asyncio.wait_for(started.wait(), 5)
+    for _ in range(20):  # 20 leases long, renewed every lease/3
+        clock.advance(10 / 3)
+        await w.heartbeat_once()
+        assert await worker(app).reap_once() == 0
+    finish.set()
+    w.stop()
+    await asyncio.wait_for(runner, 5)
+    done = await app.get(job.id)
+    assert done is not None and done.state is S.COMPLETED and done.retry_count == 0
+
+
+async def test_graceful_stop_releases_jobs_past_the_grace(app: JobQueue) -> None:
+    started = asyncio.Event()
+
+    @app.task(name="forever")
+    async def forever(payload: object) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    @app.task(name="quick")
+    async def quick(payload: object) -> str:
+        return "ok"
+
+    long_job = await forever.enqueue(1)
+    w = worker(app, grace=0.1)
+    runner = asyncio.create_task(w.run())
+    await asyncio.wait_for(started.wait(), 5)
+    quick_job = await quick.enqueue(2)
+    await app.wait(quick_job.id, timeout=5)
+    w.stop()
+    await asyncio.wait_for(runner, 5)
+    released = await app.get(long_job.id)
+    assert released is not None and released.state is S.PENDING and released.retry_count == 0
+    assert w.metrics.released == 1
+
+
+async def test_fetch_claims_at_most_free_slots(app: JobQueue, backend: Backend) -> None:
+    gate, full = asyncio.Event(), asyncio.Event()
+    running = 0
+    peak = 0
+
+    @app.task(name="gated")
+    async def gated(payload: object) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 3:
+            full.set()
+        await gate.wait()
+        running -= 1
+
+    for n in range(10):
+        await gated.enqueue(n)
+    w = worker(app, concurrency=3)
+    runner = asyncio.create_task(w.drain())
+    await asyncio.wait_for(full.wait(), 5)
+    # The worker holds exactly its 3 slots; the other 7 are still claimable by anyone.
+    assert len(await backend.claim(ClaimParams(["default"], "probe", 100))) == 7
+    gate.set()
+    await asyncio.wait_for(runner, 10)
+    assert peak == 3
+
+
+async def test_capacity_and_duplicates_through_the_app(backend: Backend) -> None:
+    app = JobQueue(backend=backend, capacity=2)
+    first = await app.enqueue("t", 1, idempotency_key="k")
+    assert (await app.enqueue("t", 2, idempotency_key="k")).id == first.id
+    await app.enqueue("t", 3)
+    with pytest.raises(QueueFull):
+        await app.enqueue("t", 4)
+    with pytest.raises(TypeError):
+        await app.enqueue("t", 5, colour="blue")
+
+
+async def test_sync_enqueue_from_a_plain_thread_while_a_worker_runs(app: JobQueue) -> None:
+    @app.task(name="echo")
+    async def echo(payload: object) -> object:
+        return payload
+
+    w = worker(app)
+    runner = asyncio.create_task(w.run())
+    job = await asyncio.to_thread(echo.enqueue_sync, {"from": "thread"})
+    done = await app.wait(job.id, timeout=5)
+    assert done.result == {"from": "thread"}
+    w.stop()
+    await asyncio.wait_for(runner, 5)
+
+
+def test_sync_only_usage_needs_no_event_loop(tmp_path: Path) -> None:
+    app = JobQueue(f"sqlite:///{tmp_path / 'sync.db'}")
+    try:
+        job = app.enqueue_sync("report", {"month": 11}, priority=3, delay=60)
+        stored = app.get_sync(job.id)
+        assert stored is not None and stored.state is S.SCHEDULED and stored.priority == 3
+    finally:
+        app.close_sync()
