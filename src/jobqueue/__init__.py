@@ -3,6 +3,7 @@
 The names below are the public API; everything else may change between releases.
 """
 
+from jobqueue.app import JobQueue
 from jobqueue.backends import DEFAULT_URL, create_backend
 from jobqueue.backends.base import (
     Accepted,
@@ -40,6 +41,8 @@ from jobqueue.errors import (
 from jobqueue.job import TRANSITIONS, Job, JobState, NewJob
 from jobqueue.recovery import recover_expired
 from jobqueue.retry import RetryPolicy
+from jobqueue.task import Task, TaskOptions, current_job
+from jobqueue.worker import Worker, WorkerConfig
 
 __version__ = "0.1.0"
 
@@ -62,6 +65,7 @@ __all__ = [
     "InvalidTransition",
     "Job",
     "JobNotFound",
+    "JobQueue",
     "JobQueueError",
     "JobState",
     "Lease",
@@ -80,8 +84,13 @@ __all__ = [
     "SQLiteBackend",
     "Stats",
     "SystemClock",
+    "Task",
+    "TaskOptions",
     "ValidationError",
+    "Worker",
+    "WorkerConfig",
     "__version__",
     "create_backend",
+    "current_job",
     "recover_expired",
 ]

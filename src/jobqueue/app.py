@@ -61,6 +61,13 @@ class JobQueue:
         self._open_lock = threading.Lock()
         self._portal = Portal()
 
+    def use_backend(self, url: str, *, clock: Clock | None = None) -> None:
+        """Point the app at another backend URL (e.g. from a command-line flag) before it opens."""
+        if self._home is not None:
+            raise ConfigurationError("the queue is already open; choose its backend before first use")
+        self.url = url
+        self.backend = create_backend(url, clock=clock)
+
     # ---- tasks ----------------------------------------------------------------------------
 
     @overload

@@ -1,0 +1,91 @@
+"""``jobqueue worker``: load the app, run one worker, or supervise several worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from jobqueue.app import JobQueue
+from jobqueue.errors import ConfigurationError
+from jobqueue.worker.worker import Worker, WorkerConfig
+
+log = logging.getLogger("jobqueue.worker")
+
+
+def load_app(spec: str) -> JobQueue:
+    """Import ``module:attribute`` (the current directory is importable, as for uvicorn)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ConfigurationError(f"APP must look like 'module:attribute', got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
+    app = getattr(module, attribute, None)
+    if not isinstance(app, JobQueue):
+        raise ConfigurationError(f"{spec!r} is not a jobqueue.JobQueue (got {type(app).__name__})")
+    return app
+
+
+def run_worker(app: JobQueue, config: WorkerConfig) -> None:
+    """Run one worker in this process until SIGTERM/SIGINT (uvloop when installed)."""
+
+    async def main() -> None:
+        worker = Worker(app, config)
+        try:
+            await worker.run(install_signal_handlers=True)
+        finally:
+            await app.close()
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+def supervise(child_argv: Sequence[str], processes: int) -> int:
+    """Run ``processes`` worker children; restart any that dies; forward SIGTERM/SIGINT to all.
+
+    A child that dies (a handler called ``os._exit``, the OOM killer) is replaced at once; the jobs
+    it held come back through lease expiry, each counted as an attempt.
+    """
+    stopping = False
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "jobqueue", *child_argv])
+
+    children = [spawn() for _ in range(processes)]
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        alive = False
+        for i, child in enumerate(children):
+            try:
+                code = child.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                alive = True
+                continue
+            if not stopping:
+                log.warning("worker process %d exited with %s; starting a new one", child.pid, code)
+                children[i] = spawn()
+                alive = True
+        if not alive:
+            return 0

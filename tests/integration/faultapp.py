@@ -1,0 +1,60 @@
+"""The app the worker fault tests run in subprocesses (``jobqueue worker tests.integration.faultapp:app``).
+
+Every attempt appends ``<task> <job id> <attempt> <pid>`` to the ledger file named by
+``JOBQUEUE_TEST_LEDGER`` (O_APPEND writes of one short line are atomic), so the test can count
+attempts across processes. ``JOBQUEUE_TEST_PHASE=2`` makes blocking handlers return at once, for
+the second worker that takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from jobqueue import JobQueue
+from jobqueue.task import current_job
+
+app = JobQueue()
+
+
+def _record(task: str) -> None:
+    job = current_job()
+    line = f"{task} {job.id} {job.attempt} {os.getpid()}\n".encode()
+    fd = os.open(os.environ["JOBQUEUE_TEST_LEDGER"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _second_phase() -> bool:
+    return os.environ.get("JOBQUEUE_TEST_PHASE") == "2"
+
+
+@app.task(name="block")
+async def block(payload: object) -> int:
+    """Holds its lease until cancelled, except in phase 2."""
+    _record("block")
+    if not _second_phase():
+        await asyncio.Event().wait()
+    return os.getpid()
+
+
+@app.task(name="sleep")
+async def sleep(seconds: float) -> int:
+    _record("sleep")
+    if not _second_phase():
+        await asyncio.sleep(seconds)
+    return os.getpid()
+
+
+@app.task(name="crash", max_retries=2)
+def crash(payload: object) -> None:
+    _record("crash")
+    os._exit(1)
+
+
+@app.task(name="record")
+async def record(payload: object) -> int:
+    _record("record")
+    return os.getpid()

@@ -1,0 +1,168 @@
+"""Worker processes killed, paused, crashed by their own jobs, or stopped: nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from jobqueue import JobQueue, JobState, SQLiteBackend
+from jobqueue.recovery import WORKER_LOST
+
+pytestmark = pytest.mark.slow
+S = JobState
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Cluster:
+    """Worker subprocesses on one SQLite file, and a ledger of every attempt they start."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "jobs.db"
+        self.url = f"sqlite:///{self.db}"
+        self.ledger = tmp_path / "ledger.txt"
+        self.ledger.touch()
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def worker(self, *args: str, phase: int = 1) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, JOBQUEUE_URL=self.url, JOBQUEUE_TEST_LEDGER=str(self.ledger),
+                   JOBQUEUE_TEST_PHASE=str(phase), PYTHONPATH=str(ROOT))  # fmt: skip
+        cmd = [sys.executable, "-m", "jobqueue", "worker", "tests.integration.faultapp:app", "--log-level", "WARNING",
+               "--poll-interval", "0.05", *args]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE)
+        self.procs.append(proc)
+        return proc
+
+    def attempts(self, task: str | None = None) -> list[list[str]]:
+        rows = [line.split() for line in self.ledger.read_text().splitlines()]
+        return [r for r in rows if task is None or r[0] == task]
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            assert proc.stderr is not None
+            proc.stderr.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop_all()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll a condition observed in another process (there is no in-process signal to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def counts(url: str) -> dict[S, int]:
+    async def read() -> dict[S, int]:
+        backend = SQLiteBackend(url.removeprefix("sqlite:///"))
+        async with backend:
+            stats = await backend.stats()
+        return dict(stats.queues["default"].counts) if "default" in stats.queues else {}
+
+    return asyncio.run(read())
+
+
+def jobs(url: str) -> list[object]:
+    async def read() -> list[object]:
+        app = JobQueue(url)
+        async with app:
+            page = await app.list_jobs(limit=10_000)
+        return list(page.jobs)
+
+    return asyncio.run(read())
+
+
+def enqueue(url: str, task: str, payloads: list[object], **options: object) -> None:
+    app = JobQueue(url)
+    try:
+        app.enqueue_many_sync([app.new_job(task, p, **options) for p in payloads])
+    finally:
+        app.close_sync()
+
+
+def test_kill_9_worker_holding_100_jobs_second_worker_completes_them(cluster: Cluster) -> None:
+    enqueue(cluster.url, "block", list(range(100)))
+    first = cluster.worker("--concurrency", "100", "--lease", "2", "--reaper-interval", "0.2")
+    wait_until(lambda: len(cluster.attempts("block")) == 100, what="100 jobs running in the first worker")
+    assert counts(cluster.url)[S.PROCESSING] == 100
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = time.monotonic()
+    cluster.worker("--concurrency", "20", "--lease", "2", "--reaper-interval", "0.2", phase=2)
+    wait_until(lambda: counts(cluster.url).get(S.COMPLETED) == 100, what="all 100 jobs completed")
+    assert time.monotonic() - killed_at < 2 + 0.2 * 1.2 + 5  # lease + reaper interval + start-up slack
+    finished = jobs(cluster.url)
+    assert len(finished) == 100
+    assert all(j.state is S.COMPLETED and j.retry_count == 1 for j in finished)  # type: ignore[attr-defined]
+    per_job = Counter(row[1] for row in cluster.attempts("block"))
+    assert set(per_job.values()) == {2}  # one attempt lost with the worker, one that completed
+
+
+def test_paused_worker_past_its_lease_is_fenced_off(cluster: Cluster) -> None:
+    enqueue(cluster.url, "sleep", [1.0] * 20)
+    paused = cluster.worker("--concurrency", "20", "--lease", "1", "--reaper-interval", "0.2")
+    wait_until(lambda: len(cluster.attempts("sleep")) == 20, what="20 jobs running in the first worker")
+    paused.send_signal(signal.SIGSTOP)
+    second = cluster.worker("--concurrency", "20", "--lease", "5", "--reaper-interval", "0.2", phase=2)
+    wait_until(lambda: counts(cluster.url).get(S.COMPLETED) == 20, what="the second worker to finish")
+    second.send_signal(signal.SIGTERM)
+    second.wait(10)
+    before = {j.id: (j.result, j.finished_at) for j in jobs(cluster.url)}  # type: ignore[attr-defined]
+    # The paused worker wakes up and is asked to stop at once: it lets its handlers finish (they
+    # sleep 1 s, within the grace), so every late outcome is attempted before it exits.
+    paused.send_signal(signal.SIGCONT)
+    paused.send_signal(signal.SIGTERM)
+    assert paused.wait(15) == 0
+    after = {j.id: (j.result, j.finished_at) for j in jobs(cluster.url)}  # type: ignore[attr-defined]
+    assert after == before
+    assert {result for result, _ in after.values()} == {second.pid}
+    assert paused.stderr is not None
+    log = paused.stderr.read().decode()
+    # Each of the 20 late attempts was refused: fenced at completion, or stopped by a lost heartbeat.
+    assert log.count("job.fenced") + log.count("job.lease_lost") == 20, log
+
+
+def test_job_that_kills_its_worker_is_dead_lettered_after_its_attempts(cluster: Cluster) -> None:
+    enqueue(cluster.url, "crash", ["poison"], max_retries=2)
+    enqueue(cluster.url, "record", list(range(20)))
+    cluster.worker("--processes", "2", "--concurrency", "5", "--lease", "1", "--reaper-interval", "0.2")
+    wait_until(lambda: counts(cluster.url).get(S.DEAD_LETTERED) == 1, timeout=60, what="the poison job in the DLQ")
+    wait_until(lambda: counts(cluster.url).get(S.COMPLETED) == 20, what="the other jobs to complete")
+    (poison,) = [j for j in jobs(cluster.url) if j.task == "crash"]  # type: ignore[attr-defined]
+    assert poison.error == WORKER_LOST and poison.retry_count == 3  # type: ignore[attr-defined]
+    assert len(cluster.attempts("crash")) == 3
+
+
+def test_sigterm_finishes_short_jobs_and_releases_long_ones(cluster: Cluster) -> None:
+    enqueue(cluster.url, "sleep", [0.3] * 5)
+    enqueue(cluster.url, "block", [0, 1, 2])
+    proc = cluster.worker("--concurrency", "10", "--grace", "1")
+    wait_until(lambda: len(cluster.attempts()) == 8, what="all 8 jobs running")
+    stopped_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert time.monotonic() - stopped_at < 1 + 2
+    state = counts(cluster.url)
+    assert state[S.COMPLETED] == 5 and state[S.PENDING] == 3
+    released = [j for j in jobs(cluster.url) if j.task == "block"]  # type: ignore[attr-defined]
+    assert all(j.retry_count == 0 and j.lease_expires_at is None for j in released)  # type: ignore[attr-defined]
