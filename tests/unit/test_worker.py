@@ -175,10 +175,12 @@ async def test_thread_past_timeout_is_reported_and_its_result_discarded(app: Job
         return "late"
 
     job = await stuck.enqueue(1)
+    w = worker(app)
     try:
-        await worker(app).drain()
+        await w.drain()
     finally:
         release.set()
+    assert w.metrics.abandoned_threads == 1
     dead = await app.get(job.id)
     assert dead is not None and dead.state is S.DEAD_LETTERED and dead.result is None
     assert dead.error is not None and "thread left running, result discarded" in dead.error

@@ -12,7 +12,7 @@ from typing import Any
 from jobqueue.backends.base import Completion, Failure, Lease
 from jobqueue.errors import PermanentError, Retry
 from jobqueue.job import Job, dump_json
-from jobqueue.retry import retry_delay_after_failure
+from jobqueue.retry import DEFAULT_RETRY_POLICY, retry_delay_after_failure
 from jobqueue.task import Task, _current_job
 
 log = logging.getLogger("jobqueue.worker")
@@ -42,11 +42,10 @@ async def run_attempt(
     """Run the handler for ``job`` and decide what to record. Never raises except on cancellation."""
     lease = Lease(job.id, job.lease_token)
     timeout = job.timeout if job.timeout is not None else default_timeout
-    abandoned = False
     try:
         if task is None:
             raise UnknownTask(f"no handler for task {job.task!r} in this worker")
-        result, abandoned = await _call(task, job, threads, timeout)
+        result = await _call(task, job, threads, timeout)
         try:
             dump_json(result)
         except TypeError as exc:
@@ -59,29 +58,23 @@ async def run_attempt(
         if job.retry_count + 1 > job.max_retries:
             delay = None
         elif delay is None:
-            delay = _policy_delay(job, task)
+            delay = _retry_delay(job, task)
         return Outcome(failure=Failure(lease, f"Retry: {exc.reason}", delay))
     except PermanentError as exc:
         return Outcome(failure=Failure(lease, _describe(exc), None))
     except AttemptTimeout as exc:
-        delay = retry_delay_after_failure(job.retry_count, job.max_retries, _policy(task))
         return Outcome(
-            failure=Failure(lease, str(exc), delay),
-            abandoned_thread=abandoned or (task is not None and task.pool == "thread"),
+            failure=Failure(lease, str(exc), _retry_delay(job, task)),
+            abandoned_thread=task is not None and task.pool == "thread",
         )
     except Exception as exc:
-        delay = retry_delay_after_failure(job.retry_count, job.max_retries, _policy(task))
-        return Outcome(failure=Failure(lease, _describe(exc), delay))
+        return Outcome(failure=Failure(lease, _describe(exc), _retry_delay(job, task)))
 
 
-def _policy(task: Task | None) -> Any:
-    from jobqueue.retry import DEFAULT_RETRY_POLICY
-
-    return DEFAULT_RETRY_POLICY if task is None else task.options.retry
-
-
-def _policy_delay(job: Job, task: Task | None) -> float | None:
-    return retry_delay_after_failure(job.retry_count, job.max_retries, _policy(task))
+def _retry_delay(job: Job, task: Task | None) -> float | None:
+    """The task's retry decision after this attempt failed (``None``: dead-letter)."""
+    policy = DEFAULT_RETRY_POLICY if task is None else task.options.retry
+    return retry_delay_after_failure(job.retry_count, job.max_retries, policy)
 
 
 def _describe(exc: BaseException) -> str:
@@ -89,19 +82,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def _call(task: Task, job: Job, threads: ThreadPoolExecutor, timeout: float | None) -> tuple[Any, bool]:
+async def _call(task: Task, job: Job, threads: ThreadPoolExecutor, timeout: float | None) -> Any:
     token = _current_job.set(job)
     try:
         if task.pool == "async":
             try:
                 async with asyncio.timeout(timeout):
-                    return await task.fn(job.payload), False
+                    return await task.fn(job.payload)
             except TimeoutError:
                 raise AttemptTimeout(f"timed out after {timeout:g} s (cancelled)") from None
         context = contextvars.copy_context()
         future = asyncio.get_running_loop().run_in_executor(threads, context.run, task.fn, job.payload)
         try:
-            return await asyncio.wait_for(future, timeout), False
+            return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             # A thread cannot be stopped from outside: it runs on, and whatever it returns is
             # discarded because this attempt is recorded as failed now (its lease is fenced).

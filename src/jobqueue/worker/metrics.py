@@ -31,6 +31,7 @@ class WorkerMetrics:
     lost_leases: int = 0  # attempts whose lease was taken away while running
     released: int = 0
     recovered: int = 0  # expired leases this worker's reaper recovered
+    abandoned_threads: int = 0  # thread handlers still running past their timeout
     #: Seconds from the job's due time to the start of its attempt.
     start_latency: Histogram = field(default_factory=Histogram)
     #: Seconds an attempt ran.

@@ -221,6 +221,9 @@ class Worker:
     async def _record(self, job: Job, outcome: Outcome, duration: float) -> None:
         assert self._completer is not None
         self.metrics.duration.observe(duration)
+        if outcome.abandoned_thread:
+            # The thread keeps a pool slot until its handler returns; say so, it may need fixing.
+            self.metrics.abandoned_threads += 1
         if outcome.completion is not None:
             ok = await self._completer.complete(outcome.completion)
             event = "job.completed"
