@@ -20,7 +20,7 @@ from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull
 from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob
 from jobqueue.portal import Portal
 from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
-from jobqueue.task import Task, TaskOptions
+from jobqueue.task import Pool, Task, TaskOptions
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,6 +83,7 @@ class JobQueue:
         max_retries: int = ...,
         timeout: float | None = ...,
         retry: RetryPolicy = ...,
+        pool: Pool | None = ...,
     ) -> Callable[[F], Task]: ...
 
     def task(  # type: ignore[misc]  # one implementation serves both decorator forms
@@ -100,6 +101,11 @@ class JobQueue:
             if task_name in self.tasks:
                 raise ConfigurationError(f"task {task_name!r} is already registered")
             task = Task(task_name, func, TaskOptions(**options), self)
+            if task.is_async != (task.pool_for("thread") == "async"):
+                raise ConfigurationError(
+                    f"task {task_name!r}: pool='async' needs an async def handler, and an async def handler "
+                    "runs on the event loop (pool='thread' or 'process' is for plain functions)"
+                )
             self.tasks[task_name] = task
             return task
 

@@ -39,6 +39,9 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to take jobs from.")] = "default",
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once per process.")] = 10,
     processes: Annotated[int, typer.Option(min=1, help="Worker processes (restarted if one dies).")] = 1,
+    pool: Annotated[
+        str, typer.Option(help="Where plain-function handlers run: thread, or process (killed on timeout).")
+    ] = "thread",
     lease: Annotated[float, typer.Option(min=0.1, help="Lease per claim, seconds.")] = 30.0,
     grace: Annotated[float, typer.Option(min=0.0, help="Seconds running jobs get to finish on SIGTERM.")] = 30.0,
     poll_interval: Annotated[float, typer.Option(min=0.01, help="Longest idle wait between looks, s.")] = 1.0,
@@ -64,6 +67,7 @@ def worker(
         config = WorkerConfig(
             queues=queue_names, concurrency=concurrency, lease=lease, grace=grace,
             poll_interval=poll_interval, reaper_interval=reaper_interval,
+            pool=pool,  # type: ignore[arg-type]  # checked by WorkerConfig
         )  # fmt: skip
         loaded = load_app(app_spec)
         if backend is not None:

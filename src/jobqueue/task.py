@@ -14,7 +14,7 @@ from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 if TYPE_CHECKING:
     from jobqueue.app import JobQueue
 
-Pool = Literal["async", "thread"]
+Pool = Literal["async", "thread", "process"]
 
 _current_job: contextvars.ContextVar[Job] = contextvars.ContextVar("jobqueue_current_job")
 
@@ -38,6 +38,10 @@ class TaskOptions:
     #: Seconds an attempt may run before it is stopped and counted as failed; ``None``: no limit.
     timeout: float | None = None
     retry: RetryPolicy = DEFAULT_RETRY_POLICY
+    #: Where the handler runs: ``"async"`` (on the worker's loop; for ``async def``), ``"thread"``
+    #: (a thread pool), ``"process"`` (a child process, killed on timeout; for CPU-bound work).
+    #: ``None``: ``async`` for coroutine functions, otherwise the worker's choice (threads by default).
+    pool: Pool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +54,14 @@ class Task:
     app: JobQueue = field(repr=False, compare=False)
 
     @property
-    def pool(self) -> Pool:
-        """``async`` handlers run on the worker's event loop; plain functions in its thread pool."""
-        return "async" if inspect.iscoroutinefunction(self.fn) else "thread"
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    def pool_for(self, worker_default: Pool) -> Pool:
+        """Where this task runs in a worker whose default for plain functions is ``worker_default``."""
+        if self.options.pool is not None:
+            return self.options.pool
+        return "async" if self.is_async else worker_default
 
     def __call__(self, payload: Any) -> Any:
         return self.fn(payload)

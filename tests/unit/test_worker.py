@@ -13,7 +13,7 @@ import pytest
 from jobqueue import FakeClock, JobState, PermanentError, Retry
 from jobqueue.app import JobQueue
 from jobqueue.backends.base import Backend, ClaimParams
-from jobqueue.errors import QueueFull
+from jobqueue.errors import ConfigurationError, QueueFull
 from jobqueue.recovery import WORKER_LOST
 from jobqueue.retry import RetryPolicy
 from jobqueue.task import current_job
@@ -323,3 +323,19 @@ def test_sync_only_usage_needs_no_event_loop(tmp_path: Path) -> None:
         assert stored is not None and stored.state is S.SCHEDULED and stored.priority == 3
     finally:
         app.close_sync()
+
+
+def test_pool_must_match_the_handler_kind() -> None:
+    app = JobQueue("memory://")
+
+    async def coroutine(payload: object) -> None: ...
+
+    def plain(payload: object) -> None: ...
+
+    with pytest.raises(ConfigurationError):
+        app.task(name="a", pool="process")(coroutine)
+    with pytest.raises(ConfigurationError):
+        app.task(name="b", pool="async")(plain)
+    assert app.task(name="c", pool="process")(plain).pool_for("thread") == "process"
+    assert app.task(name="d")(plain).pool_for("process") == "process"
+    assert app.task(name="e")(coroutine).pool_for("process") == "async"

@@ -13,7 +13,8 @@ from jobqueue.backends.base import Completion, Failure, Lease
 from jobqueue.errors import PermanentError, Retry
 from jobqueue.job import Job, dump_json
 from jobqueue.retry import DEFAULT_RETRY_POLICY, retry_delay_after_failure
-from jobqueue.task import Task, _current_job
+from jobqueue.task import Pool, Task, _current_job
+from jobqueue.worker.processes import ProcessPool, ProcessTimeout, RemoteFailure
 
 log = logging.getLogger("jobqueue.worker")
 
@@ -36,16 +37,27 @@ class Outcome:
     abandoned_thread: bool = False
 
 
-async def run_attempt(
-    job: Job, task: Task | None, threads: ThreadPoolExecutor, default_timeout: float | None
-) -> Outcome:
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Where handlers run in one worker."""
+
+    threads: ThreadPoolExecutor
+    #: ``None`` until a task needs it (children are started on first use).
+    processes: ProcessPool | None
+    #: Where plain functions without a ``pool`` option run.
+    default_pool: Pool = "thread"
+    #: Attempt timeout for jobs and tasks that set none.
+    default_timeout: float | None = None
+
+
+async def run_attempt(job: Job, task: Task | None, runtime: Runtime) -> Outcome:
     """Run the handler for ``job`` and decide what to record. Never raises except on cancellation."""
     lease = Lease(job.id, job.lease_token)
-    timeout = job.timeout if job.timeout is not None else default_timeout
+    timeout = job.timeout if job.timeout is not None else runtime.default_timeout
     try:
         if task is None:
             raise UnknownTask(f"no handler for task {job.task!r} in this worker")
-        result = await _call(task, job, threads, timeout)
+        result = await _call(task, job, runtime, timeout)
         try:
             dump_json(result)
         except TypeError as exc:
@@ -63,10 +75,9 @@ async def run_attempt(
     except PermanentError as exc:
         return Outcome(failure=Failure(lease, _describe(exc), None))
     except AttemptTimeout as exc:
-        return Outcome(
-            failure=Failure(lease, str(exc), _retry_delay(job, task)),
-            abandoned_thread=task is not None and task.pool == "thread",
-        )
+        return Outcome(failure=Failure(lease, str(exc), _retry_delay(job, task)), abandoned_thread=True)
+    except (ProcessTimeout, RemoteFailure) as exc:
+        return Outcome(failure=Failure(lease, str(exc), _retry_delay(job, task)))
     except Exception as exc:
         return Outcome(failure=Failure(lease, _describe(exc), _retry_delay(job, task)))
 
@@ -82,17 +93,22 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def _call(task: Task, job: Job, threads: ThreadPoolExecutor, timeout: float | None) -> Any:
+async def _call(task: Task, job: Job, runtime: Runtime, timeout: float | None) -> Any:
+    pool = task.pool_for(runtime.default_pool)
+    if pool == "process":
+        if runtime.processes is None:
+            raise PermanentError("this worker has no process pool")
+        return await runtime.processes.run(task.fn, job, timeout)
     token = _current_job.set(job)
     try:
-        if task.pool == "async":
+        if pool == "async":
             try:
                 async with asyncio.timeout(timeout):
                     return await task.fn(job.payload)
             except TimeoutError:
                 raise AttemptTimeout(f"timed out after {timeout:g} s (cancelled)") from None
         context = contextvars.copy_context()
-        future = asyncio.get_running_loop().run_in_executor(threads, context.run, task.fn, job.payload)
+        future = asyncio.get_running_loop().run_in_executor(runtime.threads, context.run, task.fn, job.payload)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:

@@ -32,9 +32,11 @@ from jobqueue.app import JobQueue
 from jobqueue.backends.base import ClaimParams, Lease
 from jobqueue.job import Job
 from jobqueue.recovery import recover_expired
+from jobqueue.task import Pool
 from jobqueue.worker.completer import Completer
-from jobqueue.worker.executor import Outcome, run_attempt
+from jobqueue.worker.executor import Outcome, Runtime, run_attempt
 from jobqueue.worker.metrics import WorkerMetrics
+from jobqueue.worker.processes import ProcessPool
 
 log = logging.getLogger("jobqueue.worker")
 
@@ -56,6 +58,10 @@ class WorkerConfig:
     grace: float = 30.0
     #: Attempt timeout for jobs and tasks that set none; ``None``: no limit.
     default_timeout: float | None = None
+    #: Where plain-function handlers without a ``pool`` option run: ``"thread"`` or ``"process"``.
+    pool: Pool = "thread"
+    #: Child processes for ``pool="process"`` tasks (default: ``concurrency``), started on first use.
+    process_pool_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -64,6 +70,8 @@ class WorkerConfig:
             raise ValueError("lease and poll_interval must be > 0, grace >= 0")
         if not self.queues:
             raise ValueError("a worker needs at least one queue")
+        if self.pool not in ("thread", "process"):
+            raise ValueError("pool must be 'thread' or 'process'")
 
 
 class Worker:
@@ -77,7 +85,7 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
-        self._threads: ThreadPoolExecutor | None = None
+        self._runtime: Runtime | None = None
         self._completer: Completer | None = None
 
     # ---- public ---------------------------------------------------------------------------
@@ -103,7 +111,14 @@ class Worker:
     async def _serve(self, *, drain: bool, install_signal_handlers: bool) -> None:
         await self.app.open()
         loop = asyncio.get_running_loop()
-        self._threads = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="jobqueue-handler")
+        self._runtime = Runtime(
+            threads=ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="jobqueue-handler"),
+            processes=ProcessPool(self.config.process_pool_size or self.config.concurrency)
+            if self._needs_processes()
+            else None,
+            default_pool=self.config.pool,
+            default_timeout=self.config.default_timeout,
+        )
         self._completer = Completer(self.app.backend)
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -124,8 +139,13 @@ class Worker:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
             # Threads past their timeout cannot be joined; do not wait for them.
-            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._runtime.threads.shutdown(wait=False, cancel_futures=True)
+            if self._runtime.processes is not None:
+                await self._runtime.processes.close()
             log.info("worker.stopped id=%s", self.id)
+
+    def _needs_processes(self) -> bool:
+        return any(task.pool_for(self.config.pool) == "process" for task in self.app.tasks.values())
 
     def _on_signal(self) -> None:
         self._signals += 1
@@ -204,10 +224,10 @@ class Worker:
         self._running[job.id] = (Lease(job.id, job.lease_token), task)
 
     async def _execute(self, job: Job) -> None:
-        assert self._threads is not None and self._completer is not None
+        assert self._runtime is not None and self._completer is not None
         started = time.perf_counter()
         try:
-            outcome = await run_attempt(job, self.app.tasks.get(job.task), self._threads, self.config.default_timeout)
+            outcome = await run_attempt(job, self.app.tasks.get(job.task), self._runtime)
             await self._record(job, outcome, time.perf_counter() - started)
         except asyncio.CancelledError:
             if job.id in self._lost:
