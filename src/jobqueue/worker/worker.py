@@ -179,7 +179,9 @@ class Worker:
         backend, config = self.app.backend, self.config
         while not self._stop.is_set():
             free = config.concurrency - len(self._running)
-            if free > 0:
+            # While busy, claim once half the slots are free rather than at every freed slot: one
+            # round trip then carries several jobs. When idle, claim at once (latency matters).
+            if free > 0 and (free * 2 >= config.concurrency or not self._running):
                 jobs = await backend.claim(ClaimParams(config.queues, self.id, free, config.lease))
                 for job in jobs:
                     self._start(job)
@@ -197,7 +199,7 @@ class Worker:
                     if not jobs:
                         return
                     continue
-            await self._wait(free > 0)
+            await self._wait(free * 2 >= config.concurrency or not self._running)
 
     async def _wait(self, for_work: bool) -> None:
         """Wait for a wake-up: new work (when a slot is free), a freed slot, or shutdown."""
