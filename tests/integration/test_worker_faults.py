@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,7 +38,7 @@ class Cluster:
                    JOBQUEUE_TEST_PHASE=str(phase), PYTHONPATH=str(ROOT))  # fmt: skip
         cmd = [sys.executable, "-m", "jobqueue", "worker", "tests.integration.faultapp:app", "--log-level", "WARNING",
                "--poll-interval", "0.05", *args]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True)
         self.procs.append(proc)
         return proc
 
@@ -47,8 +48,8 @@ class Cluster:
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the worker and any children it supervises
             proc.wait()
             assert proc.stderr is not None
             proc.stderr.close()
@@ -166,3 +167,28 @@ def test_sigterm_finishes_short_jobs_and_releases_long_ones(cluster: Cluster) ->
     assert state[S.COMPLETED] == 5 and state[S.PENDING] == 3
     released = [j for j in jobs(cluster.url) if j.task == "block"]  # type: ignore[attr-defined]
     assert all(j.retry_count == 0 and j.lease_expires_at is None for j in released)  # type: ignore[attr-defined]
+
+
+def test_supervised_workers_stop_when_their_supervisor_is_killed(cluster: Cluster) -> None:
+    supervisor = cluster.worker("--processes", "2")
+    children: list[int] = []
+
+    def children_started() -> bool:
+        out = subprocess.run(["pgrep", "-P", str(supervisor.pid)], capture_output=True, text=True).stdout
+        children[:] = [int(pid) for pid in out.split()]
+        return len(children) == 2
+
+    wait_until(children_started, what="two worker processes")
+    supervisor.send_signal(signal.SIGKILL)
+    supervisor.wait()
+
+    def all_gone() -> bool:
+        gone = 0
+        for pid in children:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                gone += 1
+        return gone == len(children)
+
+    wait_until(all_gone, timeout=10, what="the orphaned workers to exit")

@@ -35,14 +35,30 @@ def load_app(spec: str) -> JobQueue:
     return app
 
 
+#: Set by the supervisor in its children: the pid they must outlive no longer than a moment.
+PARENT_PID_ENV = "JOBQUEUE_SUPERVISOR_PID"
+
+
+async def _stop_when_orphaned(worker: Worker, parent: int) -> None:
+    """Stop gracefully once the supervisor is gone (SIGKILLed, say): no orphan keeps running."""
+    while os.getppid() == parent:  # noqa: ASYNC110 - the kernel offers no event to await here
+        await asyncio.sleep(0.5)
+    log.warning("worker.orphaned id=%s: supervisor %d is gone; stopping", worker.id, parent)
+    worker.stop()
+
+
 def run_worker(app: JobQueue, config: WorkerConfig) -> None:
     """Run one worker in this process until SIGTERM/SIGINT (uvloop when installed)."""
 
     async def main() -> None:
         worker = Worker(app, config)
+        parent = os.environ.get(PARENT_PID_ENV)
+        watchdog = None if parent is None else asyncio.create_task(_stop_when_orphaned(worker, int(parent)))
         try:
             await worker.run(install_signal_handlers=True)
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             await app.close()
 
     try:
@@ -62,7 +78,8 @@ def supervise(child_argv: Sequence[str], processes: int) -> int:
     stopping = False
 
     def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "jobqueue", *child_argv])
+        env = dict(os.environ, **{PARENT_PID_ENV: str(os.getpid())})
+        return subprocess.Popen([sys.executable, "-m", "jobqueue", *child_argv], env=env)
 
     children = [spawn() for _ in range(processes)]
 

@@ -256,15 +256,23 @@ class SQLiteBackend:
 
     def _claim(self, conn: sqlite3.Connection, params: ClaimParams) -> list[Job]:
         now = self.clock.time()
-        candidates: list[tuple[int, int]] = []  # (-priority, seq): claim order
-        for queue in dict.fromkeys(params.queues):
+        expires = now + params.lease
+        queues = list(dict.fromkeys(params.queues))
+        if len(queues) == 1:
+            args = {"queue": queues[0], "now": now, "expires": expires, "worker": params.worker_id,
+                    "limit": params.limit}  # fmt: skip
+            rows = conn.execute(Q["claim_from_queue"], args).fetchall()
+            rows.sort(key=lambda row: (-row[22], row[21]))  # RETURNING order is unspecified
+            return [_job(row) for row in rows]
+        candidates: list[tuple[int, int]] = []  # (-priority, seq): claim order across the queues
+        for queue in queues:
             rows = conn.execute(Q["claim_candidates"], (queue, now, params.limit)).fetchall()
             candidates.extend((-priority, seq) for seq, priority in rows)
         chosen = heapq.nsmallest(params.limit, candidates)
         if not chosen:
             return []
         args = {
-            "expires": now + params.lease,
+            "expires": expires,
             "worker": params.worker_id,
             "now": now,
             "seqs": dump_json([seq for _, seq in chosen]).decode(),
@@ -278,19 +286,18 @@ class SQLiteBackend:
         if not completions:
             return []
         try:
-            results = [dump_json(c.result).decode() for c in completions]
+            items = dump_json(
+                [[c.lease.job_id, c.lease.token, dump_json(c.result).decode()] for c in completions]
+            ).decode()
         except TypeError as exc:
             raise ValidationError("result", f"must be JSON-serializable ({exc})") from None
 
-        def run(conn: sqlite3.Connection) -> list[bool]:
-            now = self.clock.time()
-            return [
-                conn.execute(Q["complete_job"], (result, now, c.lease.job_id, c.lease.token)).rowcount == 1
-                for c, result in zip(completions, results, strict=True)
-            ]
+        def run(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(Q["complete_jobs"], {"items": items, "now": self.clock.time()}).fetchall()
+            return {job_id for (job_id,) in rows}
 
-        done: list[bool] = await self._write(run)
-        return done
+        done: set[str] = await self._write(run)
+        return [c.lease.job_id in done for c in completions]
 
     async def fail(self, failures: Sequence[Failure]) -> list[bool]:
         if not failures:

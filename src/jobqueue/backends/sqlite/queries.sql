@@ -35,10 +35,26 @@ UPDATE jobs SET state = 'PROCESSING', lease_token = lease_token + 1, lease_expir
 WHERE seq IN (SELECT value FROM json_each(:seqs))
 RETURNING {job_columns}, seq;
 
--- name: complete_job
-UPDATE jobs SET state = 'COMPLETED', result = ?, finished_at = ?, lease_expires_at = NULL,
-    worker_id = NULL
-WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+-- name: claim_from_queue
+-- Claim from one queue in one statement (the common case): choose and lease together.
+UPDATE jobs SET state = 'PROCESSING', lease_token = lease_token + 1, lease_expires_at = :expires,
+    worker_id = :worker, last_attempt = :now, started_at = COALESCE(started_at, :now),
+    next_retry_at = NULL
+WHERE seq IN (
+    SELECT seq FROM jobs
+    WHERE queue = :queue AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= :now
+    ORDER BY priority DESC, seq LIMIT :limit)
+RETURNING {job_columns}, seq, priority;
+
+-- name: complete_jobs
+-- Complete many attempts in one statement; given [[id, token, result JSON], ...]. Returns the
+-- ids it completed: a stale lease is simply absent.
+UPDATE jobs SET state = 'COMPLETED', result = done.result, finished_at = :now,
+    lease_expires_at = NULL, worker_id = NULL
+FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS result
+      FROM json_each(:items)) AS done
+WHERE jobs.id = done.id AND jobs.state = 'PROCESSING' AND jobs.lease_token = done.token
+RETURNING jobs.id;
 
 -- name: retry_job
 -- A failed attempt with retries left: waits in FAILED until its next run.
