@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -145,8 +146,11 @@ def test_paused_worker_past_its_lease_is_fenced_off(cluster: Cluster) -> None:
 
 def test_job_that_kills_its_worker_is_dead_lettered_after_its_attempts(cluster: Cluster) -> None:
     enqueue(cluster.url, "crash", ["poison"], max_retries=2)
-    enqueue(cluster.url, "record", list(range(20)))
     cluster.worker("--processes", "2", "--concurrency", "5", "--lease", "1", "--reaper-interval", "0.2")
+    # Other work arrives from plain synchronous code in another thread while the workers run.
+    producer = threading.Thread(target=enqueue, args=(cluster.url, "record", list(range(20))))
+    producer.start()
+    producer.join()
     wait_until(lambda: counts(cluster.url).get(S.DEAD_LETTERED) == 1, timeout=60, what="the poison job in the DLQ")
     wait_until(lambda: counts(cluster.url).get(S.COMPLETED) == 20, what="the other jobs to complete")
     (poison,) = [j for j in jobs(cluster.url) if j.task == "crash"]  # type: ignore[attr-defined]
