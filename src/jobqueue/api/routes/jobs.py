@@ -1,0 +1,182 @@
+"""``/jobs``: submit (one or a batch), read, list, cancel.
+
+``POST /jobs`` is the hot path: the body is parsed with orjson and validated by the job model in
+one pass, the job goes to the store in one call (which commits it together with other requests'
+jobs: group commit), and the answer is written with orjson. No FastAPI body model is involved.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from starlette.responses import Response
+
+from jobqueue.api.responses import ApiError, error_response, job_view, json_response
+from jobqueue.api.schemas import (
+    AcceptedBody,
+    BatchBody,
+    DuplicateBody,
+    ErrorBody,
+    JobBody,
+    PageBody,
+    batch_schema,
+    load_body,
+    parse_batch,
+    parse_submission,
+    submission_schema,
+)
+from jobqueue.api.state import ApiState, get_state
+from jobqueue.backends.base import Accepted, Duplicate, EnqueueOutcome, Rejected
+from jobqueue.errors import InvalidTransition, JobNotFound
+from jobqueue.job import Job, JobState
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid request; the error names the field."},
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
+    413: {"model": ErrorBody, "description": "Body larger than the limit."},
+}
+
+
+def _full_message(outcome: Rejected) -> str:
+    return f"queue {outcome.queue!r} is full (capacity {outcome.capacity}); try again later"
+
+
+def _duplicate_body(job: Job) -> dict[str, Any]:
+    return {"error": "duplicate idempotency key", "job_id": job.id, "state": job.state.value, "result": job.result}
+
+
+def _count(state: ApiState, outcomes: list[EnqueueOutcome]) -> None:
+    counters = state.counters
+    for outcome in outcomes:
+        kind = type(outcome)
+        if kind is Accepted:
+            counters.enqueued += 1
+        elif kind is Duplicate:
+            counters.duplicates += 1
+        else:
+            counters.rejected += 1
+
+
+async def submit(request: Request) -> Response:
+    """Enqueue one job: 202 with its id and a ``Location``; 409 with the job holding the key; 503 when full."""
+    state = get_state(request)
+    job = parse_submission(state.queue, load_body(await request.body()))
+    full_until = state.full_until.get(job.queue)
+    if full_until is not None and job.idempotency_key is None and time.monotonic() < full_until:
+        state.counters.rejected += 1
+        return error_response(503, f"queue {job.queue!r} is full; try again later", state.retry_after, queue=job.queue)
+    outcomes = await state.queue.enqueue_many([job])
+    _count(state, outcomes)
+    outcome = outcomes[0]
+    if type(outcome) is Accepted:
+        job_id = outcome.job.id
+        return json_response({"job_id": job_id, "status": "accepted"}, 202, {"Location": f"/jobs/{job_id}"})
+    if isinstance(outcome, Duplicate):
+        return json_response(_duplicate_body(outcome.job), 409, {"Location": f"/jobs/{outcome.job.id}"})
+    assert isinstance(outcome, Rejected)
+    if state.config.shed_window:
+        state.full_until[outcome.queue] = time.monotonic() + state.config.shed_window
+    return error_response(503, _full_message(outcome), state.retry_after, queue=outcome.queue)
+
+
+async def submit_batch(request: Request) -> Response:
+    """Enqueue up to ``max_batch`` jobs in one store call; one outcome per job, in order.
+
+    Every job is validated first: one invalid job fails the whole request (400, nothing stored).
+    Otherwise the answer is 200 with ``accepted`` / ``duplicate`` / ``rejected`` per job (each job
+    is checked on its own against its key and its queue's capacity), and ``Retry-After`` when
+    some were rejected.
+    """
+    state = get_state(request)
+    jobs = parse_batch(state.queue, load_body(await request.body()), state.config.max_batch)
+    outcomes = await state.queue.enqueue_many(jobs)
+    _count(state, outcomes)
+    results: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Accepted):
+            results.append({"status": "accepted", "job_id": outcome.job.id})
+        elif isinstance(outcome, Duplicate):
+            results.append({"status": "duplicate", "job_id": outcome.job.id, "state": outcome.job.state.value})
+        else:
+            results.append({"status": "rejected", "error": _full_message(outcome)})
+    tally = {s: sum(r["status"] == s for r in results) for s in ("accepted", "duplicate", "rejected")}
+    body = {"accepted": tally["accepted"], "duplicates": tally["duplicate"], "rejected": tally["rejected"],
+            "results": results}  # fmt: skip
+    return json_response(body, 200, state.retry_after if tally["rejected"] else None)
+
+
+async def list_jobs(
+    request: Request,
+    state: JobState | None = None,
+    queue: Annotated[str | None, Query(max_length=128)] = None,
+    task: Annotated[str | None, Query(max_length=128)] = None,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Jobs matching the filters, oldest first, one page at a time."""
+    page = await get_state(request).queue.list_jobs(state, queue, task, cursor, limit)
+    return json_response({"jobs": [job_view(j) for j in page.jobs], "next_cursor": page.next_cursor})
+
+
+async def get_job(request: Request, job_id: str) -> Response:
+    """The job, with its state, attempts, last error and result."""
+    job = await get_state(request).queue.get(job_id)
+    if job is None:
+        raise ApiError(404, "job not found", job_id=job_id)
+    return json_response(job_view(job))
+
+
+async def cancel_job(request: Request, job_id: str) -> Response:
+    """Cancel a PENDING, SCHEDULED or FAILED job; a running or finished one cannot be (409)."""
+    try:
+        job = await get_state(request).queue.cancel(job_id)
+    except JobNotFound:
+        raise ApiError(404, "job not found", job_id=job_id) from None
+    except InvalidTransition as exc:
+        raise ApiError(409, str(exc), job_id=job_id, state=exc.state) from None
+    return json_response(job_view(job))
+
+
+def add_routes(app: FastAPI) -> None:
+    """Register the jobs routes on ``app``."""
+    tags: list[str | Enum] = ["jobs"]
+    not_found: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such job."}}
+    app.post(
+        "/jobs",
+        status_code=202,
+        summary="Submit a job",
+        response_model=AcceptedBody,
+        openapi_extra=submission_schema(),
+        responses={
+            **ERRORS,
+            409: {"model": DuplicateBody, "description": "A live job holds the idempotency key: that job."},
+            503: {"model": ErrorBody, "description": "The queue is full (see Retry-After)."},
+        },
+        tags=tags,
+    )(submit)
+    app.post(
+        "/jobs/batch",
+        summary="Submit many jobs",
+        response_model=BatchBody,
+        openapi_extra=batch_schema(),
+        responses=ERRORS,
+        tags=tags,
+    )(submit_batch)
+    app.get("/jobs", summary="List jobs", response_model=PageBody, responses=ERRORS, tags=tags)(list_jobs)
+    app.get(
+        "/jobs/{job_id}", summary="Get a job", response_model=JobBody, responses={**ERRORS, **not_found}, tags=tags
+    )(get_job)
+    app.post(
+        "/jobs/{job_id}/cancel",
+        summary="Cancel a waiting job",
+        response_model=JobBody,
+        responses={
+            **ERRORS,
+            **not_found,
+            409: {"model": ErrorBody, "description": "The job is running or finished."},
+        },
+        tags=tags,
+    )(cancel_job)

@@ -1,0 +1,114 @@
+"""``/metrics``, ``/queues``, ``/health``, ``/ready``: how the queue and this process are doing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from enum import Enum
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from jobqueue.api.responses import error_response, json_response
+from jobqueue.api.routes.jobs import ERRORS
+from jobqueue.api.state import ApiState, get_state
+from jobqueue.job import JobState
+
+#: Media types in ``Accept`` that ask for the Prometheus exposition instead of JSON.
+PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
+
+
+def wants_prometheus(accept: str) -> bool:
+    """Whether an ``Accept`` header names a Prometheus format (``*/*`` and JSON keep the original's JSON)."""
+    return any(part.split(";")[0].strip() in PROMETHEUS_TYPES for part in accept.split(","))
+
+
+async def metrics(request: Request, format: Literal["json", "prometheus"] | None = None) -> Response:
+    """Queue depth and capacity per queue, totals, DLQ size, idempotency keys, workers; latency histograms."""
+    state = get_state(request)
+    snapshot = await state.snapshot()
+    accept = request.headers.get("accept", "")
+    if format == "prometheus" or (format is None and wants_prometheus(accept)):
+        body, content_type = state.exporter.render(snapshot, accept if format is None else "")
+        return Response(body, media_type=content_type)
+    return json_response(snapshot.to_json())
+
+
+async def queues(request: Request) -> Response:
+    """Every queue: depth (jobs waiting), capacity, jobs by state, paused (always false for now)."""
+    snapshot = await get_state(request).snapshot()
+    body = [
+        {
+            "name": name,
+            "depth": snapshot.depth(name),
+            "capacity": snapshot.capacities.get(name),
+            # Pausing a queue is not implemented yet; the field is here so clients can rely on it.
+            "paused": False,
+            "states": {s.value: snapshot.count(s, name) for s in JobState},
+        }
+        for name in snapshot.queue_names()
+    ]
+    return json_response({"queues": body})
+
+
+async def health() -> Response:
+    """200 while the process serves requests (no token needed, no store call)."""
+    return json_response({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    """200 when the store answers and this process's workers (if any) are alive and fetching."""
+    state = get_state(request)
+    try:
+        async with asyncio.timeout(state.config.ready_timeout):
+            stats = await state.queue.stats()
+    except Exception as exc:  # any failure to answer means: do not send traffic here
+        reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
+        return error_response(503, f"store unreachable: {reason}", state.retry_after, backend=state.queue.backend.name)
+    problem = _worker_problem(state, {q: s.counts[JobState.PENDING] for q, s in stats.queues.items()})
+    summary = state.worker_summary()
+    body: dict[str, Any] = {"backend": state.queue.backend.name, "workers": summary.slots, "workers_busy": summary.busy}
+    if problem:
+        return error_response(503, problem, state.retry_after, **body)
+    return json_response({"status": "ready", **body})
+
+
+def _worker_problem(state: ApiState, pending: dict[str, int]) -> str | None:
+    """Why the in-process workers are not doing their job, or ``None``."""
+    if not state.workers:
+        return None  # an API alone: workers run elsewhere and are watched there
+    dead = state.dead_workers()
+    if dead:
+        return f"{dead} of {len(state.workers)} workers stopped"
+    # Stalled: jobs pending, a slot free, and no claim since an earlier probe saw the same. Two
+    # probes are needed, so that a job enqueued a moment ago is never mistaken for a stall.
+    claimed = sum(w.metrics.claimed for w in state.workers)
+    waiting = sum(pending.get(q, 0) for q in {q for w in state.workers for q in w.config.queues})
+    has_free_slot = any(w.running < w.config.concurrency for w in state.workers)
+    now = time.monotonic()
+    if claimed != state.last_claimed or not waiting or not has_free_slot:
+        state.last_claimed, state.stalled_since = claimed, None
+        return None
+    if state.stalled_since is None:
+        state.stalled_since = now
+    elif now - state.stalled_since >= state.config.stall_after:
+        return f"workers have claimed no job for {now - state.stalled_since:.0f} s while {waiting} are pending"
+    return None
+
+
+def add_routes(app: FastAPI) -> None:
+    """Register the operations routes on ``app``."""
+    tags: list[str | Enum] = ["operations"]
+    formats: dict[str, Any] = {"application/json": {}, "text/plain": {}, "application/openmetrics-text": {}}
+    described = "JSON by default; Prometheus text when Accept names text/plain or OpenMetrics, or ?format=prometheus."
+    app.get(
+        "/metrics",
+        summary="Metrics (JSON or Prometheus)",
+        responses={**ERRORS, 200: {"description": described, "content": formats}},
+        tags=tags,
+    )(metrics)
+    app.get("/queues", summary="Queues", responses=ERRORS, tags=tags)(queues)
+    app.get("/health", summary="Liveness", tags=tags)(health)
+    not_ready: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready; the error says why."}}
+    app.get("/ready", summary="Readiness", responses={**ERRORS, **not_ready}, tags=tags)(ready)

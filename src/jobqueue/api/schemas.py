@@ -1,0 +1,220 @@
+"""Request parsing and the shapes the OpenAPI document shows.
+
+Submissions are parsed by hand from the JSON body (orjson), not by FastAPI's body models: the
+error must be a 400 ``{"error": "<field>: <message>"}`` as the original answers, and the job's
+own validation (:class:`~jobqueue.job.NewJob`) already names the field. The pydantic models
+below only describe the bodies in ``/docs``; they are not used to validate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobqueue.app import JobQueue
+from jobqueue.errors import ValidationError
+from jobqueue.job import (
+    DEFAULT_TASK,
+    MAX_KEY_LENGTH,
+    MAX_PRIORITY,
+    MAX_RETRIES_LIMIT,
+    MAX_TIMEOUT,
+    MIN_PRIORITY,
+    NewJob,
+)
+
+#: Fields a submission may carry besides ``payload`` and ``task``, passed on to ``JobQueue.new_job``.
+OPTIONS = frozenset({"queue", "priority", "max_retries", "idempotency_key", "delay", "run_at", "timeout"})
+FIELDS = frozenset({"payload", "task", *OPTIONS})
+
+
+def load_body(body: bytes) -> Any:
+    """The request's JSON value; ``ValidationError("body", ...)`` when it is not JSON."""
+    if not body:
+        raise ValidationError("body", "a JSON object is required")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"invalid JSON ({exc})") from None
+
+
+def parse_submission(queue: JobQueue, data: Any, prefix: str = "", defaults: TaskDefaults | None = None) -> NewJob:
+    """Validate one submission and build its job; errors name the field (``prefix`` + name).
+
+    A field given as ``null`` counts as absent (except ``payload``, which must not be null), and
+    an empty ``idempotency_key`` means no key: the original treats ``""`` as "no key", and a client
+    written for it may send one. ``defaults`` caches each task's defaults across a batch.
+    """
+    try:
+        if not isinstance(data, dict):
+            raise ValidationError("body", "must be a JSON object")
+        if not FIELDS.issuperset(data):
+            unknown = min(data.keys() - FIELDS)
+            raise ValidationError(unknown, f"unknown field (allowed: {', '.join(sorted(FIELDS))})")
+        if "payload" not in data:
+            raise ValidationError("payload", "is required")
+        task = data.get("task")
+        if task is None:
+            task = DEFAULT_TASK
+        elif not isinstance(task, str):
+            raise ValidationError("task", "must be a string")
+        overrides = {name: value for name, value in data.items() if value is not None and name in OPTIONS}
+        if overrides.get("idempotency_key") == "":
+            del overrides["idempotency_key"]
+        if defaults is None:
+            return queue.new_job(task, data["payload"], **overrides)
+        fields = defaults.of(queue, task).copy()
+        fields.update(overrides)
+        return NewJob(data["payload"], task=task, **fields)
+    except ValidationError as exc:
+        if prefix:
+            raise ValidationError(f"{prefix}{exc.field}", exc.message) from None
+        raise
+
+
+class TaskDefaults:
+    """Each task's job defaults, resolved once per batch by ``JobQueue.new_job`` itself.
+
+    Building a job through ``new_job`` costs half again as much as the job's own validation; a
+    batch of a thousand jobs of one task needs the task's defaults only once.
+    """
+
+    def __init__(self) -> None:
+        self._by_task: dict[str, dict[str, Any]] = {}
+
+    def of(self, queue: JobQueue, task: str) -> dict[str, Any]:
+        fields = self._by_task.get(task)
+        if fields is None:
+            template = queue.new_job(task, 0)
+            fields = {name: getattr(template, name) for name in ("queue", "priority", "max_retries", "timeout",
+                                                                  "key_ttl")}  # fmt: skip
+            self._by_task[task] = fields
+        return fields
+
+
+def parse_batch(queue: JobQueue, data: Any, max_batch: int) -> list[NewJob]:
+    """``{"jobs": [submission, ...]}`` -> jobs; the first invalid one fails the whole batch."""
+    if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+        raise ValidationError("jobs", "is required: a list of job submissions")
+    extra = data.keys() - {"jobs"}
+    if extra:
+        raise ValidationError(min(extra), "unknown field (allowed: jobs)")
+    items = data["jobs"]
+    if not 1 <= len(items) <= max_batch:
+        raise ValidationError("jobs", f"must hold 1 to {max_batch} jobs, got {len(items)}")
+    defaults = TaskDefaults()
+    return [parse_submission(queue, item, f"jobs[{i}].", defaults) for i, item in enumerate(items)]
+
+
+# ---- shapes shown in /docs -------------------------------------------------------------------
+
+
+class JobSubmission(BaseModel):
+    """A job to enqueue. The original's fields first, then jobqueue's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: Any = Field(
+        description="Any JSON value except null; not an empty string; at most 1 MiB serialized.",
+        json_schema_extra={"example": "process-order-42"},
+    )
+    idempotency_key: str | None = Field(
+        None, max_length=MAX_KEY_LENGTH, description="At most one live job per key (24 h); empty means none."
+    )
+    priority: int | None = Field(0, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="Higher runs first.")
+    max_retries: int | None = Field(
+        3, ge=0, le=MAX_RETRIES_LIMIT, description="Retries after the first attempt (0: no retry)."
+    )
+    task: str | None = Field("default", description="The registered task (handler) to run.")
+    queue: str | None = Field("default", description="The queue to wait in.")
+    delay: float | None = Field(None, ge=0, description="Seconds from now before the job may run.")
+    run_at: float | None = Field(None, ge=0, description="POSIX time before which it does not run (not with delay).")
+    timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, description="Seconds an attempt may run.")
+
+
+class BatchSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobSubmission] = Field(description="The jobs, each enqueued on its own (one outcome each).")
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What went wrong; starts with the field's name when one is to blame.")
+
+
+class AcceptedBody(BaseModel):
+    job_id: str
+    status: str = Field(description='Always "accepted".')
+
+
+class DuplicateBody(BaseModel):
+    error: str
+    job_id: str = Field(description="The job that holds the idempotency key.")
+    state: str
+    result: Any = None
+
+
+class JobBody(BaseModel):
+    """A job. Times are ISO 8601 UTC; states are upper-case names."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    queue: str
+    task: str
+    payload: Any
+    priority: int
+    state: str
+    retry_count: int
+    max_retries: int
+
+
+class OutcomeBody(BaseModel):
+    status: str = Field(description='"accepted", "duplicate" (job_id names the holder) or "rejected" (queue full).')
+    job_id: str | None = None
+    state: str | None = None
+    error: str | None = None
+
+
+class BatchBody(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[OutcomeBody]
+
+
+class PageBody(BaseModel):
+    jobs: list[JobBody]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last one.")
+
+
+class DlqBody(BaseModel):
+    count: int = Field(description="Dead-lettered jobs in all.")
+    jobs: list[JobBody]
+    next_cursor: str | None = None
+
+
+class RequeuedBody(BaseModel):
+    status: str = Field(description='Always "requeued".')
+    job_id: str
+
+
+def submission_schema() -> dict[str, Any]:
+    """The request-body section of the OpenAPI document for ``POST /jobs``."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSubmission"}}},
+        }
+    }
+
+
+def batch_schema() -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchSubmission"}}},
+        }
+    }

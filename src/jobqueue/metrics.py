@@ -1,0 +1,254 @@
+"""Metrics: what the API counts, one snapshot of everything, and its JSON and Prometheus forms.
+
+A :class:`MetricsSnapshot` joins three sources: the store's counts (:class:`~jobqueue.backends.base.Stats`,
+the truth for every process sharing the store), the counters of this API process
+(:class:`ApiCounters`: what it accepted, refused, answered) and the counters of the workers running
+in this process (:class:`~jobqueue.worker.metrics.WorkerMetrics`). Workers in other processes are
+not visible here; their effects are, through the store's counts.
+
+The JSON form keeps the original's keys (``queue.current_size``, ``queue.max_size``,
+``queue.total_enqueued``, ``queue.total_dequeued``, ``queue.total_rejected``, ``dlq_size``,
+``idempotency_keys``) so that its clients keep working, and adds the rest beside them.
+The Prometheus form is rendered by prometheus-client from a per-app registry, never the global one.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from jobqueue.backends.base import Stats
+from jobqueue.job import DEFAULT_QUEUE, JobState
+from jobqueue.worker.metrics import BUCKETS, WorkerMetrics
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Observations in the same buckets as the workers' histograms (upper bounds in seconds)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.total += seconds
+        self.n += 1
+
+
+@dataclass(slots=True)
+class ApiCounters:
+    """What this API process did since it started."""
+
+    #: Jobs stored (one per 202, or per ``accepted`` outcome of a batch).
+    enqueued: int = 0
+    #: Jobs refused because their queue was full (503, or a ``rejected`` outcome).
+    rejected: int = 0
+    #: Submissions answered with the job already holding their idempotency key (409).
+    duplicates: int = 0
+    #: Dead-lettered jobs put back in their queue (``POST /dlq/{id}/retry``).
+    requeued: int = 0
+    #: Request durations by (method, route template).
+    requests: dict[tuple[str, str], Histogram] = field(default_factory=dict)
+
+    def observe_request(self, method: str, route: str, seconds: float) -> None:
+        histogram = self.requests.get((method, route))
+        if histogram is None:
+            histogram = self.requests[(method, route)] = Histogram()
+        histogram.observe(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSummary:
+    """The in-process workers, added up."""
+
+    #: Jobs they can run at once (the sum of their concurrency); 0 when none run in this process.
+    slots: int = 0
+    #: Jobs running now.
+    busy: int = 0
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+
+    @classmethod
+    def of(cls, workers: Iterable[tuple[int, int, WorkerMetrics]]) -> WorkerSummary:
+        """Add up ``(concurrency, running, metrics)`` of each worker."""
+        total = WorkerMetrics()
+        slots = busy = 0
+        for concurrency, running, metrics in workers:
+            slots += concurrency
+            busy += running
+            for name in ("claimed", "completed", "failed", "retried", "dead_lettered", "lost_leases",
+                         "released", "recovered", "abandoned_threads"):  # fmt: skip
+                setattr(total, name, getattr(total, name) + getattr(metrics, name))
+            for name in ("start_latency", "duration"):
+                mine, theirs = getattr(total, name), getattr(metrics, name)
+                mine.counts = [a + b for a, b in zip(mine.counts, theirs.counts, strict=True)]
+                mine.total += theirs.total
+                mine.n += theirs.n
+        return cls(slots, busy, total)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    stats: Stats
+    #: Capacity per queue name; a queue not named is unbounded.
+    capacities: Mapping[str, int]
+    counters: ApiCounters
+    workers: WorkerSummary
+
+    def queue_names(self) -> list[str]:
+        return sorted(set(self.stats.queues) | set(self.capacities))
+
+    def depth(self, queue: str) -> int:
+        queue_stats = self.stats.queues.get(queue)
+        return 0 if queue_stats is None else queue_stats.waiting
+
+    def count(self, state: JobState, queue: str | None = None) -> int:
+        queues = (
+            self.stats.queues.values() if queue is None else [q for n, q in self.stats.queues.items() if n == queue]
+        )
+        return sum(q.counts[state] for q in queues)
+
+    def totals(self) -> dict[str, int]:
+        """The lifetime counters of this process (API and in-process workers)."""
+        c, w = self.counters, self.workers.metrics
+        return {
+            "enqueued": c.enqueued,
+            "started": w.claimed,
+            "completed": w.completed,
+            "failed": w.failed,
+            "retried": w.retried,
+            "dead_lettered": w.dead_lettered,
+            "rejected": c.rejected,
+            "duplicates": c.duplicates,
+            "requeued": c.requeued,
+            "recovered": w.recovered,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        totals = self.totals()
+        return {
+            # The original's block, for its clients: its single queue is our default queue.
+            "queue": {
+                "current_size": self.depth(DEFAULT_QUEUE),
+                "max_size": self.capacities.get(DEFAULT_QUEUE),
+                "total_enqueued": totals["enqueued"],
+                "total_dequeued": totals["started"],
+                "total_rejected": totals["rejected"],
+            },
+            "dlq_size": self.count(JobState.DEAD_LETTERED),
+            "idempotency_keys": self.stats.idempotency_keys,
+            "queues": {
+                name: {
+                    "depth": self.depth(name),
+                    "capacity": self.capacities.get(name),
+                    "states": {s.value: self.count(s, name) for s in JobState},
+                }
+                for name in self.queue_names()
+            },
+            "totals": totals,
+            "workers": self.workers.slots,
+            "workers_busy": self.workers.busy,
+        }
+
+
+class _SnapshotCollector(Collector):
+    """Yields the metric families of the snapshot it is given just before each render."""
+
+    def __init__(self) -> None:
+        self.snapshot: MetricsSnapshot | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.snapshot is not None:
+            yield from families(self.snapshot)
+
+
+class PrometheusExporter:
+    """A per-app registry holding one collector; renders a snapshot in the format asked for."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._collector = _SnapshotCollector()
+        self.registry.register(self._collector)
+
+    def render(self, snapshot: MetricsSnapshot, accept: str | None) -> tuple[bytes, str]:
+        """The exposition and its content type: OpenMetrics when ``accept`` asks for it, else text 0.0.4."""
+        encoder, content_type = choose_encoder(accept or "")
+        # render() is synchronous, so no other request can swap the snapshot while it runs.
+        self._collector.snapshot = snapshot
+        try:
+            return encoder(self.registry), content_type
+        finally:
+            self._collector.snapshot = None
+
+    def render_text(self, snapshot: MetricsSnapshot) -> bytes:
+        self._collector.snapshot = snapshot
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self._collector.snapshot = None
+
+
+def _buckets(counts: Sequence[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts as Prometheus's cumulative ``(le, count)`` pairs, ending with ``+Inf``."""
+    cumulative, buckets = 0, []
+    for bound, n in zip(BUCKETS, counts, strict=False):
+        cumulative += n
+        buckets.append((repr(bound), float(cumulative)))
+    buckets.append(("+Inf", float(sum(counts))))
+    return buckets
+
+
+def _histogram(name: str, doc: str, counts: Sequence[int], total: float) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, doc, buckets=_buckets(counts), sum_value=total)
+
+
+def families(snap: MetricsSnapshot) -> Iterator[Metric]:
+    """Every metric of a snapshot as prometheus-client metric families."""
+    depth = GaugeMetricFamily(
+        "jobqueue_queue_depth", "Jobs waiting (pending, scheduled, awaiting retry).", labels=["queue"]
+    )
+    capacity = GaugeMetricFamily("jobqueue_queue_capacity", "Waiting jobs a queue accepts.", labels=["queue"])
+    jobs = GaugeMetricFamily("jobqueue_jobs", "Jobs stored, by queue and state.", labels=["queue", "state"])
+    for name in snap.queue_names():
+        depth.add_metric([name], snap.depth(name))
+        if name in snap.capacities:
+            capacity.add_metric([name], snap.capacities[name])
+        for state in JobState:
+            jobs.add_metric([name, state.value], snap.count(state, name))
+    yield from (depth, capacity, jobs)
+    yield GaugeMetricFamily("jobqueue_dlq_size", "Dead-lettered jobs.", value=snap.count(JobState.DEAD_LETTERED))
+    yield GaugeMetricFamily(
+        "jobqueue_idempotency_keys", "Idempotency keys reserved.", value=snap.stats.idempotency_keys
+    )
+    yield GaugeMetricFamily("jobqueue_workers", "Worker slots in this process.", value=snap.workers.slots)
+    yield GaugeMetricFamily("jobqueue_workers_busy", "Jobs running in this process.", value=snap.workers.busy)
+    docs = {
+        "enqueued": "Jobs accepted by this API process.",
+        "started": "Attempts started by this process's workers.",
+        "completed": "Attempts completed by this process's workers.",
+        "failed": "Attempts that failed in this process's workers (retried or dead-lettered).",
+        "retried": "Failed attempts scheduled for a retry.",
+        "dead_lettered": "Jobs dead-lettered by this process's workers.",
+        "rejected": "Jobs refused because their queue was full.",
+        "duplicates": "Submissions refused because their idempotency key was held.",
+        "requeued": "Dead-lettered jobs put back in their queue.",
+        "recovered": "Expired leases recovered by this process's workers.",
+    }
+    for key, value in snap.totals().items():
+        yield CounterMetricFamily(f"jobqueue_jobs_{key}", docs[key], value=value)
+    w = snap.workers.metrics
+    yield _histogram("jobqueue_job_start_latency_seconds", "From a job's due time to the start of its attempt.",
+                     w.start_latency.counts, w.start_latency.total)  # fmt: skip
+    yield _histogram("jobqueue_job_duration_seconds", "How long attempts ran.", w.duration.counts, w.duration.total)
+    requests = HistogramMetricFamily(
+        "jobqueue_http_request_duration_seconds", "HTTP requests by method and route.", labels=["method", "route"]
+    )
+    for (method, route), h in sorted(snap.counters.requests.items()):
+        requests.add_metric([method, route], _buckets(h.counts), h.total)
+    yield requests
