@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -9,25 +11,43 @@ from jobqueue.cli import app
 runner = CliRunner()
 
 
-def test_demo_runs_the_scenario_to_the_end() -> None:
-    result = runner.invoke(app, ["demo", "--backend", "memory://", "--seed", "3", "--capacity", "30"])
+def test_demo_runs_the_scenario_over_http() -> None:
+    args = ["demo", "--backend", "memory://", "--port", "0", "--seed", "3", "--capacity", "30", "--duration", "0"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "seeded 15 jobs" in result.output
-    assert "duplicate key 'order-0' refused" in result.output
-    assert "15 accepted, then 10 refused" in result.output
-    assert "queue statistics" in result.output
+    assert "The API is at http://127.0.0.1:" in result.output
+    assert "1. seeded 15 jobs" in result.output
+    assert "2. duplicate key 'order-0' refused (409)" in result.output
+    flood = re.search(r"flooded the queue with 130 jobs: (\d+) accepted, then (\d+) refused with 503", result.output)
+    assert flood is not None, result.output
+    accepted, refused = int(flood[1]), int(flood[2])
+    assert accepted + refused == 130 and refused > 0
+    assert "live statistics (GET /metrics)" in result.output
+    assert "demo stopped:" in result.output
 
 
 def test_demo_on_sqlite_file(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--backend", f"sqlite:///{tmp_path / 'd.db'}", "--failure-rate", "0"])
+    db = tmp_path / "d.db"
+    args = ["demo", "--backend", f"sqlite:///{db}", "--failure-rate", "0", "--port", "0", "--duration", "0"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "d.db").exists()
+    assert db.exists()
 
 
 def test_bad_backend_url_is_a_clear_error() -> None:
-    result = runner.invoke(app, ["demo", "--backend", "nosuch://x"])
+    result = runner.invoke(app, ["demo", "--backend", "nosuch://x", "--port", "0"])
     assert result.exit_code == 2
     assert "unsupported backend URL" in result.output
+
+
+def test_demo_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(app, ["demo", "--backend", "memory://", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
 
 
 def test_version() -> None:

@@ -1,0 +1,119 @@
+"""What the client commands print, given the API's answers (see :mod:`.client` for exit codes).
+
+Results go to stdout (a job id, a job as JSON, a table), messages and errors to stderr, so that
+``id=$(jobqueue submit ...)`` captures just the id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from jobqueue.api.client import EXIT_OK, Answer, Target, request
+from jobqueue.job import JobState
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def parse_payload(text: str) -> Any:
+    """The payload as JSON when it parses (``42``, ``'{"a": 1}'``), else the text as a string."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _fail(err: Console, answer: Answer) -> int:
+    err.print(f"error: {answer.error}", markup=False, highlight=False)
+    return answer.exit_code()
+
+
+def submit(target: Target, payload: str, options: dict[str, Any], out: Console, err: Console) -> int:
+    """``POST /jobs``: print the new job's id; for a held key, the holder's id (and say so)."""
+    body = {"payload": parse_payload(payload), **{k: v for k, v in options.items() if v is not None}}
+    answer = request(target, "POST", "/jobs", json=body)
+    if answer.status == 202:
+        out.print(answer.body["job_id"], markup=False, highlight=False)
+        return EXIT_OK
+    if answer.status == 409:
+        holder = answer.body
+        err.print(f"duplicate: job {holder['job_id']} ({holder['state']}) already holds this idempotency key",
+                  markup=False, highlight=False)  # fmt: skip
+        out.print(holder["job_id"], markup=False, highlight=False)
+        return EXIT_OK
+    return _fail(err, answer)
+
+
+def get(target: Target, job_id: str, out: Console, err: Console) -> int:
+    """``GET /jobs/{id}``: the job as JSON."""
+    answer = request(target, "GET", f"/jobs/{job_id}")
+    if answer.status != 200:
+        return _fail(err, answer)
+    out.print(_json(answer.body), markup=False, highlight=False)
+    return EXIT_OK
+
+
+def dlq(target: Target, action: str, job_id: str | None, as_json: bool, out: Console, err: Console) -> int:
+    """``dlq list``: the dead-lettered jobs; ``dlq retry ID``: put one back in its queue."""
+    if action == "retry":
+        if not job_id:
+            err.print("error: dlq retry needs a job id: jobqueue dlq retry ID")
+            return 2
+        answer = request(target, "POST", f"/dlq/{job_id}/retry")
+        if answer.status != 202:
+            return _fail(err, answer)
+        out.print(f"requeued {answer.body['job_id']}", markup=False, highlight=False)
+        return EXIT_OK
+    answer = request(target, "GET", "/dlq", params={"limit": 1000})
+    if answer.status != 200:
+        return _fail(err, answer)
+    if as_json:
+        out.print(_json(answer.body), markup=False, highlight=False)
+        return EXIT_OK
+    table = Table(title=f"dead-letter queue: {answer.body['count']} jobs")
+    for column in ("id", "task", "queue", "attempts", "last error"):
+        table.add_column(column)
+    for job in answer.body["jobs"]:
+        table.add_row(job["id"], job["task"], job["queue"], str(job["retry_count"]), job["error"] or "")
+    out.print(table)
+    return EXIT_OK
+
+
+def stats_view(metrics: dict[str, Any], title: str = "jobqueue") -> Group:
+    """The JSON of ``GET /metrics`` as a table (a column per queue), then the API process's totals."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    queues = metrics["queues"]
+    for name in queues:
+        table.add_column(name, justify="right")
+    depths = [f"{q['depth']} / {'-' if q['capacity'] is None else q['capacity']}" for q in queues.values()]
+    table.add_row("waiting / capacity", *depths)
+    for state in JobState:
+        label = state.value.replace("_", " ").lower() + (" (awaiting retry)" if state is JobState.FAILED else "")
+        table.add_row(label, *(str(q["states"][state.value]) for q in queues.values()), style="dim" if
+                      not any(q["states"][state.value] for q in queues.values()) else None)  # fmt: skip
+    totals = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in metrics["totals"].items() if v)
+    summary = (
+        f"DLQ {metrics['dlq_size']}, idempotency keys {metrics['idempotency_keys']}, "
+        f"workers busy {metrics['workers_busy']} of {metrics['workers']}\n"
+        f"counted by the API process: {totals or 'nothing yet'}"
+    )
+    return Group(table, Text(summary))
+
+
+def stats(target: Target, as_json: bool, out: Console, err: Console) -> int:
+    """``GET /metrics`` as a table (or its JSON)."""
+    answer = request(target, "GET", "/metrics")
+    if answer.status != 200:
+        return _fail(err, answer)
+    if as_json:
+        out.print(_json(answer.body), markup=False, highlight=False)
+    else:
+        out.print(stats_view(answer.body, f"jobqueue at {target.backend or target.url}"))
+    return EXIT_OK

@@ -1,0 +1,144 @@
+"""Serving an app with uvicorn inside our own event loop, with our own signal handling.
+
+uvicorn's ``Server.serve`` re-raises the signal that stopped it once it has shut down (so a
+SIGTERM ends the process with "killed by signal" and a Ctrl-C with a ``KeyboardInterrupt``
+traceback). Here the first SIGINT/SIGTERM starts a graceful shutdown (stop accepting, finish
+requests, let running jobs finish within the workers' grace) and the command exits 0; a second
+one exits at once, which loses nothing: accepted jobs are stored, and held leases expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from jobqueue.errors import ConfigurationError
+
+log = logging.getLogger("jobqueue.api")
+T = TypeVar("T")
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Our handlers are installed by serve(); keep uvicorn from installing (and re-raising) its own.
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port); clear errors when that fails."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"cannot listen on {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use (another server?): stop it, or choose another "
+                "port with --port (0 picks a free one)"
+            ) from None
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(
+    app: ASGIApp,
+    sock: socket.socket,
+    *,
+    log_level: str = "warning",
+    on_started: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """Serve ``app`` on ``sock`` until SIGINT/SIGTERM, or until ``on_started(url)`` returns.
+
+    ``on_started`` runs beside the server once it accepts connections (the demo's scenario); when
+    it returns the server shuts down, and a signal cancels it.
+    """
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,  # a line per request would cost more than the request
+        proxy_headers=False,  # nothing here reads the client address
+        timeout_graceful_shutdown=10,
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def on_signal() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            print("\nshutting down: finishing requests and running jobs (press Ctrl-C again to exit now)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            server.should_exit = True
+        else:
+            print("exiting now: running jobs return to their queue when their leases expire", file=sys.stderr)
+            os._exit(1)
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread: no handlers
+            loop.add_signal_handler(sig, on_signal)
+            installed.append(sig)
+    extra: asyncio.Task[None] | None = None
+    try:
+        serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+        if on_started is not None:
+            ready = asyncio.ensure_future(server.ready.wait())
+            await asyncio.wait([ready, serving], return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if server.started:
+                extra = asyncio.ensure_future(on_started(url_of(sock)))
+                extra.add_done_callback(lambda _: setattr(server, "should_exit", True))
+        await serving
+        if extra is not None and not extra.done():
+            extra.cancel()
+        if extra is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await extra
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        sock.close()
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop when it is installed (the worker does the same), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
