@@ -20,8 +20,10 @@ timeout             seconds, > 0 and at most one day, or ``None`` for the task's
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
+import operator
 import random
 import re
 import threading
@@ -240,6 +242,10 @@ class Job:
     worker_id: str | None = None
     lease_token: int = 0
 
+    def copy(self) -> Job:
+        """A shallow copy (several times faster than ``copy.copy`` on a slotted dataclass)."""
+        return Job(*_job_values(self))
+
     @property
     def attempt(self) -> int:
         """The number of the current (or next) attempt, starting at 1."""
@@ -261,3 +267,6 @@ class Job:
                 value = str(value)
             out[name] = value
         return out
+
+
+_job_values = operator.attrgetter(*(f.name for f in dataclasses.fields(Job)))

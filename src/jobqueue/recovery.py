@@ -37,6 +37,7 @@ async def recover_expired(
             Lease(job.id, job.lease_token),
             WORKER_LOST,
             retry_delay_after_failure(job.retry_count, job.max_retries, policy_for(job.task), rng),
+            if_expired=True,
         )
         for job in expired
     ]

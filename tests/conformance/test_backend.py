@@ -290,6 +290,18 @@ async def test_expired_but_unrecovered_lease_can_still_complete(backend: Backend
     assert await state_of(backend, job.id) is S.COMPLETED
 
 
+async def test_a_heartbeat_after_expiry_beats_the_reaper(backend: Backend, clock: FakeClock) -> None:
+    await put(backend, NewJob("x"))
+    (job,) = await claim(backend, lease=10)
+    clock.advance(11)
+    (seen,) = await backend.expired_leases()
+    assert await backend.heartbeat([lease_of(job)], lease=10) == [True]  # the worker was only slow
+    reaper = Failure(Lease(seen.id, seen.lease_token), WORKER_LOST, 1.0, if_expired=True)
+    assert await backend.fail([reaper]) == [False]
+    assert await state_of(backend, job.id) is S.PROCESSING
+    assert await backend.complete([Completion(lease_of(job), "ok")]) == [True]
+
+
 async def test_recovered_jobs_reenter_a_full_queue(backend: Backend, clock: FakeClock) -> None:
     await put(backend, NewJob("a"), NewJob("b"), capacity={"default": 2})
     (job,) = await claim(backend, limit=1, lease=5)
@@ -319,6 +331,18 @@ async def test_duplicate_inside_one_batch(backend: Backend) -> None:
     first, second, third = outcomes
     assert isinstance(first, Accepted) and isinstance(second, Duplicate) and isinstance(third, Accepted)
     assert second.job.id == first.job.id
+
+
+async def test_the_same_job_sent_twice_is_stored_once(backend: Backend) -> None:
+    job = NewJob("x")
+    (first,) = await put(backend, job)
+    (again,) = await backend.enqueue([job])  # a producer retrying after a lost answer
+    assert isinstance(again, Duplicate) and again.job.id == first.id
+    other = NewJob("y")
+    outcomes = await backend.enqueue([other, NewJob("z"), other])
+    assert [type(o) for o in outcomes] == [Accepted, Accepted, Duplicate]
+    assert len((await backend.list_jobs(ListParams())).jobs) == 3
+    assert (await backend.stats()).queues["default"].counts[S.PENDING] == 3
 
 
 async def test_fifty_concurrent_enqueues_of_one_key_create_one_job(backend: Backend) -> None:
@@ -495,6 +519,12 @@ async def test_list_filters_and_pages(backend: Backend, clock: FakeClock) -> Non
     assert [j.payload for j in page.jobs] == ["dead"]
     exact = await backend.list_jobs(ListParams(queue="a", limit=3))
     assert len(exact.jobs) == 3 and exact.next_cursor is None
+
+
+def test_page_limits_are_validated() -> None:
+    for limit in (0, -1, 10_001):
+        with pytest.raises(ValidationError):
+            ListParams(limit=limit)
 
 
 async def test_stats_count_by_queue_and_state(backend: Backend) -> None:

@@ -153,12 +153,6 @@ def send(proc: subprocess.Popen[str], line: str) -> None:
     proc.stdin.flush()
 
 
-async def create_database(db: Path) -> None:
-    backend = SQLiteBackend(db)
-    await backend.open()
-    await backend.close()
-
-
 async def all_jobs(db: Path) -> dict[str, Job]:
     backend = SQLiteBackend(db)
     await backend.open()
@@ -223,12 +217,8 @@ def test_acknowledged_jobs_survive_kill_9(tmp_path: Path, kill_after: int) -> No
 def run_contenders(db: Path, mode: str, count: int, cwd: Path) -> list[list[tuple[str, str, str]]]:
     """Two contenders released together by one "go"; returns each one's outcome lines.
 
-    The file is created first, in this process: what is under test is concurrent enqueueing. (Two
-    processes creating a new file at the same moment can fail with "database is locked" from
-    ``PRAGMA journal_mode = WAL``, which SQLite does not retry through the busy handler; that is a
-    separate defect of ``SQLiteBackend.open``.)
+    Both open the same new file at once, so this also covers creating a database concurrently.
     """
-    asyncio.run(create_database(db))
     with (
         child(CONTENDER, str(db), mode, str(count), "a", cwd=cwd) as a,
         child(CONTENDER, str(db), mode, str(count), "b", cwd=cwd) as b,

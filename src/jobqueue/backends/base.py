@@ -19,9 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from jobqueue.errors import ValidationError
 from jobqueue.job import Job, JobState, NewJob
 
 DEFAULT_LEASE = 30.0
+#: The most jobs one ``list_jobs`` page may hold.
+MAX_PAGE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +103,15 @@ class Failure:
     """A failed attempt.
 
     ``retry_delay`` is the wait before the next attempt in seconds, or ``None`` to dead-letter.
-    The attempt is counted (``retry_count`` + 1) either way.
+    The attempt is counted (``retry_count`` + 1) either way. ``if_expired`` (the reaper's) applies
+    the failure only while the lease is still expired: a heartbeat that renewed it in the meantime
+    wins, and the worker keeps its job.
     """
 
     lease: Lease
     error: str
     retry_delay: float | None
+    if_expired: bool = False
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -121,6 +127,10 @@ class ListParams:
     #: Return jobs whose id sorts after this one (the ``next_cursor`` of the previous page).
     cursor: str | None = None
     limit: int = 100
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_PAGE:
+            raise ValidationError("limit", f"must be an integer from 1 to {MAX_PAGE}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +216,8 @@ class Backend(Protocol):
         queue already has that many waiting jobs, :class:`Rejected`; else the job is inserted
         (PENDING, or SCHEDULED when due later) and its key reserved for ``key_ttl`` seconds.
         Later jobs of the batch see earlier ones (two jobs with one key: the second is a Duplicate).
+        A job whose ``id`` is already stored (the same NewJob sent again, say after a lost answer)
+        is a Duplicate of the stored one.
         """
         ...
 

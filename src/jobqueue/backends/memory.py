@@ -8,7 +8,6 @@ would, so code that passes here does not depend on object identity.
 from __future__ import annotations
 
 import bisect
-import copy
 import heapq
 import itertools
 from collections.abc import Mapping, Sequence
@@ -141,11 +140,15 @@ class MemoryBackend:
         outcomes: list[EnqueueOutcome] = []
         accepted = False
         for new in jobs:
+            existing = self._jobs.get(new.id)
+            if existing is not None:  # the same job sent again
+                outcomes.append(Duplicate(existing.copy()))
+                continue
             key = new.idempotency_key
             if key is not None:
                 held = self._keys.get(key)
                 if held is not None and held[1] > now and held[0] in self._jobs:
-                    outcomes.append(Duplicate(copy.copy(self._jobs[held[0]])))
+                    outcomes.append(Duplicate(self._jobs[held[0]].copy()))
                     continue
             limit = None if capacity is None else capacity.get(new.queue)
             if limit is not None and self._waiting(new.queue) >= limit:
@@ -176,7 +179,7 @@ class MemoryBackend:
             self._schedule(job, due, now)
             if key is not None:
                 self._keys[key] = (job.id, now + new.key_ttl)
-            outcomes.append(Accepted(copy.copy(job)))
+            outcomes.append(Accepted(job.copy()))
             accepted = True
         if accepted:
             self._wakeup.wake()
@@ -208,7 +211,7 @@ class MemoryBackend:
                 job.started_at = now
             job.next_retry_at = None
             self._processing.add(job.id)
-            claimed.append(copy.copy(job))
+            claimed.append(job.copy())
         return claimed
 
     async def complete(self, completions: Sequence[Completion]) -> list[bool]:
@@ -232,7 +235,7 @@ class MemoryBackend:
         done: list[bool] = []
         for failure in failures:
             job = self._held(failure.lease)
-            if job is None:
+            if job is None or (failure.if_expired and (job.lease_expires_at is None or job.lease_expires_at > now)):
                 done.append(False)
                 continue
             self._end_lease(job)
@@ -283,11 +286,11 @@ class MemoryBackend:
             if (job := self._jobs[job_id]).lease_expires_at is not None and job.lease_expires_at <= now
         ]
         expired.sort(key=lambda j: (j.lease_expires_at or 0.0, j.id))
-        return [copy.copy(j) for j in expired[:limit]]
+        return [j.copy() for j in expired[:limit]]
 
     async def get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
-        return None if job is None else copy.copy(job)
+        return None if job is None else job.copy()
 
     async def list_jobs(self, params: ListParams) -> Page:
         start = 0 if params.cursor is None else bisect.bisect_right(self._ids, params.cursor)
@@ -301,7 +304,7 @@ class MemoryBackend:
             ):
                 if len(page) == params.limit:
                     return Page(page, page[-1].id)
-                page.append(copy.copy(job))
+                page.append(job.copy())
         return Page(page, None)
 
     async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
@@ -320,7 +323,7 @@ class MemoryBackend:
         job.run_at = now
         self._schedule(job, now, now)
         self._wakeup.wake()
-        return copy.copy(job)
+        return job.copy()
 
     async def cancel(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
@@ -331,7 +334,7 @@ class MemoryBackend:
         self._set_state(job, S.CANCELLED)
         job.finished_at = self.clock.time()
         job.next_retry_at = None
-        return copy.copy(job)
+        return job.copy()
 
     async def stats(self) -> Stats:
         builder = StatsBuilder()

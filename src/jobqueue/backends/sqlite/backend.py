@@ -26,6 +26,7 @@ import asyncio
 import heapq
 import random
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -136,7 +137,21 @@ class SQLiteBackend:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        # Switching a new file to WAL answers "locked" at once, without the busy handler, while
+        # another process is doing the same: several workers starting together on a fresh file.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                time.sleep(random.uniform(0.005, 0.05))
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise ConfigurationError(f"{self.path}: SQLite could not use WAL (journal_mode={mode}); use a local disk")
         conn.execute("PRAGMA synchronous = FULL" if self.durability != "normal" else "PRAGMA synchronous = NORMAL")
         return conn
 
@@ -202,12 +217,38 @@ class SQLiteBackend:
         self, conn: sqlite3.Connection, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None
     ) -> list[EnqueueOutcome]:
         now = self.clock.time()
+        conn.execute("SAVEPOINT enqueue")
+        try:
+            outcomes = self._insert_new(conn, jobs, capacity, now, stored={})
+        except sqlite3.IntegrityError:
+            # Some job ids are stored already: the same jobs sent again (a retry after a lost
+            # answer). Rare, so found only now, off the fast path: they become Duplicates.
+            conn.execute("ROLLBACK TO enqueue")
+            ids = dump_json([job.id for job in jobs]).decode()
+            stored = {row[0]: _job(row) for row in conn.execute(Q["existing_jobs"], (ids,))}
+            outcomes = self._insert_new(conn, jobs, capacity, now, stored)
+        conn.execute("RELEASE enqueue")
+        return outcomes
+
+    def _insert_new(
+        self,
+        conn: sqlite3.Connection,
+        jobs: Sequence[NewJob],
+        capacity: Mapping[str, int] | None,
+        now: float,
+        stored: dict[str, Job],
+    ) -> list[EnqueueOutcome]:
+        """Check keys and capacity, then insert the accepted jobs with one executemany."""
         waiting: dict[str, int] = {}
         keys_in_batch: dict[str, Job] = {}
         rows: list[tuple[Any, ...]] = []
         key_rows: list[tuple[str, str, float]] = []
         outcomes: list[EnqueueOutcome] = []
         for new in jobs:
+            same = stored.get(new.id)
+            if same is not None:
+                outcomes.append(Duplicate(same))
+                continue
             key = new.idempotency_key
             if key is not None:
                 holder = keys_in_batch.get(key)
@@ -237,6 +278,7 @@ class SQLiteBackend:
                 new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
                 new.max_retries, key, now, due, timeout=new.timeout,
             )  # fmt: skip
+            stored[new.id] = job  # the same NewJob twice in one batch: the second is a Duplicate
             if key is not None:
                 key_rows.append((key, new.id, now + new.key_ttl))
                 keys_in_batch[key] = job
@@ -307,11 +349,12 @@ class SQLiteBackend:
             now = self.clock.time()
             done = []
             for f in failures:
+                args = {"error": f.error, "now": now, "id": f.lease.job_id, "token": f.lease.token,
+                        "if_expired": f.if_expired}  # fmt: skip
                 if f.retry_delay is None:
-                    cursor = conn.execute(Q["dead_letter_job"], (f.error, now, f.lease.job_id, f.lease.token))
+                    cursor = conn.execute(Q["dead_letter_job"], args)
                 else:
-                    due = now + max(0.0, f.retry_delay)
-                    cursor = conn.execute(Q["retry_job"], (f.error, due, due, f.lease.job_id, f.lease.token))
+                    cursor = conn.execute(Q["retry_job"], {**args, "due": now + max(0.0, f.retry_delay)})
                 done.append(cursor.rowcount == 1)
             return done
 

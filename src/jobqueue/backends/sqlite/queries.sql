@@ -48,24 +48,32 @@ RETURNING {job_columns}, seq, priority;
 
 -- name: complete_jobs
 -- Complete many attempts in one statement; given [[id, token, result JSON], ...]. Returns the
--- ids it completed: a stale lease is simply absent.
+-- ids it completed: a stale lease is simply absent. The unary + keeps the planner from walking
+-- every PROCESSING job (jobs_state) instead of looking each id up.
 UPDATE jobs SET state = 'COMPLETED', result = done.result, finished_at = :now,
     lease_expires_at = NULL, worker_id = NULL
 FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS result
       FROM json_each(:items)) AS done
-WHERE jobs.id = done.id AND jobs.state = 'PROCESSING' AND jobs.lease_token = done.token
+WHERE jobs.id = done.id AND +jobs.state = 'PROCESSING' AND jobs.lease_token = done.token
 RETURNING jobs.id;
 
 -- name: retry_job
--- A failed attempt with retries left: waits in FAILED until its next run.
-UPDATE jobs SET state = 'FAILED', retry_count = retry_count + 1, error = ?, next_retry_at = ?,
-    run_at = ?, lease_expires_at = NULL, worker_id = NULL
-WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+-- A failed attempt with retries left: waits in FAILED until its next run. With :if_expired set
+-- (the reaper), only while the lease is still expired: a heartbeat in between wins.
+UPDATE jobs SET state = 'FAILED', retry_count = retry_count + 1, error = :error,
+    next_retry_at = :due, run_at = :due, lease_expires_at = NULL, worker_id = NULL
+WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
+  AND (NOT :if_expired OR lease_expires_at <= :now);
 
 -- name: dead_letter_job
-UPDATE jobs SET state = 'DEAD_LETTERED', retry_count = retry_count + 1, error = ?,
-    next_retry_at = NULL, finished_at = ?, lease_expires_at = NULL, worker_id = NULL
-WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+UPDATE jobs SET state = 'DEAD_LETTERED', retry_count = retry_count + 1, error = :error,
+    next_retry_at = NULL, finished_at = :now, lease_expires_at = NULL, worker_id = NULL
+WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
+  AND (NOT :if_expired OR lease_expires_at <= :now);
+
+-- name: existing_jobs
+-- Those of these ids (a JSON array) that are already stored.
+SELECT {job_columns} FROM jobs WHERE id IN (SELECT value FROM json_each(?));
 
 -- name: heartbeat_job
 UPDATE jobs SET lease_expires_at = ?
