@@ -67,6 +67,8 @@ async def test_null_optional_fields_and_an_empty_key_mean_absent(client: httpx.A
         ({"payload": "x", "delay": -1}, "delay"),
         ({"payload": "x", "delay": "soon"}, "delay"),
         ({"payload": "x", "delay": 1, "run_at": 2}, "run_at"),
+        ({"payload": "x", "run_at": 1e20}, "run_at"),  # found by the fuzz test: could not be read back
+        ({"payload": "x", "delay": 1e20}, "delay"),
         ({"payload": "x", "timeout": 0}, "timeout"),
         ({"payload": "x", "priorty": 5}, "priorty"),
         ({"payload": "x" * (1 << 20)}, "payload"),

@@ -8,6 +8,7 @@ below only describe the bodies in ``/docs``; they are not used to validate.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -28,6 +29,9 @@ from jobqueue.job import (
 #: Fields a submission may carry besides ``payload`` and ``task``, passed on to ``JobQueue.new_job``.
 OPTIONS = frozenset({"queue", "priority", "max_retries", "idempotency_key", "delay", "run_at", "timeout"})
 FIELDS = frozenset({"payload", "task", *OPTIONS})
+#: The last second of year 9999: a later time cannot be shown as a date, so a job due after it could
+#: never be read back (``GET /jobs/{id}`` renders times in ISO 8601).
+MAX_TIME = 253_402_300_799.0
 
 
 def load_body(body: bytes) -> Any:
@@ -63,6 +67,7 @@ def parse_submission(queue: JobQueue, data: Any, prefix: str = "", defaults: Tas
         overrides = {name: value for name, value in data.items() if value is not None and name in OPTIONS}
         if overrides.get("idempotency_key") == "":
             del overrides["idempotency_key"]
+        _check_time(overrides)
         if defaults is None:
             return queue.new_job(task, data["payload"], **overrides)
         fields = defaults.of(queue, task).copy()
@@ -72,6 +77,14 @@ def parse_submission(queue: JobQueue, data: Any, prefix: str = "", defaults: Tas
         if prefix:
             raise ValidationError(f"{prefix}{exc.field}", exc.message) from None
         raise
+
+
+def _check_time(overrides: dict[str, Any]) -> None:
+    run_at, delay = overrides.get("run_at"), overrides.get("delay")
+    if isinstance(run_at, int | float) and not isinstance(run_at, bool) and run_at > MAX_TIME:
+        raise ValidationError("run_at", f"must be at most {MAX_TIME:.0f} (the end of year 9999)")
+    if isinstance(delay, int | float) and not isinstance(delay, bool) and delay > MAX_TIME - time.time():
+        raise ValidationError("delay", "must end before the end of year 9999")
 
 
 class TaskDefaults:
@@ -130,7 +143,9 @@ class JobSubmission(BaseModel):
     task: str | None = Field("default", description="The registered task (handler) to run.")
     queue: str | None = Field("default", description="The queue to wait in.")
     delay: float | None = Field(None, ge=0, description="Seconds from now before the job may run.")
-    run_at: float | None = Field(None, ge=0, description="POSIX time before which it does not run (not with delay).")
+    run_at: float | None = Field(
+        None, ge=0, le=MAX_TIME, description="POSIX time before which it does not run (not with delay)."
+    )
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, description="Seconds an attempt may run.")
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Query, Request
 from starlette.responses import Response
 
 from jobqueue.api.responses import ApiError, job_view, json_response
-from jobqueue.api.routes.jobs import ERRORS
+from jobqueue.api.routes.jobs import ERRORS, JobId
 from jobqueue.api.schemas import DlqBody, ErrorBody, RequeuedBody
 from jobqueue.api.state import get_state
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
@@ -29,7 +29,7 @@ async def list_dead(
     return json_response({"count": count, "jobs": [job_view(j) for j in page.jobs], "next_cursor": page.next_cursor})
 
 
-async def retry_dead(request: Request, job_id: str) -> Response:
+async def retry_dead(request: Request, job_id: JobId) -> Response:
     """Put the job back in its queue with a fresh attempt budget."""
     state = get_state(request)
     try:

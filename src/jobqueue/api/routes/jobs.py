@@ -11,7 +11,7 @@ import time
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from starlette.responses import Response
 
 from jobqueue.api.responses import ApiError, error_response, job_view, json_response
@@ -32,6 +32,9 @@ from jobqueue.api.state import ApiState, get_state
 from jobqueue.backends.base import Accepted, Duplicate, EnqueueOutcome, Rejected
 from jobqueue.errors import InvalidTransition, JobNotFound
 from jobqueue.job import Job, JobState
+
+#: A job id in a path: UUIDs are 36 characters; anything much longer is no id of ours.
+JobId = Annotated[str, Path(max_length=64, description="The job's id (a UUIDv7).")]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid request; the error names the field."},
@@ -121,7 +124,7 @@ async def list_jobs(
     return json_response({"jobs": [job_view(j) for j in page.jobs], "next_cursor": page.next_cursor})
 
 
-async def get_job(request: Request, job_id: str) -> Response:
+async def get_job(request: Request, job_id: JobId) -> Response:
     """The job, with its state, attempts, last error and result."""
     job = await get_state(request).queue.get(job_id)
     if job is None:
@@ -129,7 +132,7 @@ async def get_job(request: Request, job_id: str) -> Response:
     return json_response(job_view(job))
 
 
-async def cancel_job(request: Request, job_id: str) -> Response:
+async def cancel_job(request: Request, job_id: JobId) -> Response:
     """Cancel a PENDING, SCHEDULED or FAILED job; a running or finished one cannot be (409)."""
     try:
         job = await get_state(request).queue.cancel(job_id)
