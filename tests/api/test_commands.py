@@ -1,0 +1,117 @@
+"""The client commands (``jobqueue submit | get | dlq | stats``) and the serve commands' refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from jobqueue.app import JobQueue
+from jobqueue.cli import app
+from jobqueue.errors import PermanentError
+from jobqueue.worker import Worker
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_submit_then_get(store: str) -> None:
+    code, out, _ = run("submit", '{"order": 42}', "--priority", "5", "--key", "order-42", "--backend", store)
+    assert code == 0
+    job_id = out.strip()
+    code, out, _ = run("get", job_id, "--backend", store)
+    assert code == 0
+    job = json.loads(out)
+    assert job["id"] == job_id and job["payload"] == {"order": 42} and job["priority"] == 5
+    assert job["state"] == "PENDING"
+    # A second submit with the key prints the job holding it, and says so.
+    code, out, err = run("submit", "again", "--key", "order-42", "--backend", store)
+    assert code == 0 and out.strip() == job_id and "duplicate" in err
+
+
+def test_text_payload_is_sent_as_a_string(store: str) -> None:
+    code, out, _ = run("submit", "process-order-42", "--backend", store)
+    assert code == 0
+    assert json.loads(run("get", out.strip(), "--backend", store)[1])["payload"] == "process-order-42"
+
+
+def test_errors_have_clear_messages_and_exit_codes(store: str) -> None:
+    code, _, err = run("get", "nope", "--backend", store)
+    assert code == 1 and "error: job not found" in err
+    code, _, err = run("submit", "x", "--priority", "5000", "--backend", store)
+    assert code == 2 and "error: priority: must be between" in err
+    code, _, err = run("dlq", "retry", "nope", "--backend", store)
+    assert code == 1 and "not found in DLQ" in err
+    code, _, err = run("dlq", "retry", "--backend", store)
+    assert code == 2 and "needs a job id" in err
+    code, _, err = run("dlq", "purge", "--backend", store)
+    assert code == 2 and "unknown action" in err
+    code, _, err = run("stats", "--backend", "nosuch://x")
+    assert code == 2 and "unsupported backend URL" in err
+
+
+def test_unreachable_api_is_exit_3() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    code, _, err = run("stats", "--url", f"http://127.0.0.1:{port}")
+    assert code == 3 and "cannot reach the API" in err
+
+
+def test_dlq_list_retry_and_stats(store: str) -> None:
+    queue = JobQueue(store)
+
+    def fail(payload: object) -> None:
+        raise PermanentError("no such customer")
+
+    queue.default_handler(fail)
+    job = queue.enqueue_sync("default", "doomed")
+    queue.close_sync()
+
+    async def process() -> None:
+        async with queue:
+            await Worker(queue).drain()
+
+    asyncio.run(process())
+    code, out, _ = run("dlq", "--backend", store)
+    assert code == 0 and "1 jobs" in out and job.id[:8] in out
+    code, out, _ = run("dlq", "list", "--json", "--backend", store)
+    assert code == 0 and json.loads(out)["count"] == 1
+    code, out, _ = run("stats", "--json", "--backend", store)
+    assert code == 0 and json.loads(out)["dlq_size"] == 1
+    code, out, _ = run("stats", "--backend", store)
+    assert code == 0 and "dead lettered" in out and "DLQ 1" in out
+    code, out, _ = run("dlq", "retry", job.id, "--backend", store)
+    assert code == 0 and out.strip() == f"requeued {job.id}"
+    assert json.loads(run("get", job.id, "--backend", store)[1])["state"] == "PENDING"
+
+
+def test_token_is_sent(store: str) -> None:
+    # In-process, the app gets the same token: a client with it passes, the app demands it.
+    code, _, _ = run("stats", "--backend", store, "--token", "t0k3n")
+    assert code == 0
+
+
+@pytest.mark.parametrize("command", ["serve", "api"])
+def test_serving_beyond_loopback_without_a_token_is_refused(command: str, store: str) -> None:
+    code, _, err = run(command, "--host", "0.0.0.0", "--backend", store)
+    assert code == 2
+    assert "refusing to listen on 0.0.0.0 without a token" in err
+
+
+def test_serve_with_a_bad_app_is_refused(store: str) -> None:
+    code, _, err = run("serve", "no_such_module:app", "--backend", store)
+    assert code == 2 and "cannot import" in err
