@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from jobqueue.api.shedding import Shedder
 from jobqueue.app import JobQueue
 from jobqueue.metrics import ApiCounters, MetricsSnapshot, PrometheusExporter, WorkerSummary
 from jobqueue.worker import Worker
@@ -32,9 +33,7 @@ class ApiConfig:
     #: ``/ready`` fails when jobs are pending, a worker slot is free, and no job was claimed for this long.
     stall_after: float = 30.0
     #: After a queue refuses a job for capacity, further jobs without an idempotency key are refused
-    #: for this long without asking the store, so that a flood's refusals cost almost nothing and do
-    #: not delay real work. A refusal only says "try later", so answering it a moment early is safe;
-    #: keyed jobs always go to the store, which may answer 409 with the job holding the key. 0: off.
+    #: for this long without asking the store (see :mod:`jobqueue.api.shedding`). 0: off.
     shed_window: float = 0.05
 
     def __post_init__(self) -> None:
@@ -51,11 +50,13 @@ class ApiState:
     counters: ApiCounters = field(default_factory=ApiCounters)
     exporter: PrometheusExporter = field(default_factory=PrometheusExporter)
     worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    #: Per queue, until when (monotonic) submissions are refused without asking the store.
-    full_until: dict[str, float] = field(default_factory=dict)
+    shedder: Shedder = field(init=False)
     #: Claims counted by the last readiness probe; since when probes have seen a stall (monotonic).
     last_claimed: int = 0
     stalled_since: float | None = None
+
+    def __post_init__(self) -> None:
+        self.shedder = Shedder(self.config.shed_window)
 
     @property
     def retry_after(self) -> dict[str, str]:

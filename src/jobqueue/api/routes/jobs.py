@@ -7,7 +7,6 @@ jobs: group commit), and the answer is written with orjson. No FastAPI body mode
 
 from __future__ import annotations
 
-import time
 from enum import Enum
 from typing import Annotated, Any
 
@@ -28,6 +27,7 @@ from jobqueue.api.schemas import (
     parse_submission,
     submission_schema,
 )
+from jobqueue.api.shedding import Admission
 from jobqueue.api.state import ApiState, get_state
 from jobqueue.backends.base import Accepted, Duplicate, EnqueueOutcome, Rejected
 from jobqueue.errors import InvalidTransition, JobNotFound
@@ -67,21 +67,24 @@ async def submit(request: Request) -> Response:
     """Enqueue one job: 202 with its id and a ``Location``; 409 with the job holding the key; 503 when full."""
     state = get_state(request)
     job = parse_submission(state.queue, load_body(await request.body()))
-    full_until = state.full_until.get(job.queue)
-    if full_until is not None and job.idempotency_key is None and time.monotonic() < full_until:
+    admission = state.shedder.admit(job.queue, job.idempotency_key is not None)
+    if admission is Admission.REFUSE:
         state.counters.rejected += 1
         return error_response(503, f"queue {job.queue!r} is full; try again later", state.retry_after, queue=job.queue)
-    outcomes = await state.queue.enqueue_many([job])
+    full = None
+    try:
+        outcomes = await state.queue.enqueue_many([job])
+        outcome = outcomes[0]
+        full = type(outcome) is Rejected if type(outcome) is not Duplicate else None
+    finally:
+        state.shedder.settle(job.queue, admission, full)
     _count(state, outcomes)
-    outcome = outcomes[0]
     if type(outcome) is Accepted:
         job_id = outcome.job.id
         return json_response({"job_id": job_id, "status": "accepted"}, 202, {"Location": f"/jobs/{job_id}"})
     if isinstance(outcome, Duplicate):
         return json_response(_duplicate_body(outcome.job), 409, {"Location": f"/jobs/{outcome.job.id}"})
     assert isinstance(outcome, Rejected)
-    if state.config.shed_window:
-        state.full_until[outcome.queue] = time.monotonic() + state.config.shed_window
     return error_response(503, _full_message(outcome), state.retry_after, queue=outcome.queue)
 
 
