@@ -73,6 +73,28 @@ def _job(row: Sequence[Any]) -> Job:
     )  # fmt: skip
 
 
+class _Counts:
+    """Net changes to ``queue_counts`` made by one operation, written once at its end."""
+
+    __slots__ = ("_delta",)
+
+    def __init__(self) -> None:
+        self._delta: dict[tuple[str, str], int] = {}
+
+    def add(self, queue: str, state: str, n: int = 1) -> None:
+        key = (queue, state)
+        self._delta[key] = self._delta.get(key, 0) + n
+
+    def move(self, queue: str, old: str, new: str, n: int = 1) -> None:
+        self.add(queue, old, -n)
+        self.add(queue, new, n)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        changes = [(queue, state, n) for (queue, state), n in self._delta.items() if n]
+        if changes:
+            conn.executemany(Q["add_counts"], changes)
+
+
 def _statements(script: str) -> list[str]:
     """Split a script into statements (triggers included) without executescript's implicit COMMIT."""
     statements, buffer = [], ""
@@ -244,6 +266,7 @@ class SQLiteBackend:
         rows: list[tuple[Any, ...]] = []
         key_rows: list[tuple[str, str, float]] = []
         outcomes: list[EnqueueOutcome] = []
+        counts = _Counts()
         for new in jobs:
             same = stored.get(new.id)
             if same is not None:
@@ -279,6 +302,7 @@ class SQLiteBackend:
                 new.max_retries, key, now, due, timeout=new.timeout,
             )  # fmt: skip
             stored[new.id] = job  # the same NewJob twice in one batch: the second is a Duplicate
+            counts.add(new.queue, state.value)
             if key is not None:
                 key_rows.append((key, new.id, now + new.key_ttl))
                 keys_in_batch[key] = job
@@ -286,6 +310,7 @@ class SQLiteBackend:
         conn.executemany(Q["insert_job"], rows)
         if key_rows:
             conn.executemany(Q["put_key"], key_rows)
+        counts.write(conn)
         return outcomes
 
     # ---- worker operations ----------------------------------------------------------------
@@ -298,30 +323,26 @@ class SQLiteBackend:
 
     def _claim(self, conn: sqlite3.Connection, params: ClaimParams) -> list[Job]:
         now = self.clock.time()
-        expires = now + params.lease
-        queues = list(dict.fromkeys(params.queues))
-        if len(queues) == 1:
-            args = {"queue": queues[0], "now": now, "expires": expires, "worker": params.worker_id,
-                    "limit": params.limit}  # fmt: skip
-            rows = conn.execute(Q["claim_from_queue"], args).fetchall()
-            rows.sort(key=lambda row: (-row[22], row[21]))  # RETURNING order is unspecified
-            return [_job(row) for row in rows]
-        candidates: list[tuple[int, int]] = []  # (-priority, seq): claim order across the queues
-        for queue in queues:
+        candidates: list[tuple[int, int, str]] = []  # (-priority, seq, state): claim order across queues
+        for queue in dict.fromkeys(params.queues):
             rows = conn.execute(Q["claim_candidates"], (queue, now, params.limit)).fetchall()
-            candidates.extend((-priority, seq) for seq, priority in rows)
-        chosen = heapq.nsmallest(params.limit, candidates)
+            candidates.extend((-priority, seq, state) for seq, priority, state in rows)
+        chosen = heapq.nsmallest(params.limit, candidates) if len(params.queues) > 1 else candidates
         if not chosen:
             return []
         args = {
-            "expires": expires,
+            "expires": now + params.lease,
             "worker": params.worker_id,
             "now": now,
-            "seqs": dump_json([seq for _, seq in chosen]).decode(),
+            "seqs": dump_json([seq for _, seq, _ in chosen]).decode(),
         }
-        order = {seq: i for i, (_, seq) in enumerate(chosen)}
+        order = {seq: (i, state) for i, (_, seq, state) in enumerate(chosen)}
         rows = conn.execute(Q["claim_jobs"], args).fetchall()
-        rows.sort(key=lambda row: order[row[21]])
+        rows.sort(key=lambda row: order[row[21]][0])  # RETURNING order is unspecified
+        counts = _Counts()
+        for row in rows:
+            counts.move(row[1], order[row[21]][1], "PROCESSING")
+        counts.write(conn)
         return [_job(row) for row in rows]
 
     async def complete(self, completions: Sequence[Completion]) -> list[bool]:
@@ -336,7 +357,11 @@ class SQLiteBackend:
 
         def run(conn: sqlite3.Connection) -> set[str]:
             rows = conn.execute(Q["complete_jobs"], {"items": items, "now": self.clock.time()}).fetchall()
-            return {job_id for (job_id,) in rows}
+            counts = _Counts()
+            for _, queue in rows:
+                counts.move(queue, "PROCESSING", "COMPLETED")
+            counts.write(conn)
+            return {job_id for job_id, _ in rows}
 
         done: set[str] = await self._write(run)
         return [c.lease.job_id in done for c in completions]
@@ -348,14 +373,19 @@ class SQLiteBackend:
         def run(conn: sqlite3.Connection) -> list[bool]:
             now = self.clock.time()
             done = []
+            counts = _Counts()
             for f in failures:
                 args = {"error": f.error, "now": now, "id": f.lease.job_id, "token": f.lease.token,
                         "if_expired": f.if_expired}  # fmt: skip
                 if f.retry_delay is None:
-                    cursor = conn.execute(Q["dead_letter_job"], args)
+                    row, target = conn.execute(Q["dead_letter_job"], args).fetchone(), "DEAD_LETTERED"
                 else:
-                    cursor = conn.execute(Q["retry_job"], {**args, "due": now + max(0.0, f.retry_delay)})
-                done.append(cursor.rowcount == 1)
+                    due = now + max(0.0, f.retry_delay)
+                    row, target = conn.execute(Q["retry_job"], {**args, "due": due}).fetchone(), "FAILED"
+                if row is not None:
+                    counts.move(row[0], "PROCESSING", target)
+                done.append(row is not None)
+            counts.write(conn)
             return done
 
         done: list[bool] = await self._write(run)
@@ -379,7 +409,15 @@ class SQLiteBackend:
 
         def run(conn: sqlite3.Connection) -> list[bool]:
             now = self.clock.time()
-            return [conn.execute(Q["release_job"], (now, ref.job_id, ref.token)).rowcount == 1 for ref in leases]
+            counts = _Counts()
+            released = []
+            for ref in leases:
+                row = conn.execute(Q["release_job"], (now, ref.job_id, ref.token)).fetchone()
+                if row is not None:
+                    counts.move(row[0], "PROCESSING", "PENDING")
+                released.append(row is not None)
+            counts.write(conn)
+            return released
 
         released: list[bool] = await self._write(run)
         self._wakeup.wake()
@@ -418,7 +456,11 @@ class SQLiteBackend:
                 raise InvalidTransition(job_id, job.state, "replay")
             if capacity is not None and conn.execute(Q["waiting_count"], (job.queue,)).fetchone()[0] >= capacity:
                 raise QueueFull(job.queue, capacity)
-            return _job(conn.execute(Q["replay_job"], (now, job_id)).fetchone())
+            replayed = _job(conn.execute(Q["replay_job"], (now, job_id)).fetchone())
+            counts = _Counts()
+            counts.move(job.queue, "DEAD_LETTERED", "PENDING")
+            counts.write(conn)
+            return replayed
 
         job: Job = await self._write(run, durable=True)
         self._wakeup.wake()
@@ -426,13 +468,16 @@ class SQLiteBackend:
 
     async def cancel(self, job_id: str) -> Job:
         def run(conn: sqlite3.Connection) -> Job:
-            row = conn.execute(Q["cancel_job"], (self.clock.time(), job_id)).fetchone()
-            if row is not None:
-                return _job(row)
             current = conn.execute(Q["get_job"], (job_id,)).fetchone()
             if current is None:
                 raise JobNotFound(job_id)
-            raise InvalidTransition(job_id, current[5], "cancel")
+            row = conn.execute(Q["cancel_job"], (self.clock.time(), job_id)).fetchone()
+            if row is None:
+                raise InvalidTransition(job_id, current[5], "cancel")
+            counts = _Counts()
+            counts.move(current[1], current[5], "CANCELLED")
+            counts.write(conn)
+            return _job(row)
 
         job: Job = await self._write(run, durable=True)
         return job
@@ -483,11 +528,14 @@ class SQLiteBackend:
         ]
 
         def run(conn: sqlite3.Connection) -> PruneResult:
-            jobs = sum(
-                conn.execute(Q["prune_jobs"], (state.value, cutoff)).rowcount
-                for state, cutoff in cutoffs
-                if cutoff is not None
-            )
+            counts = _Counts()
+            jobs = 0
+            for state, cutoff in cutoffs:
+                if cutoff is not None:
+                    for (queue,) in conn.execute(Q["prune_jobs"], (state.value, cutoff)).fetchall():
+                        counts.add(queue, state.value, -1)
+                        jobs += 1
+            counts.write(conn)
             keys = conn.execute(Q["prune_keys"], (self.clock.time(),)).rowcount
             return PruneResult(jobs=jobs, keys=keys)
 

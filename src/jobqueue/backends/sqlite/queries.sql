@@ -23,7 +23,7 @@ WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED');
 
 -- name: claim_candidates
 -- Due waiting jobs of one queue in claim order (walks the jobs_waiting index).
-SELECT seq, priority FROM jobs
+SELECT seq, priority, state FROM jobs
 WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?
 ORDER BY priority DESC, seq LIMIT ?;
 
@@ -35,17 +35,6 @@ UPDATE jobs SET state = 'PROCESSING', lease_token = lease_token + 1, lease_expir
 WHERE seq IN (SELECT value FROM json_each(:seqs))
 RETURNING {job_columns}, seq;
 
--- name: claim_from_queue
--- Claim from one queue in one statement (the common case): choose and lease together.
-UPDATE jobs SET state = 'PROCESSING', lease_token = lease_token + 1, lease_expires_at = :expires,
-    worker_id = :worker, last_attempt = :now, started_at = COALESCE(started_at, :now),
-    next_retry_at = NULL
-WHERE seq IN (
-    SELECT seq FROM jobs
-    WHERE queue = :queue AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= :now
-    ORDER BY priority DESC, seq LIMIT :limit)
-RETURNING {job_columns}, seq, priority;
-
 -- name: complete_jobs
 -- Complete many attempts in one statement; given [[id, token, result JSON], ...]. Returns the
 -- ids it completed: a stale lease is simply absent. The unary + keeps the planner from walking
@@ -55,7 +44,7 @@ UPDATE jobs SET state = 'COMPLETED', result = done.result, finished_at = :now,
 FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS result
       FROM json_each(:items)) AS done
 WHERE jobs.id = done.id AND +jobs.state = 'PROCESSING' AND jobs.lease_token = done.token
-RETURNING jobs.id;
+RETURNING jobs.id, jobs.queue;
 
 -- name: retry_job
 -- A failed attempt with retries left: waits in FAILED until its next run. With :if_expired set
@@ -63,13 +52,15 @@ RETURNING jobs.id;
 UPDATE jobs SET state = 'FAILED', retry_count = retry_count + 1, error = :error,
     next_retry_at = :due, run_at = :due, lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
-  AND (NOT :if_expired OR lease_expires_at <= :now);
+  AND (NOT :if_expired OR lease_expires_at <= :now)
+RETURNING queue;
 
 -- name: dead_letter_job
 UPDATE jobs SET state = 'DEAD_LETTERED', retry_count = retry_count + 1, error = :error,
     next_retry_at = NULL, finished_at = :now, lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
-  AND (NOT :if_expired OR lease_expires_at <= :now);
+  AND (NOT :if_expired OR lease_expires_at <= :now)
+RETURNING queue;
 
 -- name: existing_jobs
 -- Those of these ids (a JSON array) that are already stored.
@@ -82,7 +73,8 @@ WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
 -- name: release_job
 -- Graceful shutdown: back to PENDING without counting the attempt.
 UPDATE jobs SET state = 'PENDING', run_at = ?, lease_expires_at = NULL, worker_id = NULL
-WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?;
+WHERE id = ? AND state = 'PROCESSING' AND lease_token = ?
+RETURNING queue;
 
 -- name: expired_leases
 SELECT {job_columns} FROM jobs
@@ -115,13 +107,19 @@ RETURNING {job_columns};
 -- name: queue_counts
 SELECT queue, state, n FROM queue_counts WHERE n <> 0;
 
+-- name: add_counts
+-- Apply one batch's net changes to the counts.
+INSERT INTO queue_counts (queue, state, n) VALUES (?, ?, ?)
+ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
+
 -- name: key_count
 SELECT count(*) FROM idempotency_keys;
 
 -- name: prune_jobs
 -- Finished jobs of one state that finished before a cutoff.
 DELETE FROM jobs
-WHERE state = ? AND finished_at < ? AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED');
+WHERE state = ? AND finished_at < ? AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
+RETURNING queue;
 
 -- name: prune_keys
 DELETE FROM idempotency_keys WHERE expires_at <= ?;
