@@ -51,6 +51,7 @@ from jobqueue.backends.base import (
 )
 from jobqueue.backends.sqlite.sql import Q, migrations, read
 from jobqueue.backends.sqlite.thread import ConnectionThread
+from jobqueue.backends.sqlite.wake import WakeChannel
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
@@ -154,6 +155,7 @@ class SQLiteBackend:
         self._writer: ConnectionThread | None = None
         self._reader: ConnectionThread | None = None
         self._wakeup = Wakeup()
+        self._channel = WakeChannel(self.path)
         self._data_version: int | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -203,6 +205,7 @@ class SQLiteBackend:
         for thread in (writer, reader):
             if thread is not None:
                 await asyncio.to_thread(thread.stop)
+        self._channel.close()
         self._wakeup.wake()
 
     async def __aenter__(self) -> SQLiteBackend:
@@ -223,6 +226,11 @@ class SQLiteBackend:
     async def _read(self, fn: Any) -> Any:
         return await self._threads()[1].call(fn)
 
+    def _work_available(self) -> None:
+        """Wake waiting claimers: in this process at once, in others through the wake channel."""
+        self._wakeup.wake()
+        self._channel.notify()
+
     # ---- enqueue --------------------------------------------------------------------------
 
     async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
@@ -232,7 +240,7 @@ class SQLiteBackend:
             lambda conn: self._enqueue(conn, jobs, capacity), durable=True
         )
         if any(type(o) is Accepted for o in outcomes):
-            self._wakeup.wake()
+            self._work_available()
         return outcomes
 
     def _enqueue(
@@ -420,7 +428,8 @@ class SQLiteBackend:
             return released
 
         released: list[bool] = await self._write(run)
-        self._wakeup.wake()
+        if any(released):
+            self._work_available()
         return released
 
     async def expired_leases(self, limit: int = 1000) -> list[Job]:
@@ -463,7 +472,7 @@ class SQLiteBackend:
             return replayed
 
         job: Job = await self._write(run, durable=True)
-        self._wakeup.wake()
+        self._work_available()
         return job
 
     async def cancel(self, job_id: str) -> Job:
@@ -498,10 +507,12 @@ class SQLiteBackend:
         return stats
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
-        """Woken at once by enqueues in this process; other processes' commits are noticed by
-        polling SQLite's ``data_version`` every ``CROSS_PROCESS_POLL`` seconds (jittered)."""
+        """Woken at once by enqueues in this process, and by those of other processes through the
+        wake channel (:mod:`.wake`); as a fallback, commits by other processes are noticed by polling
+        SQLite's ``data_version`` every ``CROSS_PROCESS_POLL`` seconds (jittered)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        self._channel.listen(self._wakeup.wake)
         if self._data_version is None:
             self._data_version = await self._data_version_now()
         while True:

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from jobqueue import NewJob, SQLiteBackend
+from jobqueue.backends.sqlite import backend as sqlite_backend
+from jobqueue.backends.sqlite.wake import WakeChannel
+
+
+async def test_a_notify_wakes_a_listener_of_the_same_database(tmp_path: Path) -> None:
+    woken = asyncio.Event()
+    listener, sender = WakeChannel(tmp_path / "jobs.db"), WakeChannel(tmp_path / "jobs.db")
+    listener.listen(woken.set)
+    try:
+        sender.notify()
+        await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        listener.close()
+        sender.close()
+    assert list(listener.folder.iterdir()) == []  # the listener removed its socket
+
+
+async def test_sockets_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    channel = WakeChannel(tmp_path / "jobs.db")
+    channel.folder.mkdir()
+    stale = channel.folder / "999999-dead.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(stale))
+    sock.close()  # gone without unlinking, like a SIGKILLed worker
+    channel.notify()
+    channel.close()
+    assert not stale.exists()
+
+
+async def test_an_enqueue_in_one_backend_wakes_a_waiter_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two backends on one file stand for two processes. With the data_version poll pushed out to a
+    # minute, only the wake channel can wake the waiter within the test's timeout.
+    monkeypatch.setattr(sqlite_backend, "CROSS_PROCESS_POLL", 60.0)
+    async with SQLiteBackend(tmp_path / "jobs.db") as producer, SQLiteBackend(tmp_path / "jobs.db") as worker:
+        await worker.wait_for_work(["default"], 0.01)  # starts listening
+        waiter = asyncio.create_task(worker.wait_for_work(["default"], 30))
+        await asyncio.sleep(0)
+        await producer.enqueue([NewJob("x")])
+        assert await asyncio.wait_for(waiter, 5) is True
