@@ -96,16 +96,22 @@ async def serve(
     server = _Server(config)
     loop = asyncio.get_running_loop()
     signals = 0
+    extra: asyncio.Task[None] | None = None
 
     def on_signal() -> None:
         nonlocal signals
         signals += 1
         if signals == 1:
+            # Stop the side task first: it may be a live display that owns the terminal, or a
+            # client of this very server, which is about to stop answering.
+            if extra is not None:
+                extra.cancel()
+            # sys.__stderr__: a live display may have redirected sys.stderr to itself.
             print("\nshutting down: finishing requests and running jobs (press Ctrl-C again to exit now)",
-                  file=sys.stderr, flush=True)  # fmt: skip
+                  file=sys.__stderr__, flush=True)  # fmt: skip
             server.should_exit = True
         else:
-            print("exiting now: running jobs return to their queue when their leases expire", file=sys.stderr)
+            print("exiting now: running jobs return to their queue when their leases expire", file=sys.__stderr__)
             os._exit(1)
 
     installed = []
@@ -113,7 +119,6 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread: no handlers
             loop.add_signal_handler(sig, on_signal)
             installed.append(sig)
-    extra: asyncio.Task[None] | None = None
     try:
         serving = asyncio.ensure_future(server.serve(sockets=[sock]))
         if on_started is not None:
@@ -123,12 +128,18 @@ async def serve(
             if server.started:
                 extra = asyncio.ensure_future(on_started(url_of(sock)))
                 extra.add_done_callback(lambda _: setattr(server, "should_exit", True))
-        await serving
-        if extra is not None and not extra.done():
-            extra.cancel()
         if extra is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await extra
+            # The side task ends first (it may be a client of this server), then the server.
+            try:
+                await asyncio.shield(extra)
+            except asyncio.CancelledError:
+                if not extra.cancelled():
+                    raise  # serve() itself was cancelled, not the side task
+            except BaseException:
+                server.should_exit = True
+                await serving
+                raise
+        await serving
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
