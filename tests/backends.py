@@ -27,6 +27,14 @@ FACTORIES: dict[str, BackendFactory] = {
 
 ALL_BACKENDS = list(FACTORIES)
 
+#: Backends that several processes can share, by the URL each process opens, for the subprocess
+#: tests (worker faults, serve). Each gives a URL of a fresh, isolated store under ``tmp`` and a
+#: function that removes that store afterwards (a no-op for files under ``tmp``).
+StoreURL = tuple[str, Callable[[], None]]
+SHARED_STORES: dict[str, Callable[[Path], StoreURL]] = {
+    "sqlite": lambda tmp: (f"sqlite:///{tmp / 'shared.db'}", lambda: None),
+}
+
 
 def skip_or_fail(reason: str) -> None:
     """Skip a test whose server is missing, except under CI, where a skipped backend test is a failure."""

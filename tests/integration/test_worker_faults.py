@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue import JobQueue, JobState, SQLiteBackend
+from jobqueue import JobQueue, JobState
 from jobqueue.recovery import WORKER_LOST
+from tests.backends import SHARED_STORES
 
 pytestmark = pytest.mark.slow
 S = JobState
@@ -25,11 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Cluster:
-    """Worker subprocesses on one SQLite file, and a ledger of every attempt they start."""
+    """Worker subprocesses sharing one store, and a ledger of every attempt they start."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = tmp_path / "jobs.db"
-        self.url = f"sqlite:///{self.db}"
+    def __init__(self, tmp_path: Path, url: str) -> None:
+        self.url = url
         self.ledger = tmp_path / "ledger.txt"
         self.ledger.touch()
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -56,13 +56,15 @@ class Cluster:
             proc.stderr.close()
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
+@pytest.fixture(params=list(SHARED_STORES))
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    url, remove_store = SHARED_STORES[request.param](tmp_path)
+    c = Cluster(tmp_path, url)
     try:
         yield c
     finally:
         c.stop_all()
+        remove_store()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
@@ -76,9 +78,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str =
 
 def counts(url: str) -> dict[S, int]:
     async def read() -> dict[S, int]:
-        backend = SQLiteBackend(url.removeprefix("sqlite:///"))
-        async with backend:
-            stats = await backend.stats()
+        async with JobQueue(url) as app:
+            stats = await app.stats()
         return dict(stats.queues["default"].counts) if "default" in stats.queues else {}
 
     return asyncio.run(read())
