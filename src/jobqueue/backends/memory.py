@@ -79,15 +79,25 @@ class MemoryBackend:
 
     # ---- bookkeeping ----------------------------------------------------------------------
 
-    def _count(self, queue: str, state: JobState, delta: int) -> None:
+    def _counts_of(self, queue: str) -> dict[JobState, int]:
         per_queue = self._counts.get(queue)
         if per_queue is None:
             per_queue = self._counts[queue] = dict.fromkeys(JobState, 0)
-        per_queue[state] += delta
+        return per_queue
+
+    def _ready_heap(self, queue: str) -> list[_ReadyEntry]:
+        heap = self._ready.get(queue)
+        if heap is None:
+            heap = self._ready[queue] = []
+        return heap
+
+    def _count(self, queue: str, state: JobState, delta: int) -> None:
+        self._counts_of(queue)[state] += delta
 
     def _set_state(self, job: Job, state: JobState) -> None:
-        self._count(job.queue, job.state, -1)
-        self._count(job.queue, state, +1)
+        counts = self._counts_of(job.queue)
+        counts[job.state] -= 1
+        counts[state] += 1
         job.state = state
 
     def _waiting(self, queue: str) -> int:
@@ -139,8 +149,9 @@ class MemoryBackend:
         now = self.clock.time()
         outcomes: list[EnqueueOutcome] = []
         accepted = False
+        jobs_by_id, ids = self._jobs, self._ids
         for new in jobs:
-            existing = self._jobs.get(new.id)
+            existing = jobs_by_id.get(new.id)
             if existing is not None:  # the same job sent again
                 outcomes.append(Duplicate(existing.copy()))
                 continue
@@ -154,31 +165,26 @@ class MemoryBackend:
             if limit is not None and self._waiting(new.queue) >= limit:
                 outcomes.append(Rejected(new.queue, limit))
                 continue
-            due = new.due_at(now)
-            job = Job(
-                id=new.id,
-                queue=new.queue,
-                task=new.task,
-                payload=load_json(new.payload_json),
-                priority=new.priority,
-                state=S.SCHEDULED if due > now else S.PENDING,
-                retry_count=0,
-                max_retries=new.max_retries,
-                idempotency_key=key,
-                created_at=now,
-                run_at=due,
-                timeout=new.timeout,
-            )
-            self._jobs[job.id] = job
-            self._seq[job.id] = next(self._sequence)
-            if not self._ids or job.id > self._ids[-1]:
-                self._ids.append(job.id)
+            due = new.run_at if new.run_at is not None else now + new.delay
+            state = S.SCHEDULED if due > now else S.PENDING
+            job_id = new.id
+            job = Job(job_id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
+                      new.max_retries, key, now, due, timeout=new.timeout)  # fmt: skip
+            jobs_by_id[job_id] = job
+            seq = next(self._sequence)
+            self._seq[job_id] = seq
+            self._version[job_id] = 1
+            if not ids or job_id > ids[-1]:
+                ids.append(job_id)
             else:
-                bisect.insort(self._ids, job.id)
-            self._count(job.queue, job.state, +1)
-            self._schedule(job, due, now)
+                bisect.insort(ids, job_id)
+            self._counts_of(new.queue)[state] += 1
+            if state is S.PENDING:
+                heapq.heappush(self._ready_heap(new.queue), (-new.priority, seq, 1, job_id))
+            else:
+                heapq.heappush(self._delayed.setdefault(new.queue, []), (due, seq, 1, job_id))
             if key is not None:
-                self._keys[key] = (job.id, now + new.key_ttl)
+                self._keys[key] = (job_id, now + new.key_ttl)
             outcomes.append(Accepted(job.copy()))
             accepted = True
         if accepted:
