@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ import pytest
 from jobqueue import FakeClock, JobState, PermanentError, Retry
 from jobqueue.app import JobQueue
 from jobqueue.backends.base import Backend, ClaimParams
-from jobqueue.errors import ConfigurationError, QueueFull
+from jobqueue.backends.memory import MemoryBackend
+from jobqueue.errors import BackendUnavailable, ConfigurationError, QueueFull
+from jobqueue.job import Job
 from jobqueue.recovery import WORKER_LOST
 from jobqueue.retry import RetryPolicy
 from jobqueue.task import current_job
@@ -339,3 +341,41 @@ def test_pool_must_match_the_handler_kind() -> None:
     assert app.task(name="c", pool="process")(plain).pool_for("thread") == "process"
     assert app.task(name="d")(plain).pool_for("process") == "process"
     assert app.task(name="e")(coroutine).pool_for("process") == "async"
+
+
+class FlakyBackend(MemoryBackend):
+    """A memory backend whose claims and waits fail a few times, like a store that restarts."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def _maybe_fail(self) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise BackendUnavailable("store restarting")
+
+    async def claim(self, params: ClaimParams) -> list[Job]:
+        self._maybe_fail()
+        return await super().claim(params)
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        self._maybe_fail()
+        return await super().wait_for_work(queues, timeout)
+
+
+async def test_worker_rides_out_a_store_outage() -> None:
+    backend = FlakyBackend(failures=4)
+    app = JobQueue(backend=backend)
+
+    @app.task(name="echo")
+    async def echo(payload: object) -> object:
+        return payload
+
+    w = worker(app, poll_interval=0.01)
+    runner = asyncio.create_task(w.run())
+    job = await echo.enqueue("after the outage")
+    done = await app.wait(job.id, timeout=10)
+    assert done.result == "after the outage" and backend.failures == 0
+    w.stop()
+    await asyncio.wait_for(runner, 5)

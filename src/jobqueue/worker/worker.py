@@ -17,6 +17,7 @@ its predecessor's leases for its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from jobqueue.app import JobQueue
 from jobqueue.backends.base import ClaimParams, Lease
+from jobqueue.errors import BackendError
 from jobqueue.job import Job
 from jobqueue.recovery import recover_expired
 from jobqueue.task import Pool
@@ -182,7 +184,15 @@ class Worker:
             # While busy, claim once half the slots are free rather than at every freed slot: one
             # round trip then carries several jobs. When idle, claim at once (latency matters).
             if free > 0 and (free * 2 >= config.concurrency or not self._running):
-                jobs = await backend.claim(ClaimParams(config.queues, self.id, free, config.lease))
+                try:
+                    jobs = await backend.claim(ClaimParams(config.queues, self.id, free, config.lease))
+                except BackendError as exc:
+                    if drain:
+                        raise
+                    # The store is down or restarting: keep running jobs going and try again.
+                    log.error("worker.claim_failed id=%s: %s; retrying", self.id, exc)
+                    await self._pause_after_error()
+                    continue
                 for job in jobs:
                     self._start(job)
                 if jobs:
@@ -201,6 +211,11 @@ class Worker:
                     continue
             await self._wait(free * 2 >= config.concurrency or not self._running)
 
+    async def _pause_after_error(self) -> None:
+        """Back off (jittered, up to the poll interval) unless asked to stop meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), self.config.poll_interval * random.uniform(0.5, 1.0))
+
     async def _wait(self, for_work: bool) -> None:
         """Wait for a wake-up: new work (when a slot is free), a freed slot, or shutdown."""
         self._slot_freed.clear()
@@ -216,7 +231,12 @@ class Worker:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+            outcomes = await asyncio.gather(*waiters, return_exceptions=True)
+        failure = next((o for o in outcomes if isinstance(o, BackendError)), None)
+        if failure is not None:
+            # Waiting failed at once (a lost LISTEN connection, say): do not spin on it.
+            log.error("worker.wait_failed id=%s: %s; retrying", self.id, failure)
+            await self._pause_after_error()
 
     def _start(self, job: Job) -> None:
         self.metrics.claimed += 1
