@@ -120,3 +120,15 @@ async def test_batch_jobs_use_their_task_defaults(client: httpx.AsyncClient, que
     assert [(j.queue, j.priority, j.max_retries) for j in stored if j] == [("mail", 7, 0), ("mail", 1, 0),
                                                                            ("default", 0, 3)]  # fmt: skip
     assert all(j is not None and j.state is JobState.PENDING for j in stored)
+
+
+async def test_task_registered_later_gets_its_own_defaults(client: httpx.AsyncClient, queue: JobQueue) -> None:
+    first = await queue.get(await submit(client, 1, task="late"))
+
+    @queue.task(name="late", queue="slow", priority=3)
+    def late(payload: object) -> None:
+        pass
+
+    second = await queue.get(await submit(client, 2, task="late"))
+    assert first is not None and (first.queue, first.priority) == ("default", 0)
+    assert second is not None and (second.queue, second.priority) == ("slow", 3)

@@ -3,6 +3,7 @@
 A declared ``Content-Length`` over the limit is refused before a byte of the body is read; a body
 without one (chunked) is counted as it arrives and refused as soon as it passes the limit, so a
 client cannot make the server buffer more than the limit (Starlette alone would read it all).
+A body within its declared length needs no counting: the server delivers no more than that.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ class BodyLimitMiddleware:
         if declared == -1:
             await error_response(400, "Content-Length: not a number")(scope, receive, send)
             return
-        if declared is not None and declared > limit:
-            await self._too_large(scope, receive, send)
+        if declared is not None:
+            if declared > limit:
+                await self._too_large(scope, receive, send)
+            else:
+                # The server frames the body by its Content-Length (HTTP/1.1 and HTTP/2 both
+                # refuse a body that disagrees with it), so nothing more needs counting.
+                await self.app(scope, receive, send)
             return
         received = 0
         started = False

@@ -88,26 +88,28 @@ def _check_time(overrides: dict[str, Any]) -> None:
 
 
 class TaskDefaults:
-    """Each task's job defaults, resolved once per batch by ``JobQueue.new_job`` itself.
+    """Each task's job defaults, resolved by ``JobQueue.new_job`` itself and kept.
 
-    Building a job through ``new_job`` costs half again as much as the job's own validation; a
-    batch of a thousand jobs of one task needs the task's defaults only once.
+    Building a job through ``new_job`` costs half again as much as the job's own validation. The
+    defaults of a task are worked out once and reused as long as the same task object is
+    registered under that name and the queue's ``key_ttl`` is unchanged.
     """
 
     def __init__(self) -> None:
-        self._by_task: dict[str, dict[str, Any]] = {}
+        self._by_task: dict[str, tuple[object, float, dict[str, Any]]] = {}
 
     def of(self, queue: JobQueue, task: str) -> dict[str, Any]:
-        fields = self._by_task.get(task)
-        if fields is None:
-            template = queue.new_job(task, 0)
-            fields = {name: getattr(template, name) for name in ("queue", "priority", "max_retries", "timeout",
-                                                                  "key_ttl")}  # fmt: skip
-            self._by_task[task] = fields
+        registered = queue.tasks.get(task)
+        cached = self._by_task.get(task)
+        if cached is not None and cached[0] is registered and cached[1] == queue.key_ttl:
+            return cached[2]
+        template = queue.new_job(task, 0)
+        fields = {name: getattr(template, name) for name in ("queue", "priority", "max_retries", "timeout", "key_ttl")}
+        self._by_task[task] = (registered, queue.key_ttl, fields)
         return fields
 
 
-def parse_batch(queue: JobQueue, data: Any, max_batch: int) -> list[NewJob]:
+def parse_batch(queue: JobQueue, data: Any, max_batch: int, defaults: TaskDefaults | None = None) -> list[NewJob]:
     """``{"jobs": [submission, ...]}`` -> jobs; the first invalid one fails the whole batch."""
     if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
         raise ValidationError("jobs", "is required: a list of job submissions")
@@ -117,7 +119,7 @@ def parse_batch(queue: JobQueue, data: Any, max_batch: int) -> list[NewJob]:
     items = data["jobs"]
     if not 1 <= len(items) <= max_batch:
         raise ValidationError("jobs", f"must hold 1 to {max_batch} jobs, got {len(items)}")
-    defaults = TaskDefaults()
+    defaults = defaults or TaskDefaults()
     return [parse_submission(queue, item, f"jobs[{i}].", defaults) for i, item in enumerate(items)]
 
 

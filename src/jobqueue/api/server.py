@@ -91,6 +91,7 @@ async def serve(
         log_level=log_level,
         access_log=False,  # a line per request would cost more than the request
         proxy_headers=False,  # nothing here reads the client address
+        server_header=False,  # one header less to check and write on every answer
         timeout_graceful_shutdown=10,
     )
     server = _Server(config)

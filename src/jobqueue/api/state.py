@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from jobqueue.api.schemas import TaskDefaults
 from jobqueue.api.shedding import Shedder
 from jobqueue.app import JobQueue
 from jobqueue.metrics import ApiCounters, MetricsSnapshot, PrometheusExporter, WorkerSummary
@@ -51,6 +52,8 @@ class ApiState:
     exporter: PrometheusExporter = field(default_factory=PrometheusExporter)
     worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     shedder: Shedder = field(init=False)
+    #: Task defaults for submissions, worked out once per task.
+    defaults: TaskDefaults = field(default_factory=TaskDefaults)
     #: Claims counted by the last readiness probe; since when probes have seen a stall (monotonic).
     last_claimed: int = 0
     stalled_since: float | None = None

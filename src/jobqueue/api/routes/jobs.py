@@ -66,7 +66,7 @@ def _count(state: ApiState, outcomes: list[EnqueueOutcome]) -> None:
 async def submit(request: Request) -> Response:
     """Enqueue one job: 202 with its id and a ``Location``; 409 with the job holding the key; 503 when full."""
     state = get_state(request)
-    job = parse_submission(state.queue, load_body(await request.body()))
+    job = parse_submission(state.queue, load_body(await request.body()), defaults=state.defaults)
     admission = state.shedder.admit(job.queue, job.idempotency_key is not None)
     if admission is Admission.REFUSE:
         state.counters.rejected += 1
@@ -97,7 +97,7 @@ async def submit_batch(request: Request) -> Response:
     some were rejected.
     """
     state = get_state(request)
-    jobs = parse_batch(state.queue, load_body(await request.body()), state.config.max_batch)
+    jobs = parse_batch(state.queue, load_body(await request.body()), state.config.max_batch, state.defaults)
     outcomes = await state.queue.enqueue_many(jobs)
     _count(state, outcomes)
     results: list[dict[str, Any]] = []
