@@ -69,11 +69,13 @@ class Scenario:
         self.client, self.console, self.rng, self.capacity = client, console, rng, capacity
 
     async def run(self) -> None:
+        """The three steps, in the original's order."""
         await self.seed()
         await self.duplicate()
         await self.flood()
 
     async def seed(self) -> None:
+        """15 jobs with random priorities and keys ``order-0`` .. ``order-14``."""
         accepted = 0
         for n in range(SEEDS):
             body = {"payload": f"task-{n}-data", "idempotency_key": f"order-{n}",
@@ -82,6 +84,7 @@ class Scenario:
         self.console.print(f"1. seeded {accepted} jobs with random priorities (POST /jobs -> 202)")
 
     async def duplicate(self) -> None:
+        """Submit with the key ``order-0`` again: the answer is 409 with the first job."""
         body = {"payload": "duplicate-task", "idempotency_key": "order-0", "priority": 5}
         answer = await self.client.post("/jobs", json=body)
         if answer.status_code == 409:

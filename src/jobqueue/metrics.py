@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -95,6 +95,8 @@ class WorkerSummary:
 
 @dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
+    """Everything ``/metrics`` shows, taken at one moment; rendered as JSON or Prometheus text."""
+
     stats: Stats
     #: Capacity per queue name; a queue not named is unbounded.
     capacities: Mapping[str, int]
@@ -102,13 +104,16 @@ class MetricsSnapshot:
     workers: WorkerSummary
 
     def queue_names(self) -> list[str]:
+        """Queues that hold jobs or have a capacity, sorted."""
         return sorted(set(self.stats.queues) | set(self.capacities))
 
     def depth(self, queue: str) -> int:
+        """Jobs waiting in ``queue``: the count its capacity applies to."""
         queue_stats = self.stats.queues.get(queue)
         return 0 if queue_stats is None else queue_stats.waiting
 
     def count(self, state: JobState, queue: str | None = None) -> int:
+        """Jobs in ``state``, in one queue or in all."""
         queues = (
             self.stats.queues.values() if queue is None else [q for n, q in self.stats.queues.items() if n == queue]
         )
@@ -131,6 +136,7 @@ class MetricsSnapshot:
         }
 
     def to_json(self) -> dict[str, Any]:
+        """The JSON body of ``GET /metrics`` (the original's keys first)."""
         totals = self.totals()
         return {
             # The original's block, for its clients: its single queue is our default queue.
@@ -183,13 +189,6 @@ class PrometheusExporter:
         self._collector.snapshot = snapshot
         try:
             return encoder(self.registry), content_type
-        finally:
-            self._collector.snapshot = None
-
-    def render_text(self, snapshot: MetricsSnapshot) -> bytes:
-        self._collector.snapshot = snapshot
-        try:
-            return generate_latest(self.registry)
         finally:
             self._collector.snapshot = None
 

@@ -37,6 +37,8 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """An HTTP status and its decoded JSON body."""
+
     status: int
     body: Any
 
@@ -46,6 +48,7 @@ class Answer:
         return error if isinstance(error, str) else f"HTTP {self.status}"
 
     def exit_code(self) -> int:
+        """The command's exit code for this answer (see the module docstring)."""
         if self.status < 400:
             return EXIT_OK
         if self.status in (400, 413, 422):

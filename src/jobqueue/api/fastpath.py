@@ -66,6 +66,7 @@ class ApiApp(FastAPI):
     _fast_chain: ASGIApp | None = None
 
     def set_fast_chain(self, routes: frozenset[tuple[str, str]], chain: ASGIApp) -> None:
+        """Serve the (method, path) pairs in ``routes`` through ``chain`` instead of FastAPI's stack."""
         self._fast_routes, self._fast_chain = routes, chain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -152,21 +152,29 @@ class JobSubmission(BaseModel):
 
 
 class BatchSubmission(BaseModel):
+    """Jobs to enqueue in one request."""
+
     model_config = ConfigDict(extra="forbid")
 
     jobs: list[JobSubmission] = Field(description="The jobs, each enqueued on its own (one outcome each).")
 
 
 class ErrorBody(BaseModel):
+    """Every error's shape."""
+
     error: str = Field(description="What went wrong; starts with the field's name when one is to blame.")
 
 
 class AcceptedBody(BaseModel):
+    """A job stored (202)."""
+
     job_id: str
     status: str = Field(description='Always "accepted".')
 
 
 class DuplicateBody(BaseModel):
+    """The job already holding the idempotency key (409)."""
+
     error: str
     job_id: str = Field(description="The job that holds the idempotency key.")
     state: str
@@ -189,6 +197,8 @@ class JobBody(BaseModel):
 
 
 class OutcomeBody(BaseModel):
+    """What became of one job of a batch."""
+
     status: str = Field(description='"accepted", "duplicate" (job_id names the holder) or "rejected" (queue full).')
     job_id: str | None = None
     state: str | None = None
@@ -196,6 +206,8 @@ class OutcomeBody(BaseModel):
 
 
 class BatchBody(BaseModel):
+    """A batch's outcomes, in order."""
+
     accepted: int
     duplicates: int
     rejected: int
@@ -203,17 +215,23 @@ class BatchBody(BaseModel):
 
 
 class PageBody(BaseModel):
+    """One page of jobs, oldest first."""
+
     jobs: list[JobBody]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last one.")
 
 
 class DlqBody(BaseModel):
+    """The dead-letter queue."""
+
     count: int = Field(description="Dead-lettered jobs in all.")
     jobs: list[JobBody]
     next_cursor: str | None = None
 
 
 class RequeuedBody(BaseModel):
+    """A dead-lettered job put back in its queue (202)."""
+
     status: str = Field(description='Always "requeued".')
     job_id: str
 
@@ -229,6 +247,7 @@ def submission_schema() -> dict[str, Any]:
 
 
 def batch_schema() -> dict[str, Any]:
+    """The request-body section of the OpenAPI document for ``POST /jobs/batch``."""
     return {
         "requestBody": {
             "required": True,

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 
 class Admission(enum.Enum):
+    """What to do with a submission, given what is known of its queue."""
+
     #: No hint: ask the store.
     ASK = "ask"
     #: The queue was full a moment ago: refuse without asking.
@@ -38,6 +40,7 @@ class Shedder:
     _probing: set[str] = field(default_factory=set)
 
     def admit(self, queue: str, keyed: bool) -> Admission:
+        """Whether a submission to ``queue`` asks the store, probes it, or is refused at once."""
         until = self._until.get(queue)
         if until is None or keyed:
             return Admission.ASK

@@ -44,6 +44,8 @@ class ApiConfig:
 
 @dataclass(slots=True)
 class ApiState:
+    """What one app holds: its queue, settings, in-process workers, counters and caches."""
+
     queue: JobQueue
     config: ApiConfig
     #: Workers this app runs in its own process (``jobqueue serve``); empty for an API alone.
@@ -63,6 +65,7 @@ class ApiState:
 
     @property
     def retry_after(self) -> dict[str, str]:
+        """The ``Retry-After`` header every 503 carries."""
         return {"Retry-After": str(self.config.retry_after)}
 
     def capacities(self, queues: list[str]) -> dict[str, int]:
@@ -75,9 +78,11 @@ class ApiState:
         return dict(capacity)
 
     def worker_summary(self) -> WorkerSummary:
+        """The in-process workers' slots, running jobs and counters, added up."""
         return WorkerSummary.of((w.config.concurrency, w.running, w.metrics) for w in self.workers)
 
     async def snapshot(self) -> MetricsSnapshot:
+        """The store's counts and this process's counters, for ``/metrics`` and ``/queues``."""
         stats = await self.queue.stats()
         queues = sorted(set(stats.queues) | {q for w in self.workers for q in w.config.queues} | {"default"})
         return MetricsSnapshot(stats, self.capacities(queues), self.counters, self.worker_summary())
@@ -85,6 +90,7 @@ class ApiState:
     # ---- in-process workers ---------------------------------------------------------------
 
     def start_workers(self) -> None:
+        """Run each in-process worker as a task on the running loop (the app's lifespan calls this)."""
         for worker in self.workers:
             self.worker_tasks.append(asyncio.get_running_loop().create_task(worker.run(), name=f"worker-{worker.id}"))
 
