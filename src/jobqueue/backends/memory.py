@@ -200,8 +200,10 @@ class MemoryBackend:
             if heap:
                 heaps.append(heap)
         claimed: list[Job] = []
+        expires = now + params.lease
+        processing = self._processing
         while heaps and len(claimed) < params.limit:
-            best = min(heaps, key=lambda h: h[0][:2])
+            best = heaps[0] if len(heaps) == 1 else min(heaps, key=lambda h: h[0][:2])
             _, _, version, job_id = heapq.heappop(best)
             if not best:
                 heaps.remove(best)
@@ -210,13 +212,13 @@ class MemoryBackend:
                 continue
             self._set_state(job, S.PROCESSING)
             job.lease_token = next(self._tokens)
-            job.lease_expires_at = now + params.lease
+            job.lease_expires_at = expires
             job.worker_id = params.worker_id
             job.last_attempt = now
             if job.started_at is None:
                 job.started_at = now
             job.next_retry_at = None
-            self._processing.add(job.id)
+            processing.add(job_id)
             claimed.append(job.copy())
         return claimed
 
@@ -381,6 +383,10 @@ class MemoryBackend:
 
 
 def _json_copy(value: object) -> object:
+    """What storing ``value`` as JSON and reading it back gives (a new object, checked to be JSON)."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool or (kind is int and -(2**63) <= value < 2**64):  # type: ignore[operator]
+        return value  # immutable and surely JSON: nothing to copy (floats go the long way: NaN)
     try:
         return load_json(dump_json(value))
     except TypeError as exc:

@@ -49,7 +49,7 @@ from jobqueue.backends.base import (
     Stats,
     StatsBuilder,
 )
-from jobqueue.backends.sqlite.sql import Q, migrations, read
+from jobqueue.backends.sqlite.sql import Q, chunk_sizes, migrations, multi_row, read
 from jobqueue.backends.sqlite.thread import ConnectionThread
 from jobqueue.backends.sqlite.wake import WakeChannel
 from jobqueue.backends.wakeup import Wakeup
@@ -315,7 +315,11 @@ class SQLiteBackend:
                 key_rows.append((key, new.id, now + new.key_ttl))
                 keys_in_batch[key] = job
             outcomes.append(Accepted(job))
-        conn.executemany(Q["insert_job"], rows)
+        start = 0
+        for size in chunk_sizes(len(rows)):
+            chunk = rows[start : start + size]
+            conn.execute(multi_row("insert_job", size), [value for row in chunk for value in row])
+            start += size
         if key_rows:
             conn.executemany(Q["put_key"], key_rows)
         counts.write(conn)

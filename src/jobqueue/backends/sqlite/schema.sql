@@ -34,7 +34,6 @@ CREATE INDEX jobs_waiting ON jobs (queue, priority DESC, seq, run_at)
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'PROCESSING';
 CREATE INDEX jobs_finished ON jobs (finished_at)
     WHERE state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED');
-CREATE INDEX jobs_state ON jobs (state, id);
 
 -- Keys outlive neither their TTL nor prune; kept apart from jobs so that job retention and key
 -- retention are independent.

@@ -42,12 +42,26 @@ CREATE TABLE idempotency_keys (
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 
--- Job counts by queue and state: the capacity check and stats read a few rows instead of
--- counting the table. Every statement that adds, removes or moves a job adjusts them in the same
--- transaction (backend.py, _Counts), once per batch: a trigger per row cost ~12 us per insert.
+-- Job counts by queue and state, kept exact by triggers: the capacity check and stats read one
+-- row instead of counting the table.
 CREATE TABLE queue_counts (
     queue TEXT NOT NULL,
     state TEXT NOT NULL,
     n     INTEGER NOT NULL,
     PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
+
+CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO queue_counts (queue, state, n) VALUES (new.queue, new.state, 1)
+        ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs WHEN old.state <> new.state BEGIN
+    UPDATE queue_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
+    INSERT INTO queue_counts (queue, state, n) VALUES (new.queue, new.state, 1)
+        ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE queue_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
+END;
