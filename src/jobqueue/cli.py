@@ -125,10 +125,11 @@ def serve(
     capacity: CapacityOption = None,
     token: TokenOption = None,
     max_body_bytes: BodyLimitOption = 1 << 20,
+    lease: Annotated[float, typer.Option(min=0.1, help="Workers' lease per claim, seconds.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Serve the HTTP API and run workers in one process (the original's shape)."""
-    _serve_api(app_spec, backend, host, port, workers, queues, capacity, token, max_body_bytes, log_level)
+    _serve_api(app_spec, backend, host, port, workers, queues, capacity, token, max_body_bytes, log_level, lease)
 
 
 @app.command()
@@ -152,7 +153,7 @@ def api(
 
 def _serve_api(
     app_spec: str | None, backend: str | None, host: str, port: int, workers: int, queues: str,
-    capacity: int | None, token: str | None, max_body_bytes: int, log_level: str,
+    capacity: int | None, token: str | None, max_body_bytes: int, log_level: str, lease: float = 30.0,
 ) -> None:  # fmt: skip
     import logging
     import sys
@@ -177,7 +178,7 @@ def _serve_api(
             queue.capacity = capacity
         queue_names = tuple(q.strip() for q in queues.split(",") if q.strip())
         serve_queue(queue, host=host, port=port, token=token, workers=workers, queues=queue_names,
-                    max_body_bytes=max_body_bytes, log_level=log_level)  # fmt: skip
+                    max_body_bytes=max_body_bytes, log_level=log_level, lease=lease)  # fmt: skip
     except (JobQueueError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

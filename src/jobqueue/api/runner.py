@@ -37,6 +37,7 @@ def serve_queue(
     queues: tuple[str, ...] = ("default",),
     max_body_bytes: int = 1 << 20,
     log_level: str = "warning",
+    lease: float = 30.0,
 ) -> None:
     """Serve the API for ``queue`` (and ``workers`` job slots in this process) until SIGINT/SIGTERM.
 
@@ -46,7 +47,8 @@ def serve_queue(
     """
     check_bind(host, token)
     sock = bind(host, port)
-    in_process = [Worker(queue, WorkerConfig(queues=queues, concurrency=workers))] if workers else []
+    config = WorkerConfig(queues=queues, concurrency=workers, lease=lease)
+    in_process = [Worker(queue, config)] if workers else []
     app = create_app(queue, workers=in_process, token=token, max_body_bytes=max_body_bytes)
 
     async def main() -> None:
