@@ -7,22 +7,90 @@ instead, so that a green CI run means every backend was really exercised.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import os
+import socket
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from jobqueue.backends.base import Backend
 from jobqueue.backends.memory import MemoryBackend
+from jobqueue.backends.redis import RedisBackend
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.clock import Clock
 
 BackendFactory = Callable[[Path, Clock], Backend]
 
+#: The Redis server the tests use. It is shared with other test runs: every test works under a
+#: key prefix of its own and deletes its keys afterwards (never FLUSHDB).
+REDIS_URL = os.environ.get("JOBQUEUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@functools.cache
+def _redis_unreachable() -> str | None:
+    parts = urlsplit(REDIS_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=2):
+            return None
+    except OSError as exc:
+        return f"no Redis at {REDIS_URL} ({exc}); set JOBQUEUE_TEST_REDIS_URL"
+
+
+def require_redis() -> str:
+    """The test Redis URL, or skip (fail under CI) when no server answers there."""
+    reason = _redis_unreachable()
+    if reason is not None:
+        skip_or_fail(reason)
+    return REDIS_URL
+
+
+def unique_prefix() -> str:
+    return f"jqtest-{uuid.uuid4().hex[:12]}"
+
+
+class TestRedisBackend(RedisBackend):
+    """A Redis backend under a fresh prefix whose keys are deleted when it closes."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of its name
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # a test that stopped Redis must still close
+            await self.drop()
+        await super().close()
+
+
+def _redis_factory(tmp: Path, clock: Clock) -> Backend:
+    return TestRedisBackend(require_redis(), clock=clock, prefix=unique_prefix())
+
+
+def drop_redis_prefix(url: str) -> None:
+    """Delete the keys of the namespace that a ``?prefix=`` URL names."""
+
+    async def drop() -> None:
+        backend = RedisBackend(url.partition("?")[0], prefix=url.partition("prefix=")[2])
+        try:
+            await backend.drop()
+        finally:
+            await backend.close()
+
+    asyncio.run(drop())
+
+
+def _redis_store(tmp: Path) -> tuple[str, Callable[[], None]]:
+    url = f"{require_redis()}?prefix={unique_prefix()}"
+    return url, functools.partial(drop_redis_prefix, url)
+
+
 FACTORIES: dict[str, BackendFactory] = {
     "memory": lambda tmp, clock: MemoryBackend(clock=clock),
     "sqlite": lambda tmp, clock: SQLiteBackend(tmp / "jobs.db", clock=clock),
+    "redis": _redis_factory,
 }
 
 ALL_BACKENDS = list(FACTORIES)
@@ -33,6 +101,7 @@ ALL_BACKENDS = list(FACTORIES)
 StoreURL = tuple[str, Callable[[], None]]
 SHARED_STORES: dict[str, Callable[[Path], StoreURL]] = {
     "sqlite": lambda tmp: (f"sqlite:///{tmp / 'shared.db'}", lambda: None),
+    "redis": _redis_store,
 }
 
 

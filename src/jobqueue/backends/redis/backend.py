@@ -1,0 +1,400 @@
+"""``redis://host:port/db`` (and ``rediss://`` for TLS): the fast shared backend.
+
+One hash per job, a sorted set per queue of due waiting jobs (by priority, then arrival), one per
+queue of jobs due later, one of leases by expiry; every change that touches several keys is one
+Lua script (``lua/``), so each operation is atomic and one round trip. The key layout is in
+``lua/common.lua``.
+
+- Time: leases and due times use the Redis server's clock (``TIME`` inside the scripts), so worker
+  clocks may be skewed. A test that injects a :class:`~jobqueue.clock.Clock` passes its time instead.
+- Keys live under ``{prefix}:``. The braces make the prefix a Redis Cluster hash tag: every key of
+  one namespace is in one slot, which the scripts need (idempotency keys are global, jobs are
+  addressed by id alone, and a claim may span queues). Separate applications use separate prefixes.
+- Safety: :meth:`RedisBackend.open` refuses a server whose ``maxmemory-policy`` evicts keys
+  without a TTL (``allkeys-*``): jobs would vanish silently. Durability of an accepted job is the
+  server's: see ``docs/redis.md`` (AOF with ``appendfsync always`` or ``everysec``).
+- Retention: the scripts that finish jobs also delete, a few at a time, jobs finished longer ago
+  than :class:`Retention` says, and enqueues forget idempotency keys expired more than
+  ``key_grace`` ago, so memory stays flat under steady load with no extra service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jobqueue.backends.base import (
+    DEFAULT_LEASE,
+    Accepted,
+    Capabilities,
+    ClaimParams,
+    Completion,
+    Duplicate,
+    EnqueueOutcome,
+    Failure,
+    Lease,
+    ListParams,
+    Page,
+    PruneParams,
+    PruneResult,
+    Rejected,
+    Stats,
+    StatsBuilder,
+)
+from jobqueue.backends.redis.scripts import Scripts
+from jobqueue.backends.redis.wake import WakeListener
+from jobqueue.backends.redis.wire import Address, Arg, RedisReplyError, Wire
+from jobqueue.backends.wakeup import Wakeup
+from jobqueue.clock import Clock
+from jobqueue.errors import (
+    BackendError,
+    BackendUnavailable,
+    ConfigurationError,
+    InvalidTransition,
+    JobNotFound,
+    QueueFull,
+    ValidationError,
+)
+from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
+
+log = logging.getLogger("jobqueue.redis")
+
+DEFAULT_PREFIX = "jobqueue"
+#: Order of the job hash fields the scripts return (``JOB_FIELDS`` in ``lua/common.lua``).
+JOB_FIELDS = (
+    "id", "queue", "task", "payload", "priority", "state", "retry_count", "max_retries",
+    "idempotency_key", "created_at", "run_at", "started_at", "finished_at", "last_attempt",
+    "next_retry_at", "error", "result", "timeout", "lease_expires_at", "worker_id", "lease_token",
+)  # fmt: skip
+#: ``maxmemory-policy`` values that may evict keys without a TTL, which all of ours are.
+EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
+#: Redis errors that mean "not now" rather than "wrong": answered as BackendUnavailable (503).
+TRANSIENT_ERRORS = frozenset({"OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"})
+#: Most jobs (and keys) one prune script deletes before handing back to the event loop and Redis.
+PRUNE_CHUNK = 1000
+
+_STATES = {s.value.encode(): s for s in JobState}
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long finished jobs are kept, in seconds (``None``: until :meth:`RedisBackend.prune`)."""
+
+    completed: float | None = 24 * 3600.0
+    dead_lettered: float | None = 7 * 24 * 3600.0
+    cancelled: float | None = 24 * 3600.0
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _time(value: bytes | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _job(v: Sequence[Any]) -> Job:
+    """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent)."""
+    result = v[16]
+    return Job(
+        v[0].decode(), v[1].decode(), v[2].decode(), load_json(v[3]), int(v[4]), _STATES[v[5]], int(v[6]),
+        int(v[7]), _text(v[8]), float(v[9]), float(v[10]), _time(v[11]), _time(v[12]), _time(v[13]),
+        _time(v[14]), _text(v[15]), None if result is None else load_json(result), _time(v[17]), _time(v[18]),
+        _text(v[19]), int(v[20]),
+    )  # fmt: skip
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+class RedisBackend:
+    """The Redis backend. ``url`` as for :func:`~jobqueue.backends.create_backend`.
+
+    ``prefix`` namespaces the keys (``{prefix}:...``); ``retention`` says how long finished jobs
+    stay; ``key_grace`` is how long an expired idempotency key is kept before an enqueue forgets
+    it (``prune`` forgets it at once); ``command_timeout`` bounds the wait for any one reply;
+    ``clock`` replaces the server's clock (tests only).
+    """
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        clock: Clock | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        retention: Retention | None = None,
+        key_grace: float = 3600.0,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 10.0,
+    ) -> None:
+        if not prefix or any(c in prefix for c in "{}"):
+            raise ConfigurationError("the Redis key prefix must be non-empty and contain no braces")
+        self.url = url
+        self.address = Address.from_url(url)
+        self.clock = clock
+        self.prefix = prefix
+        self.namespace = "{" + prefix + "}:"
+        self.retention = retention or Retention()
+        self.key_grace = key_grace
+        self.capabilities = Capabilities(
+            shared=True, durable=True, cross_process_wakeup=True, server_clock=clock is None
+        )
+        self._wire = Wire(self.address, connect_timeout=connect_timeout, command_timeout=command_timeout)
+        self._scripts = Scripts(self._wire, self.namespace)
+        self._wakeup = Wakeup()
+        self._listener = WakeListener(self.address, self.namespace, self._wakeup, connect_timeout=connect_timeout)
+        self._retain = (
+            _seconds(self.retention.completed),
+            _seconds(self.retention.dead_lettered),
+            _seconds(self.retention.cancelled),
+        )
+        self._opened = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, check the server's eviction policy, and load the scripts. Idempotent."""
+        if self._opened:
+            return
+        info = await self._call("INFO", "memory")
+        policy = _info_field(info, "maxmemory_policy")
+        if policy in EVICTING_POLICIES:
+            self._wire.close()
+            raise ConfigurationError(
+                f"Redis at {self.address} has maxmemory-policy {policy}: it would silently evict jobs "
+                "when memory runs out. Set `maxmemory-policy noeviction` (then a full Redis refuses "
+                "new jobs instead of losing accepted ones)."
+            )
+        persistence = await self._call("INFO", "persistence")
+        if _info_field(persistence, "aof_enabled") != "1":
+            log.info("redis.not_durable server=%s: AOF is off; accepted jobs do not survive a Redis restart "
+                     "(see docs/redis.md)", self.address)  # fmt: skip
+        try:
+            await self._scripts.load()
+        except RedisReplyError as exc:
+            raise _translate(exc) from exc
+        self._opened = True
+
+    async def close(self) -> None:
+        self._opened = False
+        await self._listener.close()
+        self._wire.close()
+        self._wakeup.wake()
+
+    async def drop(self) -> int:
+        """Delete every key of this backend's namespace (all its jobs); returns how many. For tests
+        and teardown: it is not atomic, so run it while nothing else uses the namespace."""
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.namespace) + "*"
+        deleted, cursor = 0, b"0"
+        while True:
+            cursor, keys = await self._call("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
+            if keys:
+                deleted += await self._call("UNLINK", *keys)
+            if cursor == b"0":
+                return deleted
+
+    async def __aenter__(self) -> RedisBackend:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        """The ``now`` argument of a script: '' makes the script read the server's clock."""
+        return "" if self.clock is None else repr(self.clock.time())
+
+    async def _call(self, *args: Arg) -> Any:
+        try:
+            return await self._wire.call(*args)
+        except RedisReplyError as exc:
+            raise _translate(exc) from exc
+
+    async def _run(self, script: str, *args: Arg) -> Any:
+        if not self._opened:
+            raise ConfigurationError("the redis backend is not open; call `await backend.open()` first")
+        try:
+            return await self._scripts.run(script, *args)
+        except RedisReplyError as exc:
+            raise _translate(exc) from exc
+
+    # ---- enqueue --------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+        if not jobs:
+            return []
+        args: list[Arg] = [self._now(), _seconds(self.key_grace)]
+        for new in jobs:
+            limit = None if capacity is None else capacity.get(new.queue)
+            args += (
+                new.id, new.queue, new.task, new.payload_json, str(new.priority), str(new.max_retries),
+                new.idempotency_key or "", repr(new.key_ttl), "" if new.run_at is None else repr(new.run_at),
+                repr(new.delay), "" if new.timeout is None else repr(new.timeout), "" if limit is None else str(limit),
+            )  # fmt: skip
+        reply = await self._run("enqueue", *args)
+        now = float(reply[0])
+        outcomes: list[EnqueueOutcome] = []
+        accepted = False
+        for new, result in zip(jobs, reply[1:], strict=True):
+            if result == 1:
+                due = new.due_at(now)
+                job = Job(
+                    new.id, new.queue, new.task, load_json(new.payload_json), new.priority,
+                    JobState.SCHEDULED if due > now else JobState.PENDING, 0, new.max_retries,
+                    new.idempotency_key, now, due, timeout=new.timeout,
+                )  # fmt: skip
+                outcomes.append(Accepted(job))
+                accepted = True
+            elif result == 0:
+                assert capacity is not None
+                outcomes.append(Rejected(new.queue, capacity[new.queue]))
+            else:
+                outcomes.append(Duplicate(_job(result)))
+        if accepted:
+            self._wakeup.wake()  # waiters in this process; other processes hear the PUBLISH
+        return outcomes
+
+    # ---- worker operations ----------------------------------------------------------------
+
+    async def claim(self, params: ClaimParams) -> list[Job]:
+        if params.limit <= 0:
+            return []
+        queues = list(dict.fromkeys(params.queues))
+        rows = await self._run("claim", self._now(), repr(float(params.lease)), params.worker_id,
+                               str(params.limit), *queues)  # fmt: skip
+        return [_job(row) for row in rows]
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        if not completions:
+            return []
+        args: list[Arg] = [self._now(), *self._retain]
+        try:
+            for c in completions:
+                args += (c.lease.job_id, str(c.lease.token), dump_json(c.result))
+        except TypeError as exc:
+            raise ValidationError("result", f"must be JSON-serializable ({exc})") from None
+        return [flag == 1 for flag in await self._run("complete", *args)]
+
+    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
+        if not failures:
+            return []
+        args: list[Arg] = [self._now(), *self._retain]
+        for f in failures:
+            args += (f.lease.job_id, str(f.lease.token), f.error, _seconds(f.retry_delay), "1" if f.if_expired else "0")
+        done = [flag == 1 for flag in await self._run("fail", *args)]
+        self._wakeup.wake()
+        return done
+
+    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
+        if not leases:
+            return []
+        args: list[Arg] = [self._now(), repr(float(lease))]
+        for ref in leases:
+            args += (ref.job_id, str(ref.token))
+        return [flag == 1 for flag in await self._run("heartbeat", *args)]
+
+    async def release(self, leases: Sequence[Lease]) -> list[bool]:
+        if not leases:
+            return []
+        args: list[Arg] = [self._now()]
+        for ref in leases:
+            args += (ref.job_id, str(ref.token))
+        released = [flag == 1 for flag in await self._run("release", *args)]
+        if any(released):
+            self._wakeup.wake()
+        return released
+
+    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+        rows = await self._run("expired", self._now(), str(limit))
+        return [_job(row) for row in rows]
+
+    # ---- reading and administration -------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self._call("HMGET", f"{self.namespace}job:{job_id}", *JOB_FIELDS)
+        return None if row[0] is None else _job(row)
+
+    async def list_jobs(self, params: ListParams) -> Page:
+        state = "" if params.state is None else params.state.value
+        reply = await self._run(
+            "list", params.cursor or "", str(params.limit), state, params.queue or "", params.task or ""
+        )
+        jobs = [_job(row) for row in reply[1:]]
+        return Page(jobs, jobs[-1].id if reply[0] == 1 and jobs else None)
+
+    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+        reply = await self._run("replay", self._now(), job_id, "" if capacity is None else str(capacity))
+        if reply[0] == b"FULL":
+            raise QueueFull(reply[1].decode(), capacity or 0)
+        job = self._checked(reply, job_id, "replay")
+        self._wakeup.wake()
+        return job
+
+    async def cancel(self, job_id: str) -> Job:
+        return self._checked(await self._run("cancel", self._now(), job_id), job_id, "cancel")
+
+    @staticmethod
+    def _checked(reply: list[Any], job_id: str, operation: str) -> Job:
+        """The job of an ``{'OK', fields}`` reply, or the error the reply names."""
+        status = reply[0]
+        if status == b"NOTFOUND":
+            raise JobNotFound(job_id)
+        if status == b"STATE":
+            raise InvalidTransition(job_id, reply[1].decode(), operation)
+        if status == b"OK":
+            return _job(reply[1])
+        raise BackendError(f"unexpected reply from the {operation} script: {reply!r}")
+
+    async def stats(self) -> Stats:
+        keys, flat = await self._run("stats")
+        builder = StatsBuilder()
+        for i in range(0, len(flat), 2):
+            queue, _, state = flat[i].decode().rpartition("|")
+            builder.add(queue, state, int(flat[i + 1]))
+        return builder.build(int(keys))
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        """Woken by the wake channel (pub/sub) within a millisecond of new work anywhere; a
+        delayed job coming due ends the wait at its due time."""
+        if await self._listener.listen(queues, timeout):
+            return True  # just subscribed: work published before that would be missed
+        try:
+            until_due = float(await self._run("next_due", self._now(), *dict.fromkeys(queues)))
+        except BackendUnavailable:
+            until_due = -1.0  # the poll will try again
+        if 0 <= until_due <= timeout:
+            await self._wakeup.wait(until_due)
+            return True
+        return await self._wakeup.wait(timeout)
+
+    async def prune(self, params: PruneParams) -> PruneResult:
+        jobs = keys = 0
+        cutoffs = (_seconds(params.completed_before), _seconds(params.dead_before), _seconds(params.cancelled_before))
+        while True:
+            deleted_jobs, deleted_keys, more = await self._run("prune", self._now(), *cutoffs, str(PRUNE_CHUNK))
+            jobs += deleted_jobs
+            keys += deleted_keys
+            if not more:
+                return PruneResult(jobs=jobs, keys=keys)
+
+
+def _info_field(info: bytes, name: str) -> str | None:
+    for line in info.decode(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key == name:
+            return value.strip()
+    return None
+
+
+def _translate(exc: RedisReplyError) -> BackendError:
+    """A Redis error reply as jobqueue's: transient conditions are BackendUnavailable (retry later)."""
+    if exc.code in TRANSIENT_ERRORS:
+        return BackendUnavailable(f"Redis cannot take this now: {exc}")
+    return BackendError(f"Redis error: {exc}")

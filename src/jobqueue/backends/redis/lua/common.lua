@@ -1,0 +1,130 @@
+-- Prepended to every script of this folder when it is loaded (see scripts.py).
+--
+-- KEYS[1] is the namespace, e.g. "{jobqueue}:". Its braces are a Redis Cluster hash tag, so every
+-- key the scripts build from it lives in one slot and a script may touch any of them.
+-- Keys (P = KEYS[1]):
+--   P.."job:"..id          hash, one per job (fields: JOB_FIELDS, plus "seq")
+--   P.."ready:"..queue     zset of due waiting jobs, score ready_score(priority, seq)
+--   P.."delayed:"..queue   zset of waiting jobs due later (SCHEDULED, FAILED), score = due time
+--   P.."leases"            zset of PROCESSING jobs, score = lease_expires_at
+--   P.."ids"               zset of every job id (score 0: ordered by id, for paging)
+--   P.."state:"..STATE     zset of the ids in one state (score 0), for filtered listing
+--   P.."done:"..STATE      zset of finished jobs (COMPLETED, DEAD_LETTERED, CANCELLED) by finished_at
+--   P.."counts"            hash "queue|STATE" -> number of jobs (capacity checks and stats)
+--   P.."keys"              hash idempotency key -> job id
+--   P.."keyexp"            zset idempotency key -> expires at
+--   P.."seq"               counter giving each job its FIFO position
+--   P.."wake:"..queue      pub/sub channel: work may be claimable in that queue
+--
+-- Times are POSIX seconds. Every stored time is written with fmt (17 significant digits), so it
+-- reads back as exactly the double it was computed as: a float time survives the round trip.
+
+local P = KEYS[1]
+
+local JOB_FIELDS = {
+  'id', 'queue', 'task', 'payload', 'priority', 'state', 'retry_count', 'max_retries',
+  'idempotency_key', 'created_at', 'run_at', 'started_at', 'finished_at', 'last_attempt',
+  'next_retry_at', 'error', 'result', 'timeout', 'lease_expires_at', 'worker_id', 'lease_token',
+}
+
+-- Priority (-1000..1000) above a 42-bit sequence: lower score = claimed first, and the score
+-- stays below 2^53, so a double holds it exactly.
+local SEQ_SPAN = 4398046511104
+
+local function fmt(x)
+  return string.format('%.17g', x)
+end
+
+-- "now": the time the caller passed (tests with a fake clock), else the Redis server's clock.
+local function clock(arg)
+  if arg ~= '' then
+    return tonumber(arg)
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function job_key(id)
+  return P .. 'job:' .. id
+end
+
+local function read_job(id)
+  return redis.call('HMGET', job_key(id), unpack(JOB_FIELDS))
+end
+
+local function ready_score(priority, seq)
+  return (1000 - tonumber(priority)) * SEQ_SPAN + tonumber(seq)
+end
+
+local function count(queue, state, delta)
+  redis.call('HINCRBY', P .. 'counts', queue .. '|' .. state, delta)
+end
+
+-- A job changes state: keep the counts and the state index in step.
+local function move(queue, id, old, new)
+  count(queue, old, -1)
+  count(queue, new, 1)
+  redis.call('ZREM', P .. 'state:' .. old, id)
+  redis.call('ZADD', P .. 'state:' .. new, 0, id)
+end
+
+local function waiting(queue)
+  local c = redis.call('HMGET', P .. 'counts', queue .. '|PENDING', queue .. '|SCHEDULED', queue .. '|FAILED')
+  return (tonumber(c[1]) or 0) + (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0)
+end
+
+-- Put a waiting job where a claim finds it: the ready set when due, the delayed set otherwise.
+local function schedule(queue, id, priority, seq, due, now)
+  if due <= now then
+    redis.call('ZADD', P .. 'ready:' .. queue, fmt(ready_score(priority, seq)), id)
+  else
+    redis.call('ZADD', P .. 'delayed:' .. queue, fmt(due), id)
+  end
+end
+
+local function wake(queue)
+  redis.call('PUBLISH', P .. 'wake:' .. queue, '1')
+end
+
+-- Delete one finished job and every index entry of it.
+local function delete_job(id, state)
+  local key = job_key(id)
+  local queue = redis.call('HGET', key, 'queue')
+  if queue then
+    count(queue, state, -1)
+    redis.call('DEL', key)
+  end
+  redis.call('ZREM', P .. 'ids', id)
+  redis.call('ZREM', P .. 'state:' .. state, id)
+  redis.call('ZREM', P .. 'done:' .. state, id)
+end
+
+-- Delete up to `limit` jobs of a finished state that finished before `cutoff`; returns how many.
+local function sweep_jobs(state, cutoff, limit)
+  local ids = redis.call('ZRANGEBYSCORE', P .. 'done:' .. state, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    delete_job(id, state)
+  end
+  return #ids
+end
+
+-- Forget up to `limit` idempotency keys that expired at or before `cutoff`; returns how many.
+local function sweep_keys(cutoff, limit)
+  local keys = redis.call('ZRANGEBYSCORE', P .. 'keyexp', '-inf', fmt(cutoff), 'LIMIT', 0, limit)
+  if #keys > 0 then
+    redis.call('HDEL', P .. 'keys', unpack(keys))
+    redis.call('ZREM', P .. 'keyexp', unpack(keys))
+  end
+  return #keys
+end
+
+-- The built-in cleaner, run by the scripts that finish jobs, a few entries per call so that no
+-- call blocks Redis for long: jobs finished longer ago than their retention (seconds, '' = keep)
+-- are deleted, so memory stays flat under steady load without a separate service.
+local function retain(now, completed, dead, cancelled, limit)
+  if completed ~= '' then sweep_jobs('COMPLETED', now - tonumber(completed), limit) end
+  if dead ~= '' then sweep_jobs('DEAD_LETTERED', now - tonumber(dead), limit) end
+  if cancelled ~= '' then sweep_jobs('CANCELLED', now - tonumber(cancelled), limit) end
+end
+
+-- ---- the script itself follows ----

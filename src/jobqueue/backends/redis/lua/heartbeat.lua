@@ -1,0 +1,18 @@
+-- Extend held leases to now + lease. ARGV: now, lease seconds, then id, token per lease.
+-- Returns 1 (still held) or 0 (lost) per lease.
+local now = clock(ARGV[1])
+local expires = fmt(now + tonumber(ARGV[2]))
+local out = {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  local key = job_key(id)
+  local v = redis.call('HMGET', key, 'state', 'lease_token')
+  if v[1] == 'PROCESSING' and v[2] == ARGV[i + 1] then
+    redis.call('HSET', key, 'lease_expires_at', expires)
+    redis.call('ZADD', P .. 'leases', expires, id)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
