@@ -193,12 +193,18 @@ class JobQueue:
         fields.update(overrides)
         return NewJob(payload, task=name, **fields)
 
+    def capacity_for(self, queue: str) -> int | None:
+        """The capacity of ``queue`` (``None``: unbounded)."""
+        if self.capacity is None or isinstance(self.capacity, int):
+            return self.capacity
+        return self.capacity.get(queue)
+
+    def capacities(self, queues: Iterable[str]) -> dict[str, int]:
+        """The capacity of each of ``queues`` that has one."""
+        return {queue: limit for queue in set(queues) if (limit := self.capacity_for(queue)) is not None}
+
     def _capacities(self, jobs: Iterable[NewJob]) -> dict[str, int] | None:
-        if self.capacity is None:
-            return None
-        if isinstance(self.capacity, int):
-            return {job.queue: self.capacity for job in jobs}
-        return dict(self.capacity)
+        return None if self.capacity is None else self.capacities(job.queue for job in jobs)
 
     async def enqueue_many(self, jobs: list[NewJob]) -> list[EnqueueOutcome]:
         """Enqueue a batch in one backend call; one outcome per job (Accepted, Duplicate, Rejected)."""
@@ -262,10 +268,7 @@ class JobQueue:
     async def replay(self, job_id: str) -> Job:
         """Move a dead-lettered job back to its queue (``QueueFull`` when there is no room)."""
         job = await self.get(job_id)
-        capacity = None
-        if job is not None:
-            capacities = self._capacities([self.new_job(job.task, 0, queue=job.queue)])
-            capacity = None if capacities is None else capacities.get(job.queue)
+        capacity = None if job is None else self.capacity_for(job.queue)
         return await self._run(self.backend.replay_dead(job_id, capacity))
 
     async def stats(self) -> Stats:

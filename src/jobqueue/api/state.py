@@ -70,12 +70,7 @@ class ApiState:
 
     def capacities(self, queues: list[str]) -> dict[str, int]:
         """The capacity of each queue that has one."""
-        capacity = self.queue.capacity
-        if capacity is None:
-            return {}
-        if isinstance(capacity, int):
-            return dict.fromkeys(queues, capacity)
-        return dict(capacity)
+        return self.queue.capacities(queues)
 
     def worker_summary(self) -> WorkerSummary:
         """The in-process workers' slots, running jobs and counters, added up."""
