@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import Counter
 
 import httpx
@@ -11,6 +10,7 @@ import httpx
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
 from jobqueue.job import JobState
+from jobqueue.task import current_job
 from jobqueue.worker import Worker, WorkerConfig
 from tests.api.conftest import NO_WAIT, client_for
 
@@ -19,56 +19,66 @@ CONCURRENCY = 10
 
 
 async def test_flood_never_overfills_and_loses_no_accepted_job(queue: JobQueue) -> None:
-    """2,000 concurrent submits to a queue of 100 while a third of the attempts fail.
+    """2,000 submits in waves of 100 concurrent requests against a queue of 100, while jobs run.
 
-    The original drops retries that find the queue full; here a retry always re-enters, so the
-    waiting count may pass capacity by at most the attempts running when they fail, and jobs never
-    run are never more than the capacity.
+    Every seventh job always fails (dead-lettered after its retries), every third fails once and
+    is retried. The original drops retries that find the queue full; here a retry always
+    re-enters, so the waiting count may pass capacity by at most the attempts running when they
+    fail, and jobs never run are never more than the capacity.
     """
     queue.capacity = CAPACITY
-    rng = random.Random(4)
+    attempts = 0
+    progressed = asyncio.Condition()
 
     @queue.task(name="default", retry=NO_WAIT, max_retries=2)
-    async def flaky(payload: int) -> int:
-        await asyncio.sleep(0)
-        if rng.random() < 0.33:
+    async def flaky(n: int) -> int:
+        nonlocal attempts
+        async with progressed:
+            attempts += 1
+            progressed.notify_all()
+        if n % 7 == 0 or (n % 3 == 0 and current_job().attempt == 1):
             raise RuntimeError("transient")
-        return payload
+        return n
 
     worker = Worker(queue, WorkerConfig(concurrency=CONCURRENCY, poll_interval=0.01, reaper_interval=None))
     app = create_app(queue, workers=[worker], shed_window=0.0)
-    gate = asyncio.Semaphore(200)  # concurrent requests in flight at any moment
     accepted: list[str] = []
     codes: Counter[int] = Counter()
     depths: list[tuple[int, int]] = []
 
     async def one(client: httpx.AsyncClient, n: int) -> None:
-        async with gate:
-            response = await client.post("/jobs", json={"payload": n})
+        response = await client.post("/jobs", json={"payload": n})
         codes[response.status_code] += 1
         if response.status_code == 202:
             accepted.append(response.json()["job_id"])
-        if n % 20 == 0:
-            counts = (await queue.stats()).queues["default"].counts
-            fresh = sum(
-                1 for j in (await queue.list_jobs(state=JobState.PENDING, limit=1000)).jobs if j.retry_count == 0
-            )
-            depths.append((counts[JobState.PENDING] + counts[JobState.SCHEDULED] + counts[JobState.FAILED], fresh))
+
+    async def sample() -> None:
+        counts = (await queue.stats()).queues["default"].counts
+        never_run = [j for j in (await queue.list_jobs(state=JobState.PENDING, limit=1000)).jobs if j.retry_count == 0]
+        depths.append((counts[JobState.PENDING] + counts[JobState.SCHEDULED] + counts[JobState.FAILED], len(never_run)))
 
     running = asyncio.ensure_future(worker.run())
     async with client_for(app) as client:
-        await asyncio.gather(*(one(client, n) for n in range(2000)))
+        for wave in range(20):
+            await asyncio.gather(*(one(client, wave * 100 + i) for i in range(100)), sample())
+            await sample()
+            # Let the workers make progress before the next wave (an event, not a sleep). Every
+            # waiting job is due, so at least that many attempts will come.
+            target = attempts + min(40, depths[-1][0])
+            async with progressed:
+                await progressed.wait_for(lambda: attempts >= target)  # noqa: B023 - used at once
     worker.stop()
     await running
     await Worker(queue, WorkerConfig(concurrency=CONCURRENCY, reaper_interval=None)).drain()
 
     assert set(codes) <= {202, 503} and codes[202] == len(accepted) and codes[503] > 0
-    assert max(fresh for _, fresh in depths) <= CAPACITY
+    assert len(accepted) > 5 * CAPACITY  # the queue drained and refilled many times
+    assert max(never_run for _, never_run in depths) <= CAPACITY
     assert max(waiting for waiting, _ in depths) <= CAPACITY + CONCURRENCY
     finished = {j.id: j.state for j in (await queue.list_jobs(limit=10_000)).jobs}
     assert set(accepted) == set(finished)  # nothing lost, nothing extra
     assert set(finished.values()) <= {JobState.COMPLETED, JobState.DEAD_LETTERED}
-    assert Counter(finished.values())[JobState.DEAD_LETTERED] > 0  # retries did run out for some
+    assert Counter(finished.values())[JobState.DEAD_LETTERED] > 0
 
 
 async def test_fifty_concurrent_posts_with_one_key_make_one_job(queue: JobQueue) -> None:
