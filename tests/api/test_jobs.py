@@ -132,3 +132,11 @@ async def test_task_registered_later_gets_its_own_defaults(client: httpx.AsyncCl
     second = await queue.get(await submit(client, 2, task="late"))
     assert first is not None and (first.queue, first.priority) == ("default", 0)
     assert second is not None and (second.queue, second.priority) == ("slow", 3)
+
+
+async def test_made_up_task_names_share_one_cache_entry(make_app: AppFactory) -> None:
+    app = make_app()
+    async with client_for(app) as client:
+        for n in range(20):
+            await submit(client, n, task=f"no.such.task.{n}")
+    assert len(app.state.jobqueue.defaults._by_task) == 1

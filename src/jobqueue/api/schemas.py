@@ -92,20 +92,23 @@ class TaskDefaults:
 
     Building a job through ``new_job`` costs half again as much as the job's own validation. The
     defaults of a task are worked out once and reused as long as the same task object is
-    registered under that name and the queue's ``key_ttl`` is unchanged.
+    registered under that name and the queue's ``key_ttl`` is unchanged. Names no task is
+    registered under share one entry (they all get the plain defaults), so clients sending
+    made-up task names cannot grow this cache.
     """
 
     def __init__(self) -> None:
-        self._by_task: dict[str, tuple[object, float, dict[str, Any]]] = {}
+        self._by_task: dict[str | None, tuple[object, float, dict[str, Any]]] = {}
 
     def of(self, queue: JobQueue, task: str) -> dict[str, Any]:
         registered = queue.tasks.get(task)
-        cached = self._by_task.get(task)
+        key = task if registered is not None else None
+        cached = self._by_task.get(key)
         if cached is not None and cached[0] is registered and cached[1] == queue.key_ttl:
             return cached[2]
         template = queue.new_job(task, 0)
         fields = {name: getattr(template, name) for name in ("queue", "priority", "max_retries", "timeout", "key_ttl")}
-        self._by_task[task] = (registered, queue.key_ttl, fields)
+        self._by_task[key] = (registered, queue.key_ttl, fields)
         return fields
 
 
