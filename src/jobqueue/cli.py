@@ -177,7 +177,8 @@ def _serve_api(
         if capacity is not None:
             queue.capacity = capacity
         queue_names = tuple(q.strip() for q in queues.split(",") if q.strip())
-        serve_queue(queue, host=host, port=port, token=token, workers=workers, queues=queue_names,
+        # An empty JOBQUEUE_API_TOKEN means "no token", as an unset one does.
+        serve_queue(queue, host=host, port=port, token=token or None, workers=workers, queues=queue_names,
                     max_body_bytes=max_body_bytes, log_level=log_level, lease=lease)  # fmt: skip
     except (JobQueueError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
