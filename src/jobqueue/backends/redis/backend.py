@@ -96,13 +96,14 @@ def _time(value: bytes | None) -> float | None:
 
 
 def _job(v: Sequence[Any]) -> Job:
-    """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent)."""
+    """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent; an absent
+    retry_count or lease_token is 0: enqueue does not write them)."""
     result = v[16]
     return Job(
-        v[0].decode(), v[1].decode(), v[2].decode(), load_json(v[3]), int(v[4]), _STATES[v[5]], int(v[6]),
-        int(v[7]), _text(v[8]), float(v[9]), float(v[10]), _time(v[11]), _time(v[12]), _time(v[13]),
-        _time(v[14]), _text(v[15]), None if result is None else load_json(result), _time(v[17]), _time(v[18]),
-        _text(v[19]), int(v[20]),
+        v[0].decode(), v[1].decode(), v[2].decode(), load_json(v[3]), int(v[4]), _STATES[v[5]],
+        0 if v[6] is None else int(v[6]), int(v[7]), _text(v[8]), float(v[9]), float(v[10]), _time(v[11]),
+        _time(v[12]), _time(v[13]), _time(v[14]), _text(v[15]), None if result is None else load_json(result),
+        _time(v[17]), _time(v[18]), _text(v[19]), 0 if v[20] is None else int(v[20]),
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ local now = clock(ARGV[1])
 local expires = fmt(now + tonumber(ARGV[2]))
 local worker, limit = ARGV[3], tonumber(ARGV[4])
 local stamp = fmt(now)
+local ch = changes()
 -- Due delayed jobs join the ready set first (at most PROMOTE per queue per call, so that one call
 -- never blocks Redis for long; a larger backlog is promoted over the next calls).
 local PROMOTE = 1000
@@ -14,12 +15,15 @@ for q = 5, #ARGV do
   local delayed = P .. 'delayed:' .. queue
   local ready = P .. 'ready:' .. queue
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', stamp, 'LIMIT', 0, PROMOTE)
-  for _, id in ipairs(due) do
-    local v = redis.call('HMGET', job_key(id), 'priority', 'seq')
-    redis.call('ZADD', ready, fmt(ready_score(v[1], v[2])), id)
-  end
   if #due > 0 then
-    redis.call('ZREM', delayed, unpack(due))
+    local promoted = {}
+    for _, id in ipairs(due) do
+      local v = redis.call('HMGET', job_key(id), 'priority', 'seq')
+      promoted[#promoted + 1] = fmt(ready_score(v[1], v[2]))
+      promoted[#promoted + 1] = id
+    end
+    variadic('ZADD', ready, promoted)
+    variadic('ZREM', delayed, due)
   end
   local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
   for i = 1, #top, 2 do
@@ -34,17 +38,27 @@ local out = {}
 for i = 1, math.min(limit, #candidates) do
   local id, ready = candidates[i][2], candidates[i][3]
   local key = job_key(id)
-  redis.call('ZREM', ready, id)
-  local v = redis.call('HMGET', key, 'state', 'queue', 'started_at')
-  redis.call('HINCRBY', key, 'lease_token', 1)
-  redis.call('HSET', key, 'state', 'PROCESSING', 'lease_expires_at', expires, 'worker_id', worker,
-    'last_attempt', stamp)
-  if not v[3] then
-    redis.call('HSET', key, 'started_at', stamp)
+  -- One read of the whole job, changed here and returned: no second read after the write.
+  local v = redis.call('HMGET', key, unpack(JOB_FIELDS))
+  local old = v[6]
+  local token = (tonumber(v[21]) or 0) + 1
+  if v[12] then
+    redis.call('HSET', key, 'state', 'PROCESSING', 'lease_expires_at', expires, 'worker_id', worker,
+      'last_attempt', stamp, 'lease_token', token)
+  else
+    redis.call('HSET', key, 'state', 'PROCESSING', 'lease_expires_at', expires, 'worker_id', worker,
+      'last_attempt', stamp, 'lease_token', token, 'started_at', stamp)
+    v[12] = stamp
   end
-  redis.call('HDEL', key, 'next_retry_at')
-  redis.call('ZADD', P .. 'leases', expires, id)
-  move(v[2], id, v[1], 'PROCESSING')
-  out[#out + 1] = read_job(id)
+  if v[15] then
+    redis.call('HDEL', key, 'next_retry_at')
+    v[15] = false
+  end
+  v[6], v[14], v[19], v[20], v[21] = 'PROCESSING', stamp, expires, worker, tostring(token)
+  ch:remove(ready, id)
+  ch:add(P .. 'leases', expires, id)
+  ch:move(v[2], id, old, 'PROCESSING')
+  out[#out + 1] = v
 end
+ch:write()
 return out

@@ -3,7 +3,8 @@
 -- KEYS[1] is the namespace, e.g. "{jobqueue}:". Its braces are a Redis Cluster hash tag, so every
 -- key the scripts build from it lives in one slot and a script may touch any of them.
 -- Keys (P = KEYS[1]):
---   P.."job:"..id          hash, one per job (fields: JOB_FIELDS, plus "seq")
+--   P.."job:"..id          hash, one per job (fields: JOB_FIELDS, plus "seq"; an absent
+--                          retry_count or lease_token is 0)
 --   P.."ready:"..queue     zset of due waiting jobs, score ready_score(priority, seq)
 --   P.."delayed:"..queue   zset of waiting jobs due later (SCHEDULED, FAILED), score = due time
 --   P.."leases"            zset of PROCESSING jobs, score = lease_expires_at
@@ -56,16 +57,68 @@ local function ready_score(priority, seq)
   return (1000 - tonumber(priority)) * SEQ_SPAN + tonumber(seq)
 end
 
-local function count(queue, state, delta)
-  redis.call('HINCRBY', P .. 'counts', queue .. '|' .. state, delta)
+-- Index changes are collected while a script walks its jobs and written once at its end, one
+-- variadic command per key: one ZADD of 1,000 members costs far less than 1,000 ZADDs.
+local Changes = {}
+Changes.__index = Changes
+
+local function changes()
+  return setmetatable({zadd = {}, zrem = {}, incr = {}}, Changes)
 end
 
--- A job changes state: keep the counts and the state index in step.
-local function move(queue, id, old, new)
-  count(queue, old, -1)
-  count(queue, new, 1)
-  redis.call('ZREM', P .. 'state:' .. old, id)
-  redis.call('ZADD', P .. 'state:' .. new, 0, id)
+function Changes:add(key, score, member)
+  local t = self.zadd[key]
+  if not t then
+    t = {}
+    self.zadd[key] = t
+  end
+  t[#t + 1] = score
+  t[#t + 1] = member
+end
+
+function Changes:remove(key, member)
+  local t = self.zrem[key]
+  if not t then
+    t = {}
+    self.zrem[key] = t
+  end
+  t[#t + 1] = member
+end
+
+function Changes:count(queue, state, delta)
+  local field = queue .. '|' .. state
+  self.incr[field] = (self.incr[field] or 0) + delta
+end
+
+-- A job changes state: its counts and its state index follow.
+function Changes:move(queue, id, old, new)
+  self:count(queue, old, -1)
+  self:count(queue, new, 1)
+  self:remove(P .. 'state:' .. old, id)
+  self:add(P .. 'state:' .. new, 0, id)
+end
+
+-- Lua's unpack is bounded by the C stack (~8,000 values): long argument lists go in slices.
+local SLICE = 4000
+
+local function variadic(command, key, args)
+  for i = 1, #args, SLICE do
+    redis.call(command, key, unpack(args, i, math.min(#args, i + SLICE - 1)))
+  end
+end
+
+function Changes:write()
+  for key, members in pairs(self.zrem) do
+    variadic('ZREM', key, members)
+  end
+  for key, pairs_ in pairs(self.zadd) do
+    variadic('ZADD', key, pairs_)
+  end
+  for field, delta in pairs(self.incr) do
+    if delta ~= 0 then
+      redis.call('HINCRBY', P .. 'counts', field, delta)
+    end
+  end
 end
 
 local function waiting(queue)
@@ -74,11 +127,11 @@ local function waiting(queue)
 end
 
 -- Put a waiting job where a claim finds it: the ready set when due, the delayed set otherwise.
-local function schedule(queue, id, priority, seq, due, now)
+local function schedule(ch, queue, id, priority, seq, due, now)
   if due <= now then
-    redis.call('ZADD', P .. 'ready:' .. queue, fmt(ready_score(priority, seq)), id)
+    ch:add(P .. 'ready:' .. queue, fmt(ready_score(priority, seq)), id)
   else
-    redis.call('ZADD', P .. 'delayed:' .. queue, fmt(due), id)
+    ch:add(P .. 'delayed:' .. queue, fmt(due), id)
   end
 end
 
@@ -86,25 +139,29 @@ local function wake(queue)
   redis.call('PUBLISH', P .. 'wake:' .. queue, '1')
 end
 
--- Delete one finished job and every index entry of it.
-local function delete_job(id, state)
-  local key = job_key(id)
-  local queue = redis.call('HGET', key, 'queue')
-  if queue then
-    count(queue, state, -1)
-    redis.call('DEL', key)
-  end
-  redis.call('ZREM', P .. 'ids', id)
-  redis.call('ZREM', P .. 'state:' .. state, id)
-  redis.call('ZREM', P .. 'done:' .. state, id)
-end
-
 -- Delete up to `limit` jobs of a finished state that finished before `cutoff`; returns how many.
 local function sweep_jobs(state, cutoff, limit)
-  local ids = redis.call('ZRANGEBYSCORE', P .. 'done:' .. state, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, limit)
-  for _, id in ipairs(ids) do
-    delete_job(id, state)
+  local done = P .. 'done:' .. state
+  local ids = redis.call('ZRANGEBYSCORE', done, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, limit)
+  if #ids == 0 then
+    return 0
   end
+  local ch = changes()
+  local keys = {}
+  for i, id in ipairs(ids) do
+    keys[i] = job_key(id)
+    local queue = redis.call('HGET', keys[i], 'queue')
+    if queue then
+      ch:count(queue, state, -1)
+    end
+  end
+  for i = 1, #keys, SLICE do
+    redis.call('DEL', unpack(keys, i, math.min(#keys, i + SLICE - 1)))
+  end
+  variadic('ZREM', P .. 'ids', ids)
+  variadic('ZREM', P .. 'state:' .. state, ids)
+  variadic('ZREM', done, ids)
+  ch:write()
   return #ids
 end
 
@@ -112,8 +169,8 @@ end
 local function sweep_keys(cutoff, limit)
   local keys = redis.call('ZRANGEBYSCORE', P .. 'keyexp', '-inf', fmt(cutoff), 'LIMIT', 0, limit)
   if #keys > 0 then
-    redis.call('HDEL', P .. 'keys', unpack(keys))
-    redis.call('ZREM', P .. 'keyexp', unpack(keys))
+    variadic('HDEL', P .. 'keys', keys)
+    variadic('ZREM', P .. 'keyexp', keys)
   end
   return #keys
 end

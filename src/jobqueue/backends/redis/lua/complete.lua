@@ -3,6 +3,7 @@
 -- Returns 1 (done) or 0 (stale lease) per attempt.
 local now = clock(ARGV[1])
 local stamp = fmt(now)
+local ch = changes()
 local out = {}
 for i = 5, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
@@ -11,13 +12,14 @@ for i = 5, #ARGV, 3 do
   if v[1] == 'PROCESSING' and v[2] == token then
     redis.call('HSET', key, 'state', 'COMPLETED', 'result', ARGV[i + 2], 'finished_at', stamp)
     redis.call('HDEL', key, 'lease_expires_at', 'worker_id')
-    redis.call('ZREM', P .. 'leases', id)
-    redis.call('ZADD', P .. 'done:COMPLETED', stamp, id)
-    move(v[3], id, 'PROCESSING', 'COMPLETED')
+    ch:remove(P .. 'leases', id)
+    ch:add(P .. 'done:COMPLETED', stamp, id)
+    ch:move(v[3], id, 'PROCESSING', 'COMPLETED')
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
 end
+ch:write()
 retain(now, ARGV[2], ARGV[3], ARGV[4], #out + 10)
 return out

@@ -1,18 +1,36 @@
 -- Store new jobs, each atomically: same id stored already, live idempotency key, capacity, insert.
--- ARGV: now, key_grace, then 11 values per job: id, queue, task, payload (JSON), priority,
+-- ARGV: now, key_grace, then 12 values per job: id, queue, task, payload (JSON), priority,
 --   max_retries, idempotency key ('' none), key_ttl, run_at ('' = now + delay), delay, timeout
---   ('' none), capacity ('' unbounded) -- that is 12 per job.
+--   ('' none), capacity ('' unbounded).
 -- Returns {now, outcome...}: 1 accepted, 0 rejected (full), or the holder's fields (duplicate).
 local now = clock(ARGV[1])
-local out = {fmt(now)}
-local woken = {}
+local stamp = fmt(now)
+local out = {stamp}
+local n = (#ARGV - 2) / 12
+-- A stored id means a producer sent the same job again: rare, so one EXISTS over the whole batch
+-- decides whether each job needs a look of its own.
+local job_keys = {}
 for i = 3, #ARGV, 12 do
+  job_keys[#job_keys + 1] = job_key(ARGV[i])
+end
+local stored = 0
+for i = 1, #job_keys, SLICE do
+  stored = stored + redis.call('EXISTS', unpack(job_keys, i, math.min(#job_keys, i + SLICE - 1)))
+end
+local seq = redis.call('INCRBY', P .. 'seq', n) - n
+local ch = changes()
+local depth = {} -- queue -> waiting jobs, counting this batch's
+local woken = {}
+local inserted = {}
+local j = 0
+for i = 3, #ARGV, 12 do
+  j = j + 1
   local id, queue, task, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local priority, max_retries, key, key_ttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local run_at, delay, timeout, capacity = ARGV[i + 8], ARGV[i + 9], ARGV[i + 10], ARGV[i + 11]
-  local jkey = job_key(id)
+  local jkey = job_keys[j]
   local holder = nil
-  if redis.call('EXISTS', jkey) == 1 then
+  if inserted[id] or (stored > 0 and redis.call('EXISTS', jkey) == 1) then
     holder = id -- the same job sent again (a producer retrying after a lost answer)
   elseif key ~= '' then
     local expires = redis.call('ZSCORE', P .. 'keyexp', key)
@@ -25,38 +43,54 @@ for i = 3, #ARGV, 12 do
     end
   end
   if holder then
-    out[#out + 1] = read_job(holder)
-  elseif capacity ~= '' and waiting(queue) >= tonumber(capacity) then
-    out[#out + 1] = 0
+    out[#out + 1] = redis.call('HMGET', job_key(holder), unpack(JOB_FIELDS))
   else
-    local due = now + tonumber(delay)
-    if run_at ~= '' then
-      due = tonumber(run_at)
+    local full = false
+    if capacity ~= '' then
+      if depth[queue] == nil then
+        depth[queue] = waiting(queue)
+      end
+      full = depth[queue] >= tonumber(capacity)
     end
-    local state = 'PENDING'
-    if due > now then
-      state = 'SCHEDULED'
+    if full then
+      out[#out + 1] = 0
+    else
+      if depth[queue] ~= nil then
+        depth[queue] = depth[queue] + 1
+      end
+      local due = now + tonumber(delay)
+      if run_at ~= '' then
+        due = tonumber(run_at)
+      end
+      local state = 'PENDING'
+      if due > now then
+        state = 'SCHEDULED'
+      end
+      seq = seq + 1
+      local fields = {'id', id, 'queue', queue, 'task', task, 'payload', payload, 'priority', priority,
+        'state', state, 'max_retries', max_retries, 'created_at', stamp, 'run_at', fmt(due), 'seq', seq}
+      if key ~= '' then
+        fields[#fields + 1] = 'idempotency_key'
+        fields[#fields + 1] = key
+        redis.call('HSET', P .. 'keys', key, id)
+        redis.call('ZADD', P .. 'keyexp', fmt(now + tonumber(key_ttl)), key)
+      end
+      if timeout ~= '' then
+        fields[#fields + 1] = 'timeout'
+        fields[#fields + 1] = timeout
+      end
+      redis.call('HSET', jkey, unpack(fields))
+      ch:add(P .. 'ids', 0, id)
+      ch:add(P .. 'state:' .. state, 0, id)
+      ch:count(queue, state, 1)
+      schedule(ch, queue, id, priority, seq, due, now)
+      woken[queue] = true
+      inserted[id] = true
+      out[#out + 1] = 1
     end
-    local seq = redis.call('INCR', P .. 'seq')
-    redis.call('HSET', jkey, 'id', id, 'queue', queue, 'task', task, 'payload', payload,
-      'priority', priority, 'state', state, 'retry_count', 0, 'max_retries', max_retries,
-      'created_at', fmt(now), 'run_at', fmt(due), 'lease_token', 0, 'seq', seq)
-    if key ~= '' then
-      redis.call('HSET', jkey, 'idempotency_key', key)
-      redis.call('HSET', P .. 'keys', key, id)
-      redis.call('ZADD', P .. 'keyexp', fmt(now + tonumber(key_ttl)), key)
-    end
-    if timeout ~= '' then
-      redis.call('HSET', jkey, 'timeout', timeout)
-    end
-    redis.call('ZADD', P .. 'ids', 0, id)
-    redis.call('ZADD', P .. 'state:' .. state, 0, id)
-    count(queue, state, 1)
-    schedule(queue, id, priority, seq, due, now)
-    woken[queue] = true
-    out[#out + 1] = 1
   end
 end
+ch:write()
 for queue in pairs(woken) do
   wake(queue)
 end

@@ -4,28 +4,31 @@
 -- Returns 1 (done) or 0 (stale lease, or renewed in the meantime) per attempt.
 local now = clock(ARGV[1])
 local stamp = fmt(now)
+local ch = changes()
 local out = {}
 local woken = {}
 for i = 5, #ARGV, 5 do
   local id, token, err, delay, if_expired = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = job_key(id)
-  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'priority', 'seq')
+  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'priority', 'seq',
+    'retry_count')
   if v[1] == 'PROCESSING' and v[2] == token and (if_expired == '0' or tonumber(v[4]) <= now) then
     local queue = v[3]
-    redis.call('HINCRBY', key, 'retry_count', 1)
+    local retries = (tonumber(v[7]) or 0) + 1
     redis.call('HDEL', key, 'lease_expires_at', 'worker_id')
-    redis.call('ZREM', P .. 'leases', id)
+    ch:remove(P .. 'leases', id)
     if delay == '' then
-      redis.call('HSET', key, 'state', 'DEAD_LETTERED', 'error', err, 'finished_at', stamp)
+      redis.call('HSET', key, 'state', 'DEAD_LETTERED', 'error', err, 'finished_at', stamp, 'retry_count', retries)
       redis.call('HDEL', key, 'next_retry_at')
-      redis.call('ZADD', P .. 'done:DEAD_LETTERED', stamp, id)
-      move(queue, id, 'PROCESSING', 'DEAD_LETTERED')
+      ch:add(P .. 'done:DEAD_LETTERED', stamp, id)
+      ch:move(queue, id, 'PROCESSING', 'DEAD_LETTERED')
     else
       local due = now + math.max(0, tonumber(delay))
-      redis.call('HSET', key, 'state', 'FAILED', 'error', err, 'next_retry_at', fmt(due), 'run_at', fmt(due))
+      redis.call('HSET', key, 'state', 'FAILED', 'error', err, 'next_retry_at', fmt(due), 'run_at', fmt(due),
+        'retry_count', retries)
       -- A retry always re-enters its queue, whatever the capacity.
-      schedule(queue, id, v[5], v[6], due, now)
-      move(queue, id, 'PROCESSING', 'FAILED')
+      schedule(ch, queue, id, v[5], v[6], due, now)
+      ch:move(queue, id, 'PROCESSING', 'FAILED')
       woken[queue] = true
     end
     out[#out + 1] = 1
@@ -33,6 +36,7 @@ for i = 5, #ARGV, 5 do
     out[#out + 1] = 0
   end
 end
+ch:write()
 for queue in pairs(woken) do
   wake(queue)
 end

@@ -2,6 +2,7 @@
 -- Returns 1 (still held) or 0 (lost) per lease.
 local now = clock(ARGV[1])
 local expires = fmt(now + tonumber(ARGV[2]))
+local ch = changes()
 local out = {}
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
@@ -9,10 +10,11 @@ for i = 3, #ARGV, 2 do
   local v = redis.call('HMGET', key, 'state', 'lease_token')
   if v[1] == 'PROCESSING' and v[2] == ARGV[i + 1] then
     redis.call('HSET', key, 'lease_expires_at', expires)
-    redis.call('ZADD', P .. 'leases', expires, id)
+    ch:add(P .. 'leases', expires, id)
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
 end
+ch:write()
 return out

@@ -1,6 +1,7 @@
 -- Give held jobs back (graceful shutdown): PENDING again, the attempt not counted.
 -- ARGV: now, then id, token per lease. Returns 1 (released) or 0 (stale lease) per lease.
 local now = clock(ARGV[1])
+local ch = changes()
 local out = {}
 local woken = {}
 for i = 2, #ARGV, 2 do
@@ -10,15 +11,16 @@ for i = 2, #ARGV, 2 do
   if v[1] == 'PROCESSING' and v[2] == ARGV[i + 1] then
     redis.call('HSET', key, 'state', 'PENDING', 'run_at', fmt(now))
     redis.call('HDEL', key, 'lease_expires_at', 'worker_id')
-    redis.call('ZREM', P .. 'leases', id)
-    schedule(v[3], id, v[4], v[5], now, now)
-    move(v[3], id, 'PROCESSING', 'PENDING')
+    ch:remove(P .. 'leases', id)
+    schedule(ch, v[3], id, v[4], v[5], now, now)
+    ch:move(v[3], id, 'PROCESSING', 'PENDING')
     woken[v[3]] = true
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
 end
+ch:write()
 for queue in pairs(woken) do
   wake(queue)
 end

@@ -16,8 +16,10 @@ if ARGV[3] ~= '' and waiting(v[2]) >= tonumber(ARGV[3]) then
 end
 redis.call('HSET', key, 'state', 'PENDING', 'retry_count', 0, 'run_at', fmt(now))
 redis.call('HDEL', key, 'finished_at', 'next_retry_at')
-redis.call('ZREM', P .. 'done:DEAD_LETTERED', id)
-schedule(v[2], id, v[3], v[4], now, now)
-move(v[2], id, 'DEAD_LETTERED', 'PENDING')
+local ch = changes()
+ch:remove(P .. 'done:DEAD_LETTERED', id)
+schedule(ch, v[2], id, v[3], v[4], now, now)
+ch:move(v[2], id, 'DEAD_LETTERED', 'PENDING')
+ch:write()
 wake(v[2])
 return {'OK', read_job(id)}
