@@ -40,6 +40,7 @@ class WakeListener:
         self._protocol: _Protocol | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._recovering = False  # subscribed again after a lost connection: wake the waiters
 
     def channel(self, queue: str) -> str:
         return f"{self._namespace}wake:{queue}"
@@ -59,7 +60,7 @@ class WakeListener:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="jobqueue-redis-wake")
         elif new and self._protocol is not None and self._protocol.open:
             self._subscribed.clear()
-            self._protocol.send(("SUBSCRIBE", *sorted(new)))
+            self._protocol.push(("SUBSCRIBE", *sorted(new)))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._subscribed.wait()
@@ -67,9 +68,13 @@ class WakeListener:
 
     def _on_push(self, reply: Any) -> None:
         # ["subscribe", channel, n] confirms a subscription, ["message", channel, data] is a wake.
-        # Whoever waited for the subscription looks for work itself (``listen`` answers True).
+        # Whoever waited for a first subscription looks for work itself (``listen`` answers True);
+        # after a lost connection, work published meanwhile was missed: every waiter looks again.
         if isinstance(reply, list) and reply and reply[0] == b"subscribe":
             self._subscribed.set()
+            if self._recovering:
+                self._recovering = False
+                self._wakeup.wake()
         else:
             self._wakeup.wake()
 
@@ -86,11 +91,13 @@ class WakeListener:
                 delay = min(RETRY_MAX, delay * 2)
                 continue
             self._protocol = protocol
-            protocol.send(("SUBSCRIBE", *sorted(self._channels)))
+            protocol.push(("SUBSCRIBE", *sorted(self._channels)))
             await protocol.lost
+            # No wake now: a claim would fail while Redis is away. The poll covers the outage,
+            # and the next subscription wakes every waiter.
             self._protocol = None
             self._subscribed.clear()
-            self._wakeup.wake()  # the workers look for work, and the poll covers the outage
+            self._recovering = True
             delay = RETRY_MIN
 
     async def close(self) -> None:

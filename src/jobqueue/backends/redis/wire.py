@@ -154,6 +154,11 @@ class _Protocol(asyncio.Protocol):
             self._timer = asyncio.get_running_loop().call_later(self._timeout, self._check_timeout)
         return future
 
+    def push(self, args: tuple[Arg, ...]) -> None:
+        """Write a command whose replies go to ``on_push`` (a pub/sub connection)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(hiredis.pack_command(args))  # type: ignore[arg-type]
+
     def _check_timeout(self) -> None:
         """One timer for the whole connection, not one per command: cheap on the hot path."""
         self._timer = None
@@ -201,7 +206,7 @@ async def connect(
                         raise BackendUnavailable(f"Redis at {address} refused the connection: {reply}")
             else:
                 for cmd in handshake:  # pub/sub: the replies arrive through on_push
-                    protocol.send(cmd)
+                    protocol.push(cmd)
     except (OSError, TimeoutError) as exc:
         raise BackendUnavailable(f"cannot connect to Redis at {address}: {exc or 'timed out'}") from exc
     return protocol

@@ -94,8 +94,9 @@ ch:write()
 for queue in pairs(woken) do
   wake(queue)
 end
--- Keys expired longer ago than the grace are forgotten here, a few per call (the cleaner for keys).
+-- Keys expired longer ago than the grace are forgotten here (the cleaner for keys): a few more
+-- than this call can have added, so that they cannot pile up under any steady load.
 if ARGV[2] ~= '' then
-  sweep_keys(now - tonumber(ARGV[2]), 10)
+  sweep_keys(now - tonumber(ARGV[2]), n + 10)
 end
 return out

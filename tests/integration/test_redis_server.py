@@ -1,0 +1,240 @@
+"""The Redis backend against a private ``redis-server`` that the tests stop, pause and restart.
+
+The shared test Redis must not be disturbed, so each test here starts its own server on a free
+port (no persistence, a temporary directory) and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jobqueue import JobQueue, JobState, NewJob
+from jobqueue.api import create_app
+from jobqueue.backends.base import Accepted
+from jobqueue.backends.redis import RedisBackend
+from jobqueue.errors import BackendUnavailable, ConfigurationError
+from jobqueue.worker import Worker, WorkerConfig
+from tests.backends import skip_or_fail
+
+pytestmark = pytest.mark.slow
+
+
+class PrivateRedis:
+    """A redis-server process of this test's own, on a free loopback port."""
+
+    def __init__(self, folder: Path, *options: str) -> None:
+        self.folder = folder
+        self.options = options
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            skip_or_fail("redis-server is not installed")
+            return
+        cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(self.folder), *self.options]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGCONT)  # a paused server must be able to die
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.kill()
+
+
+@pytest.fixture
+async def backend_on(server: PrivateRedis) -> AsyncIterator[RedisBackend]:
+    backend = RedisBackend(server.url, connect_timeout=1.0, command_timeout=1.0)
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll a condition with a deadline (what it waits for happens in another process: Redis)."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_an_evicting_policy_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path, "--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru")
+    redis.start()
+    try:
+        backend = RedisBackend(redis.url)
+        with pytest.raises(ConfigurationError, match=r"maxmemory-policy allkeys-lru.*noeviction"):
+            await backend.open()
+        await backend.close()
+    finally:
+        redis.kill()
+
+
+async def test_volatile_policies_are_accepted(tmp_path: Path) -> None:
+    # They evict only keys with a TTL, and the backend sets none.
+    redis = PrivateRedis(tmp_path, "--maxmemory", "100mb", "--maxmemory-policy", "volatile-lru")
+    redis.start()
+    try:
+        async with RedisBackend(redis.url) as backend:
+            (outcome,) = await backend.enqueue([NewJob("x")])
+            assert isinstance(outcome, Accepted)
+    finally:
+        redis.kill()
+
+
+async def test_a_restart_is_survived_without_help(server: PrivateRedis, backend_on: RedisBackend) -> None:
+    backend = backend_on
+    await backend.enqueue([NewJob("before")])
+    server.kill()
+    with pytest.raises(BackendUnavailable):
+        await backend.enqueue([NewJob("while down")])
+    with pytest.raises(BackendUnavailable):
+        await backend.get("any")
+    server.start()  # empty (no persistence), and without the scripts: they are loaded again
+    (outcome,) = await backend.enqueue([NewJob("after")])
+    assert isinstance(outcome, Accepted)
+    stats = await backend.stats()
+    assert stats.queues["default"].counts[JobState.PENDING] == 1
+
+
+async def test_a_hung_server_gives_unavailable_within_the_command_timeout(
+    server: PrivateRedis, backend_on: RedisBackend
+) -> None:
+    server.signal(signal.SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable):
+        await backend_on.enqueue([NewJob("x")])
+    assert time.monotonic() - started < 3
+    server.signal(signal.SIGCONT)
+    (outcome,) = await backend_on.enqueue([NewJob("y")])
+    assert isinstance(outcome, Accepted)
+
+
+async def test_the_api_answers_503_while_redis_is_down_and_202_after(server: PrivateRedis) -> None:
+    queue = JobQueue(backend=RedisBackend(server.url, connect_timeout=1.0, command_timeout=1.0))
+    transport = httpx.ASGITransport(app=create_app(queue))
+    async with httpx.AsyncClient(transport=transport, base_url="http://jobqueue.test") as client:
+        assert (await client.post("/jobs", json={"payload": "one"})).status_code == 202
+        server.kill()
+        down = await client.post("/jobs", json={"payload": "two"})
+        assert down.status_code == 503, down.text
+        assert (await client.get("/ready")).status_code == 503
+        server.start()
+        up = await client.post("/jobs", json={"payload": "three"})
+        assert up.status_code == 202, up.text
+        stats = await queue.stats()
+        # "two" was never stored; "one" went with the unpersisted server; "three" is there.
+        assert stats.queues["default"].counts[JobState.PENDING] == 1
+    await queue.close()
+
+
+async def test_a_full_noeviction_server_refuses_new_jobs_as_unavailable(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+    redis.start()
+    try:
+        async with RedisBackend(redis.url) as backend:
+            accepted = 0
+            with pytest.raises(BackendUnavailable, match="OOM"):
+                for _ in range(1000):
+                    await backend.enqueue([NewJob("x" * 2000) for _ in range(10)])
+                    accepted += 10
+            assert accepted > 0
+            # Every job answered as accepted is stored: nothing was evicted.
+            stats = await backend.stats()
+            assert stats.queues["default"].counts[JobState.PENDING] >= accepted
+    finally:
+        redis.kill()
+
+
+async def test_a_worker_reconnects_and_is_woken_again_after_a_restart(server: PrivateRedis) -> None:
+    app = JobQueue(backend=RedisBackend(server.url, connect_timeout=1.0, command_timeout=1.0))
+    done: list[object] = []
+
+    @app.task(name="record")
+    async def record(payload: object) -> None:
+        done.append(payload)
+
+    async with app:
+        # A long poll interval: only the wake-up channel can make these jobs start quickly.
+        worker = Worker(app, WorkerConfig(poll_interval=10.0, reaper_interval=None))
+        runner = asyncio.create_task(worker.run())
+        try:
+            await app.enqueue("record", 1)
+            await until(lambda: _true(len(done) == 1))
+            server.kill()
+            server.start()
+            await until(lambda: _ready(app))
+            started = time.monotonic()
+            await app.enqueue("record", 2)
+            await until(lambda: _true(len(done) == 2))
+            assert time.monotonic() - started < 5
+        finally:
+            worker.stop()
+            await runner
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _ready(app: JobQueue) -> bool:
+    try:
+        await app.stats()
+    except BackendUnavailable:
+        return False
+    return True
+
+
+def test_the_private_server_is_gone_after_the_test(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    pid = redis.proc.pid if redis.proc else 0
+    redis.kill()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -1,0 +1,247 @@
+"""What only the Redis backend has: URLs, key layout, server clock, scripts, wake-ups, retention.
+
+The behaviour every backend shares is in the conformance suite; these tests run on the shared test
+Redis, each under a key prefix of its own (``TestRedisBackend`` deletes its keys on close).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from jobqueue import create_backend
+from jobqueue.backends.base import Accepted, ClaimParams, Completion, Lease
+from jobqueue.backends.redis import RedisBackend, Retention
+from jobqueue.clock import FakeClock
+from jobqueue.errors import BackendError, BackendUnavailable, ConfigurationError
+from jobqueue.job import JobState, NewJob
+from tests.backends import TestRedisBackend, require_redis, unique_prefix
+
+S = JobState
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[RedisBackend]:
+    """A backend on the server's own clock."""
+    backend = TestRedisBackend(require_redis(), prefix=unique_prefix())
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def keys_of(backend: RedisBackend) -> list[bytes]:
+    keys: list[bytes] = []
+    cursor = b"0"
+    while True:
+        cursor, batch = await backend._call("SCAN", cursor, "MATCH", backend.namespace + "*", "COUNT", "1000")
+        keys += batch
+        if cursor == b"0":
+            return keys
+
+
+async def run_one(backend: RedisBackend, job: NewJob) -> None:
+    await backend.enqueue([job])
+    (claimed,) = await backend.claim(ClaimParams([job.queue], "w", 1))
+    assert await backend.complete([Completion(Lease(claimed.id, claimed.lease_token), "ok")]) == [True]
+
+
+# ---- URLs ------------------------------------------------------------------------------------
+
+
+def test_urls_select_the_redis_backend_with_its_options() -> None:
+    backend = create_backend("redis://localhost:6380/2?prefix=app1&command_timeout=3")
+    assert isinstance(backend, RedisBackend)
+    assert (backend.address.host, backend.address.port, backend.address.db) == ("localhost", 6380, 2)
+    assert backend.namespace == "{app1}:"
+    tls = create_backend("rediss://user:secret@cache.internal:6379/0")
+    assert isinstance(tls, RedisBackend) and tls.address.tls is not None
+    assert (tls.address.username, tls.address.password) == ("user", "secret")
+    assert backend.capabilities.server_clock and backend.capabilities.cross_process_wakeup
+    assert not create_backend("redis://localhost", clock=FakeClock()).capabilities.server_clock
+
+
+def test_bad_redis_urls_and_options_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unknown redis option"):
+        create_backend("redis://localhost/0?prefx=typo")
+    with pytest.raises(ConfigurationError, match="command_timeout"):
+        create_backend("redis://localhost/0?command_timeout=soon")
+    with pytest.raises(ConfigurationError, match="braces"):
+        RedisBackend("redis://localhost", prefix="a{b}")
+
+
+async def test_an_unreachable_server_is_unavailable() -> None:
+    backend = RedisBackend("redis://127.0.0.1:1/0", connect_timeout=1.0)
+    with pytest.raises(BackendUnavailable, match="cannot connect"):
+        await backend.open()
+    await backend.close()
+
+
+async def test_calls_before_open_are_refused() -> None:
+    backend = RedisBackend(require_redis(), prefix=unique_prefix())
+    with pytest.raises(ConfigurationError, match="not open"):
+        await backend.enqueue([NewJob("x")])
+
+
+# ---- key layout ------------------------------------------------------------------------------
+
+
+async def test_every_key_carries_the_namespace_hash_tag(redis: RedisBackend) -> None:
+    await run_one(redis, NewJob("a", queue="mail", idempotency_key="k"))
+    await redis.enqueue([NewJob("b", queue="images", delay=60)])
+    keys = await keys_of(redis)
+    assert len(keys) >= 8
+    # Redis Cluster hashes only what is inside the first {...}: one slot for the whole namespace.
+    assert all(key.startswith(redis.namespace.encode()) for key in keys)
+
+
+async def test_prefixes_keep_applications_apart(redis: RedisBackend) -> None:
+    other = TestRedisBackend(require_redis(), prefix=unique_prefix())
+    await other.open()
+    try:
+        (mine,) = await redis.enqueue([NewJob("mine", idempotency_key="shared-key")])
+        (theirs,) = await other.enqueue([NewJob("theirs", idempotency_key="shared-key")])
+        assert isinstance(mine, Accepted) and isinstance(theirs, Accepted)
+        assert await other.get(mine.job.id) is None
+        assert [j.payload for j in await other.claim(ClaimParams(["default"], "w", 10))] == ["theirs"]
+    finally:
+        await other.close()
+
+
+# ---- time ------------------------------------------------------------------------------------
+
+
+async def test_times_come_from_the_redis_server(redis: RedisBackend) -> None:
+    before = time.time()
+    (outcome,) = await redis.enqueue([NewJob("x")])
+    assert isinstance(outcome, Accepted)
+    (job,) = await redis.claim(ClaimParams(["default"], "w", 1, lease=7.5))
+    assert job.last_attempt is not None and job.lease_expires_at is not None
+    # Same machine here, so the server's clock agrees with ours to well within a second.
+    assert abs(outcome.job.created_at - before) < 1.0
+    assert job.lease_expires_at == pytest.approx(job.last_attempt + 7.5, abs=1e-6)
+    stored = await redis.get(job.id)
+    assert stored == job
+
+
+async def test_a_delayed_job_ends_an_idle_wait_when_it_comes_due(redis: RedisBackend) -> None:
+    await redis.wait_for_work(["default"], 1.0)  # subscribe first
+    await redis.enqueue([NewJob("soon", delay=0.3)])
+    await redis.wait_for_work(["default"], 0.01)  # the enqueue's own wake-up
+    started = time.monotonic()
+    assert await redis.wait_for_work(["default"], 10.0) is True
+    assert 0.1 < time.monotonic() - started < 3.0
+    assert [j.payload for j in await redis.claim(ClaimParams(["default"], "w", 1))] == ["soon"]
+
+
+# ---- scripts and errors ----------------------------------------------------------------------
+
+
+async def test_scripts_are_loaded_again_when_the_server_forgot_them(redis: RedisBackend) -> None:
+    # As after a restart or SCRIPT FLUSH (not run here: the test server is shared).
+    redis._scripts._sha["enqueue"] = "0" * 40
+    (outcome,) = await redis.enqueue([NewJob("x")])
+    assert isinstance(outcome, Accepted)
+    assert redis._scripts._sha["enqueue"] != "0" * 40
+
+
+async def test_redis_errors_become_backend_errors(redis: RedisBackend) -> None:
+    with pytest.raises(BackendError, match="Redis error"):
+        await redis._call("NO-SUCH-COMMAND")
+
+
+# ---- wake-ups across processes -----------------------------------------------------------------
+
+
+async def test_an_enqueue_through_another_connection_wakes_a_waiter(redis: RedisBackend) -> None:
+    # A second backend object on the same namespace is what another process would have: its
+    # enqueue reaches this one only through Redis (pub/sub), never through an in-process event.
+    producer = RedisBackend(redis.url, prefix=redis.prefix)
+    await producer.open()
+    try:
+        await redis.wait_for_work(["mail"], 1.0)  # subscribe
+        waiter = asyncio.create_task(redis.wait_for_work(["mail"], 30.0))
+        await asyncio.sleep(0)
+        started = time.monotonic()
+        await producer.enqueue([NewJob("x", queue="mail")])
+        assert await asyncio.wait_for(waiter, 5) is True
+        assert time.monotonic() - started < 1.0
+    finally:
+        await producer.close()
+
+
+async def test_work_in_other_queues_does_not_wake_a_waiter(redis: RedisBackend) -> None:
+    await redis.wait_for_work(["mail"], 1.0)
+    producer = RedisBackend(redis.url, prefix=redis.prefix)
+    await producer.open()
+    try:
+        waiter = asyncio.create_task(redis.wait_for_work(["mail"], 0.3))
+        await asyncio.sleep(0)
+        await producer.enqueue([NewJob("x", queue="images")])
+        assert await waiter is False
+    finally:
+        await producer.close()
+
+
+# ---- retention -------------------------------------------------------------------------------
+
+
+async def test_finished_jobs_are_deleted_after_their_retention() -> None:
+    clock = FakeClock()
+    backend = TestRedisBackend(
+        require_redis(), clock=clock, prefix=unique_prefix(), retention=Retention(completed=60, dead_lettered=600)
+    )
+    await backend.open()
+    try:
+        old = NewJob("old")
+        await run_one(backend, old)
+        clock.advance(61)
+        await run_one(backend, NewJob("new"))  # its completion sweeps the old one
+        assert await backend.get(old.id) is None
+        stats = await backend.stats()
+        assert stats.queues["default"].counts[S.COMPLETED] == 1
+    finally:
+        await backend.close()
+
+
+async def test_memory_stays_flat_under_steady_load() -> None:
+    """Jobs, keys and index entries level off once retention starts deleting: nothing grows."""
+    clock = FakeClock()
+    backend = TestRedisBackend(
+        require_redis(), clock=clock, prefix=unique_prefix(), retention=Retention(completed=120), key_grace=30
+    )
+    await backend.open()
+    try:
+        sizes: list[int] = []
+        for round_ in range(16):
+            jobs = [NewJob(i, idempotency_key=f"r{round_}-{i}", key_ttl=60) for i in range(40)]
+            await backend.enqueue(jobs)
+            while claimed := await backend.claim(ClaimParams(["default"], "w", 15)):
+                await backend.complete([Completion(Lease(j.id, j.lease_token)) for j in claimed])
+            clock.advance(30)
+            sizes.append(await _stored_entries(backend))
+        steady = sizes[8:]
+        assert max(steady) - min(steady) <= 0.1 * max(steady), sizes
+        stats = await backend.stats()
+        assert stats.queues["default"].counts[S.COMPLETED] <= 5 * 40  # retention (120 s) / round (30 s) + 1
+        assert stats.idempotency_keys <= 4 * 40  # key ttl (60 s) + grace (30 s) = 3 rounds, + 1
+    finally:
+        await backend.close()
+
+
+async def _stored_entries(backend: RedisBackend) -> int:
+    """Keys plus the members of every sorted set and hash of the namespace."""
+    total = 0
+    for key in await keys_of(backend):
+        kind = await backend._call("TYPE", key)
+        if kind == b"zset":
+            total += await backend._call("ZCARD", key)
+        elif kind == b"hash" and not key.startswith((backend.namespace + "job:").encode()):
+            total += await backend._call("HLEN", key)
+        else:
+            total += 1
+    return total
