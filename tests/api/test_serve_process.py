@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 class Server:
     """A ``jobqueue serve`` subprocess on a free port; ``url`` once it listens."""
 
-    def __init__(self, db: Path, *args: str) -> None:
-        cmd = [sys.executable, "-m", "jobqueue", "serve", "tests.api.serveapp:app", "--backend", f"sqlite:///{db}",
+    def __init__(self, db: Path, *args: str, command: str = "serve") -> None:
+        cmd = [sys.executable, "-m", "jobqueue", command, "tests.api.serveapp:app", "--backend", f"sqlite:///{db}",
                "--port", "0", "--log-level", "WARNING", *args]  # fmt: skip
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
@@ -112,6 +112,19 @@ def test_contract_over_real_http(tmp_path: Path, servers: list[Server]) -> None:
 
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(15) == 0  # a graceful stop is a clean exit, not "killed by signal"
+
+
+def test_api_alone_accepts_and_leaves_the_work_to_workers_elsewhere(tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(tmp_path / "jobs.db", "--token", "t0k3n", command="api")
+    servers.append(server)
+    with httpx.Client(base_url=server.url, timeout=10, headers={"Authorization": "Bearer t0k3n"}) as http:
+        job_id = http.post("/jobs", json={"payload": 1}).json()["job_id"]
+        assert http.get(f"/jobs/{job_id}").json()["state"] == "PENDING"  # no worker here
+        ready = http.get("/ready").json()
+        assert ready["status"] == "ready" and ready["workers"] == 0
+        assert httpx.get(f"{server.url}/metrics").status_code == 401
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(15) == 0
 
 
 def test_sigkill_under_submit_load_loses_no_accepted_job(tmp_path: Path, servers: list[Server]) -> None:

@@ -47,8 +47,7 @@ def serve_queue(
     """
     check_bind(host, token)
     sock = bind(host, port)
-    config = WorkerConfig(queues=queues, concurrency=workers, lease=lease)
-    in_process = [Worker(queue, config)] if workers else []
+    in_process = [Worker(queue, WorkerConfig(queues=queues, concurrency=workers, lease=lease))] if workers else []
     app = create_app(queue, workers=in_process, token=token, max_body_bytes=max_body_bytes)
 
     async def main() -> None:
