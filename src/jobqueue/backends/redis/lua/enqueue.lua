@@ -22,6 +22,7 @@ local ch = changes()
 local depth = {} -- queue -> waiting jobs, counting this batch's
 local woken = {}
 local inserted = {}
+local with_keys = false
 local j = 0
 for i = 3, #ARGV, 12 do
   j = j + 1
@@ -70,6 +71,7 @@ for i = 3, #ARGV, 12 do
       local fields = {'id', id, 'queue', queue, 'task', task, 'payload', payload, 'priority', priority,
         'state', state, 'max_retries', max_retries, 'created_at', stamp, 'run_at', fmt(due), 'seq', seq}
       if key ~= '' then
+        with_keys = true
         fields[#fields + 1] = 'idempotency_key'
         fields[#fields + 1] = key
         redis.call('HSET', P .. 'keys', key, id)
@@ -94,9 +96,9 @@ ch:write()
 for queue in pairs(woken) do
   wake(queue)
 end
--- Keys expired longer ago than the grace are forgotten here (the cleaner for keys): a few more
--- than this call can have added, so that they cannot pile up under any steady load.
-if ARGV[2] ~= '' then
+-- Keys expired longer ago than the grace are forgotten by the calls that add keys (the cleaner
+-- for keys): a few more than each call adds, so that they cannot pile up under any steady load.
+if with_keys and ARGV[2] ~= '' then
   sweep_keys(now - tonumber(ARGV[2]), n + 10)
 end
 return out
