@@ -65,6 +65,14 @@ def test_urls_select_the_redis_backend_with_its_options() -> None:
     assert not create_backend("redis://localhost", clock=FakeClock()).capabilities.server_clock
 
 
+def test_retention_is_set_from_the_url() -> None:
+    backend = create_backend("redis://localhost/0?keep_completed=3600&keep_dead=forever")
+    assert isinstance(backend, RedisBackend)
+    assert backend.retention == Retention(completed=3600.0, dead_lettered=None, cancelled=Retention().cancelled)
+    with pytest.raises(ConfigurationError, match="keep_cancelled"):
+        create_backend("redis://localhost/0?keep_cancelled=later")
+
+
 def test_bad_redis_urls_and_options_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="unknown redis option"):
         create_backend("redis://localhost/0?prefx=typo")

@@ -4,7 +4,7 @@
 ``memory://``                   in-process, nothing persisted (tests, scripts, the demo)
 ``sqlite:///relative/path.db``  embedded file database (the default: ``sqlite:///jobqueue.db``)
 ``sqlite:////absolute/path.db`` the same with an absolute path; ``?durability=normal|strict``
-``redis://host:6379/0``         Redis (``rediss://`` for TLS); ``?prefix=jobqueue`` namespaces the keys
+``redis://host:6379/0``         Redis (``rediss://`` for TLS); ``?prefix=jobqueue``, ... (docs/redis.md)
 ==============================  ==============================================================
 """
 
@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from jobqueue.backends.base import Backend
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.backends.redis import RedisBackend
+from jobqueue.backends.redis.backend import options_from_url as redis_options_from_url
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError
@@ -55,23 +56,8 @@ def create_backend(url: str, *, clock: Clock | None = None, **options: Any) -> B
     )
 
 
-#: Options a redis:// URL may carry (others, like ``ssl_cert_reqs``, are the connection's own).
-REDIS_OPTIONS = {"prefix": str, "key_grace": float, "connect_timeout": float, "command_timeout": float}
-REDIS_CONNECTION_OPTIONS = {"ssl_cert_reqs"}
-
-
 def _redis(url: str, clock: Clock | None, query: dict[str, Any]) -> Backend:
-    unknown = set(query) - set(REDIS_OPTIONS) - REDIS_CONNECTION_OPTIONS
-    if unknown:
-        raise ConfigurationError(f"unknown redis option(s): {', '.join(sorted(unknown))}")
-    options: dict[str, Any] = {}
-    for name, convert in REDIS_OPTIONS.items():
-        if name in query:
-            try:
-                options[name] = convert(query[name])
-            except ValueError:
-                raise ConfigurationError(f"redis option {name}={query[name]!r} is not valid") from None
-    return RedisBackend(url, clock=clock, **options)
+    return RedisBackend(url, clock=clock, **redis_options_from_url(query))
 
 
 __all__ = ["DEFAULT_URL", "Backend", "MemoryBackend", "RedisBackend", "SQLiteBackend", "create_backend"]

@@ -20,6 +20,7 @@ Lua script (``lua/``), so each operation is atomic and one round trip. The key l
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,24 +88,58 @@ class Retention:
     cancelled: float | None = 24 * 3600.0
 
 
-def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
-
-
-def _time(value: bytes | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def _job(v: Sequence[Any]) -> Job:
     """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent; an absent
-    retry_count or lease_token is 0: enqueue does not write them)."""
-    result = v[16]
+    retry_count or lease_token is 0: enqueue does not write them). Inlined: it runs per job."""
+    (id_, queue, task, payload, priority, state, retries, max_retries, key, created, run_at, started,
+     finished, last, next_retry, error, result, timeout, expires, worker, token) = v  # fmt: skip
     return Job(
-        v[0].decode(), v[1].decode(), v[2].decode(), load_json(v[3]), int(v[4]), _STATES[v[5]],
-        0 if v[6] is None else int(v[6]), int(v[7]), _text(v[8]), float(v[9]), float(v[10]), _time(v[11]),
-        _time(v[12]), _time(v[13]), _time(v[14]), _text(v[15]), None if result is None else load_json(result),
-        _time(v[17]), _time(v[18]), _text(v[19]), 0 if v[20] is None else int(v[20]),
+        id_.decode(), queue.decode(), task.decode(), load_json(payload), int(priority), _STATES[state],
+        0 if retries is None else int(retries), int(max_retries), None if key is None else key.decode(),
+        float(created), float(run_at), None if started is None else float(started),
+        None if finished is None else float(finished), None if last is None else float(last),
+        None if next_retry is None else float(next_retry), None if error is None else error.decode(),
+        None if result is None else load_json(result), None if timeout is None else float(timeout),
+        None if expires is None else float(expires), None if worker is None else worker.decode(),
+        0 if token is None else int(token),
     )  # fmt: skip
+
+
+#: URL options (``?name=value``) and how each is read; the ``keep_*`` ones set :class:`Retention`.
+URL_OPTIONS = ("prefix", "key_grace", "connect_timeout", "command_timeout", "keep_completed", "keep_dead",
+               "keep_cancelled")  # fmt: skip
+#: Options the connection itself reads (see :class:`~jobqueue.backends.redis.wire.Address`).
+CONNECTION_OPTIONS = ("ssl_cert_reqs",)
+
+
+def options_from_url(query: Mapping[str, str]) -> dict[str, Any]:
+    """Keyword arguments of :class:`RedisBackend` from a URL's query string.
+
+    ``keep_completed``, ``keep_dead`` and ``keep_cancelled`` are retention times in seconds, or
+    ``forever`` to keep those jobs until :meth:`RedisBackend.prune`.
+    """
+    unknown = set(query) - set(URL_OPTIONS) - set(CONNECTION_OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"unknown redis option(s): {', '.join(sorted(unknown))}")
+    options: dict[str, Any] = {}
+    keep: dict[str, float | None] = {}
+    for name, value in query.items():
+        if name in CONNECTION_OPTIONS:
+            continue
+        if name == "prefix":
+            options[name] = value
+            continue
+        try:
+            seconds = None if name.startswith("keep_") and value == "forever" else float(value)
+        except ValueError:
+            raise ConfigurationError(f"redis option {name}={value!r} is not a number of seconds") from None
+        if name.startswith("keep_"):
+            keep[{"keep_completed": "completed", "keep_dead": "dead_lettered"}.get(name, "cancelled")] = seconds
+        else:
+            options[name] = seconds
+    if keep:
+        options["retention"] = Retention(**{**dataclasses.asdict(Retention()), **keep})
+    return options
 
 
 def _seconds(value: float | None) -> str:
