@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -87,10 +88,80 @@ def _redis_store(tmp: Path) -> tuple[str, Callable[[], None]]:
     return url, functools.partial(drop_redis_prefix, url)
 
 
+#: The PostgreSQL server the tests use. Every test works in a schema of its own, dropped afterwards.
+POSTGRES_URL = os.environ.get("JOBQUEUE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _probe_postgres() -> str | None:
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"no PostgreSQL at {POSTGRES_URL} ({exc}); set JOBQUEUE_TEST_POSTGRES_URL"
+    return None
+
+
+@functools.cache
+def _postgres_unreachable() -> str | None:
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own: callers may be inside a running one
+        return pool.submit(_probe_postgres).result()
+
+
+def require_postgres() -> str:
+    """The test PostgreSQL URL, or skip (fail under CI) when no server answers there."""
+    reason = _postgres_unreachable()
+    if reason is not None:
+        skip_or_fail(reason)
+    return POSTGRES_URL
+
+
+def unique_schema() -> str:
+    return f"jqtest_{uuid.uuid4().hex[:12]}"
+
+
+def drop_postgres_schema(schema: str) -> None:
+    """Drop a test schema (from sync code, in a thread of its own so any caller's loop is left alone)."""
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=10)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, drop()).result()
+
+
+def _postgres_factory(tmp: Path, clock: Clock) -> Backend:
+    from jobqueue.backends.postgres import PostgresBackend
+
+    class TestPostgresBackend(PostgresBackend):
+        """A backend in a fresh schema that is dropped when the backend closes."""
+
+        async def close(self) -> None:
+            await super().close()
+            await asyncio.to_thread(drop_postgres_schema, self.schema)
+
+    return TestPostgresBackend(require_postgres(), schema=unique_schema(), clock=clock, pool_size=4)
+
+
+def _postgres_store(tmp: Path) -> tuple[str, Callable[[], None]]:
+    schema = unique_schema()
+    return f"{require_postgres()}?schema={schema}", functools.partial(drop_postgres_schema, schema)
+
+
 FACTORIES: dict[str, BackendFactory] = {
     "memory": lambda tmp, clock: MemoryBackend(clock=clock),
     "sqlite": lambda tmp, clock: SQLiteBackend(tmp / "jobs.db", clock=clock),
     "redis": _redis_factory,
+    "postgres": _postgres_factory,
 }
 
 ALL_BACKENDS = list(FACTORIES)
@@ -102,6 +173,7 @@ StoreURL = tuple[str, Callable[[], None]]
 SHARED_STORES: dict[str, Callable[[Path], StoreURL]] = {
     "sqlite": lambda tmp: (f"sqlite:///{tmp / 'shared.db'}", lambda: None),
     "redis": _redis_store,
+    "postgres": _postgres_store,
 }
 
 

@@ -277,6 +277,39 @@ def stats(
 
 
 @app.command()
+def migrate(
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Backend URL, e.g. postgresql://user@host/db?schema=jobqueue.", envvar="JOBQUEUE_URL"),
+    ] = None,
+) -> None:
+    """Create or upgrade the store's schema (PostgreSQL; SQLite and memory need nothing), then exit.
+
+    Backends also migrate on first start, unless the URL says ``?migrate=false``.
+    """
+    import asyncio
+
+    from jobqueue.backends import DEFAULT_URL, create_backend
+    from jobqueue.backends.postgres import PostgresBackend
+
+    async def run() -> str:
+        store = create_backend(backend or DEFAULT_URL)
+        if isinstance(store, PostgresBackend):
+            before, after = await store.run_migrations()
+            change = "already current" if before == after else f"migrated from version {before}"
+            return f"postgresql schema {store.schema!r} at version {after} ({change})"
+        await store.open()
+        await store.close()
+        return f"{store.name}: nothing to migrate (its schema is kept current on open)"
+
+    try:
+        typer.echo(asyncio.run(run()))
+    except JobQueueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2 if isinstance(exc, ValueError) else 3) from None
+
+
+@app.command()
 def version() -> None:
     """Print the installed version."""
     from jobqueue import __version__

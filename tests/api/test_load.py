@@ -9,6 +9,7 @@ import httpx
 
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
+from jobqueue.backends.base import empty_counts
 from jobqueue.job import JobState
 from jobqueue.task import current_job
 from jobqueue.worker import Worker, WorkerConfig
@@ -53,7 +54,9 @@ async def test_flood_never_overfills_and_loses_no_accepted_job(queue: JobQueue) 
             accepted.append(response.json()["job_id"])
 
     async def sample() -> None:
-        counts = (await queue.stats()).queues["default"].counts
+        # Before the first submit has committed, the queue has no counts yet.
+        stats = (await queue.stats()).queues.get("default")
+        counts = stats.counts if stats is not None else empty_counts()
         never_run = [j for j in (await queue.list_jobs(state=JobState.PENDING, limit=1000)).jobs if j.retry_count == 0]
         depths.append((counts[JobState.PENDING] + counts[JobState.SCHEDULED] + counts[JobState.FAILED], len(never_run)))
 

@@ -5,13 +5,15 @@
 ``sqlite:///relative/path.db``  embedded file database (the default: ``sqlite:///jobqueue.db``)
 ``sqlite:////absolute/path.db`` the same with an absolute path; ``?durability=normal|strict``
 ``redis://host:6379/0``         Redis (``rediss://`` for TLS); ``?prefix=jobqueue``, ... (docs/redis.md)
+``postgresql://user@host/db``   PostgreSQL (asyncpg); ``?schema=jobqueue&durability=full|strict|normal
+                                &migrate=true&pool_size=10``; other options go to asyncpg
 ==============================  ==============================================================
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from jobqueue.backends.base import Backend
 from jobqueue.backends.memory import MemoryBackend
@@ -51,13 +53,39 @@ def create_backend(url: str, *, clock: Clock | None = None, **options: Any) -> B
         return SQLiteBackend(path, clock=clock, **query)
     if scheme in ("redis", "rediss"):
         return _redis(url, clock, query)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(parts.netloc, parts.path, clock, query)
     raise ConfigurationError(
-        f"unsupported backend URL {url!r}: use memory://, sqlite:///path.db or redis://host:port/db"
+        f"unsupported backend URL {url!r}: use memory://, sqlite:///path.db, redis://host:port/db or postgresql://user@host/db"
     )
 
 
 def _redis(url: str, clock: Clock | None, query: dict[str, Any]) -> Backend:
     return RedisBackend(url, clock=clock, **redis_options_from_url(query))
+
+
+#: Options of ``postgresql://`` URLs that jobqueue takes; the others are asyncpg's (sslmode, ...).
+POSTGRES_OPTIONS = {"schema": str, "durability": str, "migrate": str, "pool_size": int, "connect_timeout": float}
+
+
+def _postgres(netloc: str, path: str, clock: Clock | None, query: dict[str, Any]) -> Backend:
+    # Imported here, so that a process on another backend never loads asyncpg.
+    from jobqueue.backends.postgres import PostgresBackend
+
+    options: dict[str, Any] = {}
+    for name, convert in POSTGRES_OPTIONS.items():
+        if name in query:
+            try:
+                options[name] = convert(query.pop(name))
+            except ValueError:
+                raise ConfigurationError(f"postgresql option {name} is not valid") from None
+    if "migrate" in options:
+        flag = options["migrate"].lower()
+        if flag not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigurationError(f"migrate must be true or false, not {options['migrate']!r}")
+        options["migrate"] = flag in ("true", "1", "yes")
+    dsn = urlunsplit(("postgresql", netloc, path, urlencode(query), ""))
+    return PostgresBackend(dsn, clock=clock, **options)
 
 
 __all__ = ["DEFAULT_URL", "Backend", "MemoryBackend", "RedisBackend", "SQLiteBackend", "create_backend"]

@@ -1,0 +1,457 @@
+"""``postgresql://user@host:port/db``: many workers on many machines sharing one queue.
+
+asyncpg with two connection pools; every statement is a named query of ``queries.sql``, prepared
+once per connection (asyncpg's statement cache) and run as a single statement, so each operation is
+one round trip and one implicit transaction.
+
+- Claims use ``FOR UPDATE SKIP LOCKED`` over the partial index of waiting jobs: workers never wait
+  for each other, and a claim costs the same with a thousand or a million waiting jobs.
+- Idempotency, capacity and insert are one statement. A capped queue is serialised by a
+  transaction-scoped advisory lock taken inside it (``lock_waiting``), which then reads the
+  queue's waiting count with a fresh snapshot: every producer sees every job committed before it,
+  so capacity is exact across any number of producers. Keys are reserved with ``INSERT ... ON
+  CONFLICT``, which decides on the latest row: two producers of one key get one job.
+- Every time (due, lease, key expiry) is the server's ``now()``: worker clocks may be skewed.
+- Durability (``durability=``), as for SQLite: ``"full"`` (default) commits enqueue, replay and
+  cancel with the server's ``synchronous_commit`` and worker updates (claim, heartbeat, complete,
+  fail, release) with ``synchronous_commit=off``: a server crash can lose the last fraction of a
+  second of those, which the lease then re-runs (at-least-once holds); an accepted job is never
+  lost. ``"strict"`` commits everything synchronously; ``"normal"`` nothing (accepted jobs may be
+  lost in a server crash, never in a client crash).
+- Transactional enqueue: :meth:`PostgresBackend.enqueue_in` stores jobs inside the caller's own
+  transaction, so that they exist only if it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import asyncpg
+
+from jobqueue.backends.base import (
+    DEFAULT_LEASE,
+    Accepted,
+    Capabilities,
+    ClaimParams,
+    Completion,
+    Duplicate,
+    EnqueueOutcome,
+    Failure,
+    Lease,
+    ListParams,
+    Page,
+    PruneParams,
+    PruneResult,
+    Rejected,
+    Stats,
+    StatsBuilder,
+)
+from jobqueue.backends.postgres.driver import DRIVER_ERRORS, Runner, fetch_on, translate
+from jobqueue.backends.postgres.notify import Announcer, Listener
+from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
+from jobqueue.backends.wakeup import Wakeup
+from jobqueue.clock import Clock
+from jobqueue.errors import BackendError, ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
+from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
+
+log = logging.getLogger("jobqueue.postgres")
+
+Durability = Literal["full", "strict", "normal"]
+_STATES = {s.value: s for s in JobState}
+#: Finished jobs deleted per prune statement: short transactions, however large the backlog.
+PRUNE_BATCH = 5_000
+
+
+def _job(row: asyncpg.Record, at: int = 0) -> Job:
+    r = row
+    result = r[at + 16]
+    return Job(
+        r[at], r[at + 1], r[at + 2], load_json(r[at + 3]), r[at + 4], _STATES[r[at + 5]], r[at + 6], r[at + 7],
+        r[at + 8], r[at + 9], r[at + 10], r[at + 11], r[at + 12], r[at + 13], r[at + 14], r[at + 15],
+        None if result is None else load_json(result), r[at + 17], r[at + 18], r[at + 19], r[at + 20],
+    )  # fmt: skip
+
+
+class PostgresBackend:
+    """The PostgreSQL backend on the database ``dsn`` names, in schema ``schema``.
+
+    ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:
+    create or upgrade the schema on :meth:`open` (else it must be current: ``jobqueue migrate``).
+    ``pool_size``: connections per pool (there are two, plus one listening connection).
+    """
+
+    name = "postgres"
+    capabilities = Capabilities(shared=True, durable=True, cross_process_wakeup=True, server_clock=True)
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        clock: Clock | None = None,
+        durability: Durability = "full",
+        migrate: bool = True,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        if durability not in ("full", "strict", "normal"):
+            raise ConfigurationError(f"durability must be 'full', 'strict' or 'normal', not {durability!r}")
+        if pool_size < 1:
+            raise ConfigurationError("pool_size must be at least 1")
+        self.dsn = dsn
+        self.q = Queries(schema)
+        self.schema = schema
+        self.clock = clock
+        self.durability = durability
+        self.migrate = migrate
+        self.pool_size = pool_size
+        self.connect_timeout = connect_timeout
+        self._accept: Runner | None = None  # enqueue, replay, cancel: commits an acceptance waits for
+        self._work: Runner | None = None  # everything else
+        self._wakeup = Wakeup()
+        self._listener = Listener(self._connect_listener, self.q.channel, self._wakeup)
+        self._announcer = Announcer(self._send_notify)
+
+    def _now(self) -> float | None:
+        return None if self.clock is None else self.clock.time()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def _create_pool(self, synchronous_commit: str | None) -> asyncpg.Pool:
+        settings = {"application_name": "jobqueue"}
+        if synchronous_commit is not None:
+            settings["synchronous_commit"] = synchronous_commit
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self.pool_size, server_settings=settings, timeout=self.connect_timeout
+            )
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return pool
+
+    async def _connect_listener(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.dsn, timeout=self.connect_timeout, server_settings={"application_name": "jobqueue-listen"}
+        )
+        return conn
+
+    async def open(self) -> None:
+        if self._work is not None:
+            return
+        accept = await self._create_pool("off" if self.durability == "normal" else None)
+        try:
+            work = await self._create_pool(None if self.durability == "strict" else "off")
+        except BaseException:
+            accept.terminate()
+            raise
+        try:
+            async with accept.acquire() as conn:
+                await self._prepare_schema(conn)
+        except BaseException:
+            accept.terminate()
+            work.terminate()
+            raise
+        self._accept, self._work = Runner(accept), Runner(work)
+        await self._listener.start()
+
+    async def _prepare_schema(self, conn: Connection) -> None:
+        try:
+            if self.migrate:
+                before, after = await migrate(conn, self.q)
+                if before != after:
+                    log.info("postgres.migrated schema=%s from=%d to=%d", self.schema, before, after)
+                return
+            version = await schema_version(conn, self.q)
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        if version != latest_version():
+            raise ConfigurationError(
+                f"schema {self.schema!r} is at version {version}, this jobqueue needs {latest_version()}: "
+                "run `jobqueue migrate` (or open with migrate=true)"
+            )
+
+    async def run_migrations(self) -> tuple[int, int]:
+        """Create or upgrade the schema now, on a connection of its own (``jobqueue migrate``);
+        returns the versions before and after. Works whether or not the backend is open."""
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        try:
+            return await migrate(conn, self.q)
+        except DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        accept, work = self._accept, self._work
+        self._accept = self._work = None
+        await self._announcer.close()
+        await self._listener.close()
+        for runner in (accept, work):
+            if runner is not None:
+                try:
+                    await asyncio.wait_for(runner.pool.close(), 5.0)
+                except DRIVER_ERRORS:  # includes TimeoutError
+                    runner.pool.terminate()
+        self._wakeup.wake()
+
+    async def __aenter__(self) -> PostgresBackend:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _runners(self) -> tuple[Runner, Runner]:
+        if self._accept is None or self._work is None:
+            raise ConfigurationError("the postgres backend is not open; call `await backend.open()` first")
+        return self._accept, self._work
+
+    async def _run(self, name: str, *args: Any, accept: bool = False) -> list[asyncpg.Record]:
+        runner = self._runners()[0 if accept else 1]
+        params = (self._now(), *args) if name in self.q.takes_now else args
+        rows, _ = await runner.fetch(self.q[name], params)
+        return rows
+
+    def _work_available(self, queues: set[str]) -> None:
+        """Wake claimers: in this process at once, on other machines by NOTIFY."""
+        if queues:
+            self._wakeup.wake()
+            self._announcer.announce(queues)
+
+    async def _send_notify(self, payload: str) -> None:
+        await self._run("notify", self.q.channel, payload)
+
+    # ---- enqueue --------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+        if not jobs:
+            return []
+        accept, _ = self._runners()
+        outcomes = await self._enqueue(accept, jobs, capacity, None)
+        self._work_available({o.job.queue for o in outcomes if type(o) is Accepted and o.job.state is JobState.PENDING})
+        return outcomes
+
+    async def enqueue_in(
+        self, connection: asyncpg.Connection, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None
+    ) -> list[EnqueueOutcome]:
+        """Enqueue inside the caller's open transaction on ``connection`` (an asyncpg connection).
+
+        The jobs become visible, and workers are notified, only when that transaction commits; if
+        it rolls back they never existed. Outcomes are as for :meth:`enqueue`, but "accepted" means
+        "accepted if you commit". Capped queues stay locked for other producers until then.
+        """
+        if not jobs:
+            return []
+        return await self._enqueue(connection, jobs, capacity, self.q.channel)
+
+    async def _enqueue(
+        self,
+        target: Runner | asyncpg.Connection,
+        jobs: Sequence[NewJob],
+        capacity: Mapping[str, int] | None,
+        channel: str | None,
+    ) -> list[EnqueueOutcome]:
+        """Run the enqueue statement in rounds: a round holds no id or key twice, so a job that
+        repeats an earlier one of the batch goes to a later round and sees it there."""
+        outcomes: list[EnqueueOutcome | None] = [None] * len(jobs)
+        pending = list(range(len(jobs)))
+        for _ in range(len(jobs) + 3):
+            if not pending:
+                return outcomes  # type: ignore[return-value]  # every slot is filled
+            batch, later, ids, keys = [], [], set(), set()
+            for i in pending:
+                job = jobs[i]
+                if job.id in ids or (job.idempotency_key is not None and job.idempotency_key in keys):
+                    later.append(i)
+                    continue
+                ids.add(job.id)
+                if job.idempotency_key is not None:
+                    keys.add(job.idempotency_key)
+                batch.append(i)
+            caps = {} if capacity is None else {jobs[i].queue: capacity[jobs[i].queue] for i in batch
+                                                if jobs[i].queue in capacity}  # fmt: skip
+            args = self._enqueue_args([jobs[i] for i in batch], caps, channel)
+            if isinstance(target, Runner):
+                rows, lost_connection = await target.fetch(self.q["enqueue"], args)
+            else:
+                rows, lost_connection = await fetch_on(target, self.q["enqueue"], args), False
+            retry = self._decide(jobs, batch, rows, caps, outcomes, lost_connection)
+            pending = sorted(later + retry)
+        raise BackendError("enqueue: jobs kept racing concurrent producers; giving up")
+
+    def _enqueue_args(self, batch: list[NewJob], caps: dict[str, int], channel: str | None) -> tuple[Any, ...]:
+        capped = sorted(caps)
+        return (
+            self._now(),
+            [j.id for j in batch], [j.queue for j in batch], [j.task for j in batch],
+            [j.payload_json.decode() for j in batch], [j.priority for j in batch], [j.max_retries for j in batch],
+            [j.idempotency_key for j in batch], [j.key_ttl for j in batch], [j.delay for j in batch],
+            [j.run_at for j in batch], [j.timeout for j in batch],
+            capped, [caps[q] for q in capped], channel,
+        )  # fmt: skip
+
+    @staticmethod
+    def _decide(
+        jobs: Sequence[NewJob],
+        batch: list[int],
+        rows: list[asyncpg.Record],
+        caps: dict[str, int],
+        outcomes: list[EnqueueOutcome | None],
+        lost_connection: bool,
+    ) -> list[int]:
+        """Fill in the outcomes of one round; returns the jobs to run again."""
+        retry: list[int] = []
+        for row in rows:
+            i = batch[row[1] - 1]
+            kind = row[0]
+            if kind == "A":
+                outcomes[i] = Accepted(_job(row, 2))
+            elif kind == "S":
+                # Stored already. After a lost connection that is this very statement's commit.
+                job = _job(row, 2)
+                outcomes[i] = Accepted(job) if lost_connection else Duplicate(job)
+            elif kind == "D":
+                outcomes[i] = Duplicate(_job(row, 2))
+            else:  # beaten to its key or id: the next round finds the winner
+                retry.append(i)
+        for i in batch:
+            queue = jobs[i].queue
+            if outcomes[i] is None and i not in retry:
+                if queue in caps:
+                    outcomes[i] = Rejected(queue, caps[queue])
+                else:
+                    retry.append(i)
+        return retry
+
+    # ---- worker operations ----------------------------------------------------------------
+
+    async def claim(self, params: ClaimParams) -> list[Job]:
+        if params.limit <= 0:
+            return []
+        queues = list(dict.fromkeys(params.queues))
+        rows = await self._run("claim", queues, params.limit, params.worker_id, float(params.lease))
+        return [_job(row) for row in rows]
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        if not completions:
+            return []
+        try:
+            results = [dump_json(c.result).decode() for c in completions]
+        except TypeError as exc:
+            raise ValidationError("result", f"must be JSON-serializable ({exc})") from None
+        ids = [c.lease.job_id for c in completions]
+        tokens = [c.lease.token for c in completions]
+        rows = await self._run("complete", ids, tokens, results)
+        done = {row[0] for row in rows}
+        return [c.lease.job_id in done for c in completions]
+
+    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
+        if not failures:
+            return []
+        rows = await self._run(
+            "fail",
+            [f.lease.job_id for f in failures],
+            [f.lease.token for f in failures],
+            [f.error for f in failures],
+            [None if f.retry_delay is None else float(f.retry_delay) for f in failures],
+            [f.if_expired for f in failures],
+        )
+        done = {row[0] for row in rows}
+        due_now = {f.lease.job_id for f in failures if f.retry_delay is not None and f.retry_delay <= 0}
+        self._work_available({row[1] for row in rows if row[0] in due_now})
+        return [f.lease.job_id in done for f in failures]
+
+    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
+        if not leases:
+            return []
+        rows = await self._run("heartbeat", [r.job_id for r in leases], [r.token for r in leases], float(lease))
+        held = {row[0] for row in rows}
+        return [r.job_id in held for r in leases]
+
+    async def release(self, leases: Sequence[Lease]) -> list[bool]:
+        if not leases:
+            return []
+        rows = await self._run("release", [r.job_id for r in leases], [r.token for r in leases])
+        self._work_available({row[1] for row in rows})
+        released = {row[0] for row in rows}
+        return [r.job_id in released for r in leases]
+
+    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+        return [_job(row) for row in await self._run("expired_leases", limit)]
+
+    # ---- reading and administration -------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        rows = await self._run("get_job", job_id)
+        return _job(rows[0]) if rows else None
+
+    async def list_jobs(self, params: ListParams) -> Page:
+        state = None if params.state is None else params.state.value
+        rows = await self._run("list_jobs", params.cursor or "", state, params.queue, params.task, params.limit + 1)
+        jobs = [_job(row) for row in rows[: params.limit]]
+        return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
+
+    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+        rows = await self._run("replay", job_id, capacity, accept=True)
+        if not rows:
+            raise JobNotFound(job_id)
+        outcome = rows[0][0]
+        if outcome == "done":
+            job = _job(rows[0], 1)
+            self._work_available({job.queue})
+            return job
+        if outcome == "full":
+            current = await self.get(job_id)
+            raise QueueFull(current.queue if current else "?", capacity or 0)
+        raise InvalidTransition(job_id, outcome, "replay")
+
+    async def cancel(self, job_id: str) -> Job:
+        rows = await self._run("cancel", job_id, accept=True)
+        if not rows:
+            raise JobNotFound(job_id)
+        if rows[0][0] == "done":
+            return _job(rows[0], 1)
+        raise InvalidTransition(job_id, rows[0][0], "cancel")
+
+    async def stats(self) -> Stats:
+        builder = StatsBuilder()
+        keys = 0
+        for queue, state, n in await self._run("stats"):
+            if queue is None:
+                keys = n
+            else:
+                builder.add(queue, state, n)
+        return builder.build(keys)
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        """Woken by NOTIFY from any producer (and at once by this process's own enqueues); while
+        the listening connection is down, only by those and by the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if await self._listener.ensure():
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            retry_in = self._listener.retry_in()
+            step = remaining if retry_in is None else min(remaining, retry_in + 0.001)
+            if await self._wakeup.wait(step):
+                return True
+
+    async def prune(self, params: PruneParams) -> PruneResult:
+        jobs = keys = 0
+        while True:
+            ((deleted, expired),) = await self._run(
+                "prune", params.completed_before, params.dead_before, params.cancelled_before, PRUNE_BATCH
+            )
+            jobs += deleted
+            keys += expired
+            if deleted < PRUNE_BATCH:
+                return PruneResult(jobs=jobs, keys=keys)

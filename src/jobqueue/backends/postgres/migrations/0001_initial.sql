@@ -1,0 +1,74 @@
+-- 0001: the first schema.
+
+CREATE TABLE schema_version (
+    version integer NOT NULL
+);
+
+CREATE TABLE jobs (
+    id               text PRIMARY KEY,           -- UUIDv7
+    seq              bigint GENERATED ALWAYS AS IDENTITY,  -- arrival order: FIFO within a priority
+    queue            text NOT NULL,
+    task             text NOT NULL,
+    payload          json NOT NULL,              -- json, not jsonb: stored as sent, \u0000 allowed
+    priority         integer NOT NULL,
+    state            text NOT NULL,
+    retry_count      integer NOT NULL DEFAULT 0,
+    max_retries      integer NOT NULL,
+    idempotency_key  text,
+    created_at       double precision NOT NULL,  -- POSIX seconds, from the server's clock
+    run_at           double precision NOT NULL,  -- not claimable before this
+    started_at       double precision,
+    finished_at      double precision,
+    last_attempt     double precision,
+    next_retry_at    double precision,
+    error            text,
+    result           json,
+    timeout          double precision,
+    lease_expires_at double precision,
+    worker_id        text,
+    lease_token      bigint NOT NULL DEFAULT 0   -- bumped by every claim: fences stale workers
+);
+
+-- Claim walks this index in order. Only waiting jobs are in it, so a claim reads the first few
+-- entries whether the table holds a thousand jobs or ten million.
+CREATE INDEX jobs_waiting ON jobs (queue, priority DESC, seq)
+    WHERE state IN ('PENDING', 'SCHEDULED', 'FAILED');
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'PROCESSING';
+CREATE INDEX jobs_finished ON jobs (state, finished_at)
+    WHERE state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED');
+
+-- A key row outlives its job until its TTL; prune frees it early by clearing job_id, so that a
+-- key whose job is gone can be taken over in one ON CONFLICT step that sees the latest row.
+CREATE TABLE idempotency_keys (
+    key        text PRIMARY KEY,
+    job_id     text,
+    expires_at double precision NOT NULL
+);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+
+-- Job counts by queue and state, as sums over shards. Every statement that adds, removes or moves
+-- jobs adds its net change to the row of its connection's shard (pg_backend_pid() % 16) in the
+-- same statement, so producers and workers on different connections rarely touch the same row.
+-- The capacity check and stats read a few rows instead of counting the jobs table.
+CREATE TABLE queue_counts (
+    queue text NOT NULL,
+    state text NOT NULL,
+    shard integer NOT NULL,
+    n     bigint NOT NULL,
+    PRIMARY KEY (queue, state, shard)
+);
+
+-- Serialises the producers of one capped queue (a transaction-scoped advisory lock, keyed by schema
+-- and queue) and returns its waiting count. Being VOLATILE, its query takes a fresh snapshot after
+-- the lock is granted, so it sees every job the previous lock holder committed: the capacity check
+-- and the insert that follows are exact under any number of concurrent producers.
+CREATE FUNCTION lock_waiting(queue_name text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path FROM CURRENT
+AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(current_schema()), hashtext(queue_name));
+    RETURN (SELECT COALESCE(sum(n), 0) FROM queue_counts
+            WHERE queue = queue_name AND state IN ('PENDING', 'SCHEDULED', 'FAILED'));
+END
+$$;

@@ -1,0 +1,339 @@
+-- Every SQL statement the PostgreSQL backend runs, by name (sql.py loads them).
+--
+-- Placeholders, expanded once per backend: {schema} is the app's quoted schema name; {now} is
+-- the current time in POSIX seconds, the server's clock unless $1 carries an injected one (tests
+-- pass a FakeClock's time; production passes NULL), so every statement takes $1 even when it has
+-- no use for it; {shard} picks the queue_counts row of this connection; {job_columns} (or
+-- {x.job_columns}) lists the jobs columns in the order of jobqueue.job.Job's fields.
+--
+-- Count changes: every statement that moves jobs between states adds its net change per (queue,
+-- state) to queue_counts in the same statement, sorted, so that two statements of one shard lock
+-- those rows in the same order.
+
+-- name: enqueue
+-- Store new jobs: ids already stored and live keys are reported, capped queues are locked and
+-- filled in batch order up to their capacity, keys are reserved, jobs inserted, counts added.
+-- $2..$12: one array per NewJob field; $13/$14: the capped queues of the batch (sorted) and their
+-- capacities; $15: a NOTIFY channel, or NULL (the pool path announces after commit instead).
+-- The batch holds no id or key twice (the caller splits such batches into rounds). Outcomes:
+-- A accepted, S id already stored, D key held (both with that job), K admitted but beaten to its
+-- key or id by a concurrent producer (the caller resolves it); a job with no row was refused.
+WITH input AS (
+    SELECT i.*, t.now, COALESCE(i.run_at, t.now + i.delay) AS due
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[],
+                $9::float8[], $10::float8[], $11::float8[], $12::float8[])
+         WITH ORDINALITY AS i(id, queue, task, payload, priority, max_retries, key, key_ttl, delay,
+                              run_at, timeout, ord),
+         (SELECT {now} AS now) AS t
+),
+caps AS MATERIALIZED (
+    SELECT c.queue, c.cap, {schema}.lock_waiting(c.queue) AS waiting
+    FROM unnest($13::text[], $14::bigint[]) AS c(queue, cap)  -- in array order: sorted
+),
+stored AS (
+    SELECT i.ord, j.* FROM input i JOIN {schema}.jobs j ON j.id = i.id
+),
+held AS (
+    SELECT i.ord, j.*
+    FROM input i
+    JOIN {schema}.idempotency_keys k ON k.key = i.key AND k.expires_at > i.now
+    JOIN {schema}.jobs j ON j.id = k.job_id
+    WHERE i.ord NOT IN (SELECT ord FROM stored)
+),
+ranked AS (
+    SELECT i.*, row_number() OVER (PARTITION BY i.queue ORDER BY i.ord) AS rn
+    FROM input i
+    WHERE i.ord NOT IN (SELECT ord FROM stored) AND i.ord NOT IN (SELECT ord FROM held)
+),
+admitted AS (
+    SELECT r.* FROM ranked r LEFT JOIN caps c ON c.queue = r.queue
+    WHERE c.cap IS NULL OR c.waiting + r.rn <= c.cap
+),
+keyed AS (
+    INSERT INTO {schema}.idempotency_keys AS k (key, job_id, expires_at)
+    SELECT a.key, a.id, a.now + a.key_ttl FROM admitted a WHERE a.key IS NOT NULL
+    ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id, expires_at = EXCLUDED.expires_at
+    -- Seen on the latest row version: a producer that took the key a moment ago wins.
+    WHERE k.expires_at <= {now} OR k.job_id IS NULL
+    RETURNING k.job_id
+),
+inserted AS (
+    INSERT INTO {schema}.jobs (id, queue, task, payload, priority, state, max_retries,
+                               idempotency_key, created_at, run_at, timeout)
+    SELECT a.id, a.queue, a.task, a.payload::json, a.priority,
+           CASE WHEN a.due > a.now THEN 'SCHEDULED' ELSE 'PENDING' END,
+           a.max_retries, a.key, a.now, a.due, a.timeout
+    FROM admitted a
+    WHERE a.key IS NULL OR a.id IN (SELECT job_id FROM keyed)
+    ORDER BY a.ord
+    ON CONFLICT (id) DO NOTHING
+    RETURNING *
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, count(*) FROM inserted GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+),
+notified AS (
+    SELECT count(pg_notify($15, q)) AS n
+    FROM (SELECT DISTINCT queue AS q FROM inserted WHERE $15::text IS NOT NULL) AS d
+)
+SELECT 'A' AS outcome, i.ord, {j.job_columns}
+FROM inserted j JOIN input i ON i.id = j.id CROSS JOIN notified
+UNION ALL
+SELECT 'S', s.ord, {s.job_columns} FROM stored s
+UNION ALL
+SELECT 'D', h.ord, {h.job_columns} FROM held h
+UNION ALL
+SELECT 'K', a.ord, a.id, {job_nulls}
+FROM admitted a WHERE a.id NOT IN (SELECT id FROM inserted);
+
+-- name: notify
+-- Wake the workers listening on channel $1; $2 names the queues that received work.
+SELECT pg_notify($1, $2);
+
+-- name: claim
+-- Lease up to $3 due jobs of the queues $2 to worker $4 for $5 seconds, highest priority first,
+-- then oldest. SKIP LOCKED lets many workers claim at once without waiting for each other; the
+-- per-queue LIMIT walks jobs_waiting from its start, so the cost does not grow with the backlog.
+WITH t AS (SELECT {now} AS now),
+picked AS (
+    SELECT j.id, j.state, j.priority, j.seq
+    FROM unnest($2::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, state, priority, seq FROM {schema}.jobs
+        WHERE queue = q.name AND state IN ('PENDING', 'SCHEDULED', 'FAILED')
+          AND run_at <= (SELECT now FROM t)
+        ORDER BY priority DESC, seq
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ) AS j
+    ORDER BY j.priority DESC, j.seq
+    LIMIT $3
+),
+claimed AS (
+    UPDATE {schema}.jobs j
+    SET state = 'PROCESSING', lease_token = j.lease_token + 1, lease_expires_at = t.now + $5,
+        worker_id = $4, last_attempt = t.now, started_at = COALESCE(j.started_at, t.now),
+        next_retry_at = NULL
+    FROM picked p, t
+    WHERE j.id = p.id
+    RETURNING {j.job_columns}, p.state AS old_state, j.seq
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, sum(n) FROM (
+        SELECT queue, old_state AS state, -1 AS n FROM claimed
+        UNION ALL SELECT queue, 'PROCESSING', 1 FROM claimed
+    ) AS d GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT {job_columns} FROM claimed ORDER BY priority DESC, seq;
+
+-- name: complete
+-- Complete attempts ($2 ids, $3 tokens, $4 JSON results); returns the ids it completed, so a
+-- stale lease is simply absent.
+WITH done AS (
+    UPDATE {schema}.jobs j
+    SET state = 'COMPLETED', result = d.result::json, finished_at = {now},
+        lease_expires_at = NULL, worker_id = NULL
+    FROM unnest($2::text[], $3::bigint[], $4::text[]) AS d(id, token, result)
+    WHERE j.id = d.id AND j.state = 'PROCESSING' AND j.lease_token = d.token
+    RETURNING j.id, j.queue
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, sum(n) FROM (
+        SELECT queue, 'COMPLETED' AS state, 1 AS n FROM done
+        UNION ALL SELECT queue, 'PROCESSING', -1 FROM done
+    ) AS d GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT id FROM done;
+
+-- name: fail
+-- Count failed attempts ($2 ids, $3 tokens, $4 errors, $5 retry delays: NULL dead-letters,
+-- $6 if_expired: only while the lease is still expired, so a heartbeat in between wins).
+WITH t AS (SELECT {now} AS now),
+done AS (
+    UPDATE {schema}.jobs j
+    SET state = CASE WHEN f.delay IS NULL THEN 'DEAD_LETTERED' ELSE 'FAILED' END,
+        retry_count = j.retry_count + 1, error = f.error,
+        next_retry_at = CASE WHEN f.delay IS NULL THEN NULL ELSE t.now + GREATEST(f.delay, 0.0) END,
+        run_at = CASE WHEN f.delay IS NULL THEN j.run_at ELSE t.now + GREATEST(f.delay, 0.0) END,
+        finished_at = CASE WHEN f.delay IS NULL THEN t.now ELSE j.finished_at END,
+        lease_expires_at = NULL, worker_id = NULL
+    FROM unnest($2::text[], $3::bigint[], $4::text[], $5::float8[], $6::bool[])
+             AS f(id, token, error, delay, if_expired), t
+    WHERE j.id = f.id AND j.state = 'PROCESSING' AND j.lease_token = f.token
+      AND (NOT f.if_expired OR j.lease_expires_at <= t.now)
+    RETURNING j.id, j.queue, j.state
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, sum(n) FROM (
+        SELECT queue, state, 1 AS n FROM done
+        UNION ALL SELECT queue, 'PROCESSING', -1 FROM done
+    ) AS d GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT id, queue, state FROM done;
+
+-- name: heartbeat
+-- Extend leases ($2 ids, $3 tokens) to now + $4 seconds; returns the ids still held.
+UPDATE {schema}.jobs j SET lease_expires_at = {now} + $4
+FROM unnest($2::text[], $3::bigint[]) AS h(id, token)
+WHERE j.id = h.id AND j.state = 'PROCESSING' AND j.lease_token = h.token
+RETURNING j.id;
+
+-- name: release
+-- Graceful shutdown: back to PENDING ($2 ids, $3 tokens) without counting the attempt.
+WITH done AS (
+    UPDATE {schema}.jobs j
+    SET state = 'PENDING', run_at = {now}, lease_expires_at = NULL, worker_id = NULL
+    FROM unnest($2::text[], $3::bigint[]) AS r(id, token)
+    WHERE j.id = r.id AND j.state = 'PROCESSING' AND j.lease_token = r.token
+    RETURNING j.id, j.queue
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, sum(n) FROM (
+        SELECT queue, 'PENDING' AS state, 1 AS n FROM done
+        UNION ALL SELECT queue, 'PROCESSING', -1 FROM done
+    ) AS d GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT id, queue FROM done;
+
+-- name: expired_leases
+-- PROCESSING jobs whose lease ended, oldest expiry first, at most $2 (walks jobs_leases).
+SELECT {job_columns} FROM {schema}.jobs
+WHERE state = 'PROCESSING' AND lease_expires_at <= {now}
+ORDER BY lease_expires_at, id LIMIT $2;
+
+-- name: get_job
+SELECT {job_columns} FROM {schema}.jobs WHERE id = $1;
+
+-- name: list_jobs
+-- One page, oldest first ($1 cursor, $2 state, $3 queue, $4 task: NULL matches all; $5 limit).
+SELECT {job_columns} FROM {schema}.jobs
+WHERE id > $1
+  AND ($2::text IS NULL OR state = $2)
+  AND ($3::text IS NULL OR queue = $3)
+  AND ($4::text IS NULL OR task = $4)
+ORDER BY id LIMIT $5;
+
+-- name: replay
+-- Move dead job $2 back to PENDING with a fresh attempt budget, if its queue holds fewer than $3
+-- waiting jobs (NULL: no limit; checked under the queue's lock, as enqueue does). Answers
+-- ('done', job), ('full', state), or (state) when the job is not dead-lettered; no row: no job.
+WITH t AS (SELECT {now} AS now),
+cur AS (SELECT id, queue, state FROM {schema}.jobs WHERE id = $2),
+room AS MATERIALIZED (
+    SELECT cur.id, CASE WHEN $3::bigint IS NULL THEN true
+                        ELSE {schema}.lock_waiting(cur.queue) < $3 END AS ok
+    FROM cur WHERE cur.state = 'DEAD_LETTERED'
+),
+done AS (
+    UPDATE {schema}.jobs j
+    SET state = 'PENDING', retry_count = 0, finished_at = NULL, next_retry_at = NULL, run_at = t.now
+    FROM t, room
+    WHERE j.id = room.id AND room.ok AND j.state = 'DEAD_LETTERED'
+    RETURNING {j.job_columns}
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, sum(n) FROM (
+        SELECT queue, 'PENDING' AS state, 1 AS n FROM done
+        UNION ALL SELECT queue, 'DEAD_LETTERED', -1 FROM done
+    ) AS d GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT 'done' AS outcome, {done.job_columns} FROM done
+UNION ALL
+SELECT CASE WHEN room.ok IS false THEN 'full' ELSE cur.state END, cur.id, {job_nulls}
+FROM cur LEFT JOIN room ON room.id = cur.id WHERE NOT EXISTS (SELECT 1 FROM done);
+
+-- name: cancel
+-- Cancel waiting job $2. Answers ('done', job), or (state) when it is not waiting; no row: no job.
+WITH cur AS (SELECT id, queue, state FROM {schema}.jobs WHERE id = $2 FOR UPDATE),
+done AS (
+    UPDATE {schema}.jobs j
+    SET state = 'CANCELLED', finished_at = {now}, next_retry_at = NULL
+    FROM cur
+    WHERE j.id = cur.id AND cur.state IN ('PENDING', 'SCHEDULED', 'FAILED')
+    RETURNING {j.job_columns}, cur.state AS old_state
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, sum(n) FROM (
+        SELECT queue, 'CANCELLED' AS state, 1 AS n FROM done
+        UNION ALL SELECT queue, old_state, -1 FROM done
+    ) AS d GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT 'done' AS outcome, {done.job_columns} FROM done
+UNION ALL
+SELECT cur.state, cur.id, {job_nulls}
+FROM cur WHERE NOT EXISTS (SELECT 1 FROM done);
+
+-- name: stats
+-- Counts by queue and state (summed over shards), and in the row with no queue the number of
+-- reserved keys: one statement, so one snapshot.
+SELECT queue, state, sum(n)::bigint AS n FROM {schema}.queue_counts
+GROUP BY queue, state HAVING sum(n) <> 0
+UNION ALL
+SELECT NULL, NULL, count(*) FROM {schema}.idempotency_keys;
+
+-- name: prune
+-- Delete up to $5 finished jobs that finished before their state's cutoff ($2 COMPLETED, $3
+-- DEAD_LETTERED, $4 CANCELLED; NULL keeps them), free the keys they held, and delete expired
+-- keys. Returns (jobs deleted, keys deleted); the caller repeats while a full batch was deleted.
+WITH gone AS (
+    DELETE FROM {schema}.jobs WHERE id IN (
+        SELECT id FROM {schema}.jobs
+        WHERE (state = 'COMPLETED' AND finished_at < $2)
+           OR (state = 'DEAD_LETTERED' AND finished_at < $3)
+           OR (state = 'CANCELLED' AND finished_at < $4)
+        LIMIT $5
+    )
+    RETURNING id, queue, state, idempotency_key
+),
+freed AS (
+    UPDATE {schema}.idempotency_keys k SET job_id = NULL
+    FROM gone WHERE k.key = gone.idempotency_key AND k.job_id = gone.id AND k.expires_at > {now}
+),
+expired AS (
+    DELETE FROM {schema}.idempotency_keys WHERE expires_at <= {now} RETURNING 1
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, -count(*) FROM gone GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT (SELECT count(*) FROM gone) AS jobs, (SELECT count(*) FROM expired) AS keys;
+
+-- ---- schema management (sql.py) -----------------------------------------------------------
+
+-- name: create_schema
+CREATE SCHEMA IF NOT EXISTS {schema};
+
+-- name: lock_migrations
+-- One migrator at a time per schema (workers starting together on a fresh database).
+SELECT pg_advisory_xact_lock(hashtext('jobqueue-migrate'), hashtext($1));
+
+-- name: set_search_path
+SET LOCAL search_path TO {schema};
+
+-- name: has_version_table
+SELECT to_regclass($1) IS NOT NULL;
+
+-- name: has_jobs_table
+SELECT to_regclass($1) IS NOT NULL;
+
+-- name: get_version
+SELECT max(version) FROM {schema}.schema_version;
+
+-- name: set_version
+WITH cleared AS (DELETE FROM {schema}.schema_version)
+INSERT INTO {schema}.schema_version (version) VALUES ($1);

@@ -1,0 +1,130 @@
+"""The named statements of ``queries.sql`` for one schema, the schema itself and its migrations."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from jobqueue.errors import ConfigurationError
+
+#: The jobs columns in the order of :class:`jobqueue.job.Job`'s fields.
+JOB_COLUMNS = (
+    "id", "queue", "task", "payload", "priority", "state", "retry_count", "max_retries", "idempotency_key",
+    "created_at", "run_at", "started_at", "finished_at", "last_attempt", "next_retry_at", "error", "result",
+    "timeout", "lease_expires_at", "worker_id", "lease_token",
+)  # fmt: skip
+
+#: Shards of queue_counts: enough that the connections of one host rarely share a row.
+COUNT_SHARDS = 16
+#: An injected clock's time when ``$1`` carries one, else the server's clock.
+NOW = "COALESCE($1::float8, extract(epoch FROM now())::float8)"
+#: What a schema name may look like (it is also part of the LISTEN channel's name).
+SCHEMA_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,47}")
+DEFAULT_SCHEMA = "jobqueue"
+
+#: A connection of our own or one borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+_HERE = resources.files(__package__)
+
+
+def read(name: str) -> str:
+    return (_HERE / name).read_text(encoding="utf-8")
+
+
+def check_schema_name(schema: str) -> str:
+    if not isinstance(schema, str) or SCHEMA_PATTERN.fullmatch(schema) is None:
+        raise ConfigurationError(
+            f"schema name {schema!r}: use 1-48 lower-case letters, digits and '_', not starting with a digit"
+        )
+    return schema
+
+
+def _expand(match: re.Match[str]) -> str:
+    prefix = match.group(1) or ""
+    return ", ".join(prefix + column for column in JOB_COLUMNS)
+
+
+class Queries:
+    """``{name: statement}`` for one schema, and which statements take the time as ``$1``."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = check_schema_name(schema)
+        text = read("queries.sql")
+        text = re.sub(r"\{(\w+\.)?job_columns\}", _expand, text)
+        text = text.replace("{job_nulls}", ", ".join(["NULL"] * (len(JOB_COLUMNS) - 1)))
+        text = text.replace("{schema}", f'"{schema}"').replace("{shard}", f"(pg_backend_pid() % {COUNT_SHARDS})")
+        self.statements: dict[str, str] = {}
+        self.takes_now: set[str] = set()
+        for block in re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]:
+            name, _, body = block.partition("\n")
+            lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
+            statement = "\n".join(lines).strip()
+            name = name.strip()
+            if "{now}" in statement:
+                self.takes_now.add(name)
+                statement = statement.replace("{now}", NOW)
+            self.statements[name] = statement
+
+    def __getitem__(self, name: str) -> str:
+        return self.statements[name]
+
+    @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel of this schema's workers."""
+        return f"jobqueue_{self.schema}"
+
+
+def migrations() -> list[tuple[int, str]]:
+    """``[(version, script)]`` in order, from ``migrations/NNNN_description.sql``."""
+    found = []
+    for entry in (_HERE / "migrations").iterdir():
+        match = re.fullmatch(r"(\d{4})_\w+\.sql", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def latest_version() -> int:
+    return migrations()[-1][0]
+
+
+async def schema_version(conn: Connection, q: Queries) -> int:
+    """The version of the schema in the database: 0 when it has none."""
+    if not await conn.fetchval(q["has_version_table"], f'"{q.schema}".schema_version'):
+        return 0
+    version = await conn.fetchval(q["get_version"])
+    return int(version or 0)
+
+
+async def migrate(conn: Connection, q: Queries) -> tuple[int, int]:
+    """Create or upgrade the schema in one transaction; returns (version before, version after).
+
+    A fresh schema is made from ``schema.sql``; an older one gets each newer migration in order.
+    Concurrent callers (workers starting together) wait for each other on an advisory lock.
+    """
+    steps = migrations()
+    latest = steps[-1][0]
+    async with conn.transaction():
+        await conn.execute(q["lock_migrations"], q.schema)
+        await conn.execute(q["create_schema"])
+        version = await schema_version(conn, q)
+        if version > latest:
+            raise ConfigurationError(
+                f"schema {q.schema!r} is at version {version}, newer than this jobqueue ({latest}); upgrade jobqueue"
+            )
+        if version == latest:
+            return version, version
+        await conn.execute(q["set_search_path"])
+        has_jobs = await conn.fetchval(q["has_jobs_table"], f'"{q.schema}".jobs')
+        if version == 0 and not has_jobs:
+            await conn.execute(read("schema.sql"))
+        else:
+            for number, script in steps:
+                if number > version:
+                    await conn.execute(script)
+        await conn.execute(q["set_version"], latest)
+    return version, latest
