@@ -8,7 +8,8 @@ Services, each a loop on the worker's event loop:
 - completer: writes outcomes in batches (:mod:`.completer`);
 - heartbeater: one timer renews every held lease at lease/3; handler code cannot starve it since
   sync handlers run in threads; a lease found lost cancels its job's work;
-- reaper: recovers expired leases of any worker as failed attempts ("worker lost").
+- reaper: recovers expired leases of any worker as failed attempts ("worker lost");
+- cleaner: prunes old finished jobs and expired keys (:mod:`.cleaner`).
 
 Ownership is per incarnation: every Worker gets a fresh id, so a restarted process never mistakes
 its predecessor's leases for its own.
@@ -27,7 +28,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobqueue.app import JobQueue
 from jobqueue.backends.base import ClaimParams, Lease
@@ -35,6 +36,7 @@ from jobqueue.errors import BackendError
 from jobqueue.job import Job
 from jobqueue.recovery import recover_expired
 from jobqueue.task import Pool
+from jobqueue.worker.cleaner import Cleaner, Retention
 from jobqueue.worker.completer import Completer
 from jobqueue.worker.executor import Outcome, Runtime, run_attempt
 from jobqueue.worker.metrics import WorkerMetrics
@@ -64,6 +66,8 @@ class WorkerConfig:
     pool: Pool = "thread"
     #: Child processes for ``pool="process"`` tasks (default: ``concurrency``), started on first use.
     process_pool_size: int | None = None
+    #: How long finished jobs are kept before this worker's cleaner prunes them; ``None``: never.
+    retention: Retention | None = field(default_factory=Retention)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -128,6 +132,9 @@ class Worker:
         side = [loop.create_task(self._heartbeat_loop(), name="jobqueue-heartbeat")]
         if self.config.reaper_interval is not None:
             side.append(loop.create_task(self._reaper_loop(), name="jobqueue-reaper"))
+        if self.config.retention is not None:
+            cleaner = Cleaner(self.app.backend, self.config.retention)
+            side.append(loop.create_task(cleaner.run(), name="jobqueue-cleaner"))
         log.info("worker.started id=%s queues=%s concurrency=%d", self.id, ",".join(self.config.queues),
                  self.config.concurrency)  # fmt: skip
         try:
