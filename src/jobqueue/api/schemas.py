@@ -67,7 +67,8 @@ def parse_submission(queue: JobQueue, data: Any, prefix: str = "", defaults: Tas
         overrides = {name: value for name, value in data.items() if value is not None and name in OPTIONS}
         if overrides.get("idempotency_key") == "":
             del overrides["idempotency_key"]
-        _check_time(overrides)
+        if "run_at" in overrides or "delay" in overrides:
+            _check_time(overrides)
         if defaults is None:
             return queue.new_job(task, data["payload"], **overrides)
         fields = defaults.of(queue, task).copy()

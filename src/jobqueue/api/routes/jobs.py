@@ -101,16 +101,18 @@ async def submit_batch(request: Request) -> Response:
     outcomes = await state.queue.enqueue_many(jobs)
     _count(state, outcomes)
     results: list[dict[str, Any]] = []
+    tally = {"accepted": 0, "duplicates": 0, "rejected": 0}
     for outcome in outcomes:
         if isinstance(outcome, Accepted):
             results.append({"status": "accepted", "job_id": outcome.job.id})
+            tally["accepted"] += 1
         elif isinstance(outcome, Duplicate):
             results.append({"status": "duplicate", "job_id": outcome.job.id, "state": outcome.job.state.value})
+            tally["duplicates"] += 1
         else:
             results.append({"status": "rejected", "error": _full_message(outcome)})
-    tally = {s: sum(r["status"] == s for r in results) for s in ("accepted", "duplicate", "rejected")}
-    body = {"accepted": tally["accepted"], "duplicates": tally["duplicate"], "rejected": tally["rejected"],
-            "results": results}  # fmt: skip
+            tally["rejected"] += 1
+    body = {**tally, "results": results}
     return json_response(body, 200, state.retry_after if tally["rejected"] else None)
 
 
