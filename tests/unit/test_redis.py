@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from jobqueue import create_backend
-from jobqueue.backends.base import Accepted, ClaimParams, Completion, Lease
+from jobqueue.backends.base import Accepted, ClaimParams, Completion, Failure, Lease
 from jobqueue.backends.redis import RedisBackend, Retention
 from jobqueue.clock import FakeClock
 from jobqueue.errors import BackendError, BackendUnavailable, ConfigurationError
@@ -200,18 +200,33 @@ async def test_work_in_other_queues_does_not_wake_a_waiter(redis: RedisBackend) 
 
 async def test_finished_jobs_are_deleted_after_their_retention() -> None:
     clock = FakeClock()
-    backend = TestRedisBackend(
-        require_redis(), clock=clock, prefix=unique_prefix(), retention=Retention(completed=60, dead_lettered=600)
-    )
+    retention = Retention(completed=60, dead_lettered=600, cancelled=60)
+    backend = TestRedisBackend(require_redis(), clock=clock, prefix=unique_prefix(), retention=retention)
     await backend.open()
+
+    async def dead_letter(job: NewJob) -> None:
+        await backend.enqueue([job])
+        (claimed,) = await backend.claim(ClaimParams(["default"], "w", 1))
+        assert await backend.fail([Failure(Lease(claimed.id, claimed.lease_token), "boom", None)]) == [True]
+
     try:
-        old = NewJob("old")
-        await run_one(backend, old)
+        old_done, old_dead, old_cancelled = NewJob("done"), NewJob("dead"), NewJob("cancelled")
+        await run_one(backend, old_done)
+        await dead_letter(old_dead)
+        await backend.enqueue([old_cancelled])
+        await backend.cancel(old_cancelled.id)
         clock.advance(61)
-        await run_one(backend, NewJob("new"))  # its completion sweeps the old one
-        assert await backend.get(old.id) is None
-        stats = await backend.stats()
-        assert stats.queues["default"].counts[S.COMPLETED] == 1
+        # Each script that finishes a job also deletes the expired ones of the same state.
+        await run_one(backend, NewJob("new"))
+        await dead_letter(NewJob("new dead"))
+        cancelled = NewJob("new cancelled")
+        await backend.enqueue([cancelled])
+        await backend.cancel(cancelled.id)
+        assert await backend.get(old_done.id) is None
+        assert await backend.get(old_cancelled.id) is None
+        assert await backend.get(old_dead.id) is not None  # dead-lettered jobs are kept for 600 s
+        counts = (await backend.stats()).queues["default"].counts
+        assert (counts[S.COMPLETED], counts[S.DEAD_LETTERED], counts[S.CANCELLED]) == (1, 2, 1)
     finally:
         await backend.close()
 

@@ -374,7 +374,8 @@ class RedisBackend:
         return job
 
     async def cancel(self, job_id: str) -> Job:
-        return self._checked(await self._run("cancel", self._now(), job_id), job_id, "cancel")
+        reply = await self._run("cancel", self._now(), job_id, self._retain[2])
+        return self._checked(reply, job_id, "cancel")
 
     @staticmethod
     def _checked(reply: list[Any], job_id: str, operation: str) -> Job:

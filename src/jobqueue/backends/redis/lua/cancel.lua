@@ -1,5 +1,5 @@
 -- Cancel a waiting job (PENDING, SCHEDULED or FAILED).
--- ARGV: now, id. Returns {'OK', fields}, {'NOTFOUND'} or {'STATE', state}.
+-- ARGV: now, id, cancelled retention ('' keeps). Returns {'OK', fields}, {'NOTFOUND'} or {'STATE', state}.
 local now = clock(ARGV[1])
 local id = ARGV[2]
 local key = job_key(id)
@@ -19,4 +19,5 @@ local ch = changes()
 ch:add(P .. 'done:CANCELLED', stamp, id)
 ch:move(v[2], id, v[1], 'CANCELLED')
 ch:write()
+retain('CANCELLED', now, ARGV[3], 1)
 return {'OK', read_job(id)}

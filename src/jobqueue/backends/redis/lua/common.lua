@@ -175,13 +175,14 @@ local function sweep_keys(cutoff, limit)
   return #keys
 end
 
--- The built-in cleaner, run by the scripts that finish jobs, a few entries per call so that no
--- call blocks Redis for long: jobs finished longer ago than their retention (seconds, '' = keep)
--- are deleted, so memory stays flat under steady load without a separate service.
-local function retain(now, completed, dead, cancelled, limit)
-  if completed ~= '' then sweep_jobs('COMPLETED', now - tonumber(completed), limit) end
-  if dead ~= '' then sweep_jobs('DEAD_LETTERED', now - tonumber(dead), limit) end
-  if cancelled ~= '' then sweep_jobs('CANCELLED', now - tonumber(cancelled), limit) end
+-- The built-in cleaner. Each script that finishes jobs in a state (complete: COMPLETED, fail:
+-- DEAD_LETTERED, cancel: CANCELLED) also deletes jobs of that state that finished longer ago than
+-- its retention (seconds, '' = keep), a few more than it finished and oldest first: memory stays
+-- flat under steady load without a separate service, and no call blocks Redis for long.
+local function retain(state, now, keep, finished)
+  if keep ~= '' and finished > 0 then
+    sweep_jobs(state, now - tonumber(keep), finished + 10)
+  end
 end
 
 -- ---- the script itself follows ----

@@ -1,10 +1,12 @@
 -- Mark attempts COMPLETED with their results, each only while its lease is held.
 -- ARGV: now, completed/dead/cancelled retention ('' keeps), then id, token, result JSON per attempt.
+-- (One retention list for all scripts that finish jobs; this one reads the first.)
 -- Returns 1 (done) or 0 (stale lease) per attempt.
 local now = clock(ARGV[1])
 local stamp = fmt(now)
 local ch = changes()
 local out = {}
+local finished = 0
 for i = 5, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   local key = job_key(id)
@@ -15,11 +17,12 @@ for i = 5, #ARGV, 3 do
     ch:remove(P .. 'leases', id)
     ch:add(P .. 'done:COMPLETED', stamp, id)
     ch:move(v[3], id, 'PROCESSING', 'COMPLETED')
+    finished = finished + 1
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
 end
 ch:write()
-retain(now, ARGV[2], ARGV[3], ARGV[4], #out + 10)
+retain('COMPLETED', now, ARGV[2], finished)
 return out

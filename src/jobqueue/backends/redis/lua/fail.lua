@@ -7,6 +7,7 @@ local stamp = fmt(now)
 local ch = changes()
 local out = {}
 local woken = {}
+local dead = 0
 for i = 5, #ARGV, 5 do
   local id, token, err, delay, if_expired = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = job_key(id)
@@ -22,6 +23,7 @@ for i = 5, #ARGV, 5 do
       redis.call('HDEL', key, 'next_retry_at')
       ch:add(P .. 'done:DEAD_LETTERED', stamp, id)
       ch:move(queue, id, 'PROCESSING', 'DEAD_LETTERED')
+      dead = dead + 1
     else
       local due = now + math.max(0, tonumber(delay))
       redis.call('HSET', key, 'state', 'FAILED', 'error', err, 'next_retry_at', fmt(due), 'run_at', fmt(due),
@@ -40,5 +42,5 @@ ch:write()
 for queue in pairs(woken) do
   wake(queue)
 end
-retain(now, ARGV[2], ARGV[3], ARGV[4], #out + 10)
+retain('DEAD_LETTERED', now, ARGV[3], dead)
 return out
