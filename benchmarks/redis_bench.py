@@ -11,6 +11,10 @@ that is deleted afterwards (the server may be shared: nothing else is touched):
 ``latency``    with that worker idle, 1,000 jobs offered at 200 jobs/s; latency = the attempt's
                start (``last_attempt``) minus ``created_at``, both stamped by the Redis clock
 
+For context, two ceilings are measured in the same run: sequential ``PING`` round trips per second
+through the backend's own connection and through redis-py's asyncio client. On a shared machine
+the figures move with its load; compare them with these ceilings of the same moment.
+
 ``NewJob`` objects are built before the clock starts. Run from the repository root::
 
     .venv/bin/python benchmarks/redis_bench.py [--url redis://127.0.0.1:6379/0] [--quick] [--runs 3]
@@ -70,6 +74,31 @@ async def enqueue_rate(url: str, n: int, batch: int) -> float:
         await backend.close()
         await drop(url, prefix)
     return n / elapsed
+
+
+async def round_trips(url: str, n: int) -> tuple[float, float]:
+    """Sequential PINGs per second: through the backend's connection, and through redis-py."""
+    import redis.asyncio
+
+    backend = RedisBackend(url, prefix=f"bench-{uuid.uuid4().hex[:8]}")
+    await backend.open()
+    try:
+        start = time.perf_counter()
+        for _ in range(n):
+            await backend._call("PING")
+        ours = n / (time.perf_counter() - start)
+    finally:
+        await backend.close()
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        await client.ping()
+        start = time.perf_counter()
+        for _ in range(n):
+            await client.ping()
+        theirs = n / (time.perf_counter() - start)
+    finally:
+        await client.aclose()
+    return ours, theirs
 
 
 async def all_jobs(app: JobQueue) -> list[Any]:
@@ -167,6 +196,9 @@ def main() -> None:
     single, batch, n, offered = 5_000 // scale, 20_000 // scale, 20_000 // scale, 1_000 // scale
     rows: dict[str, list[float]] = {}
     for _ in range(runs):
+        ours, theirs = asyncio.run(round_trips(args.url, single))
+        rows.setdefault("ping_ours", []).append(ours)
+        rows.setdefault("ping_redis_py", []).append(theirs)
         rows.setdefault("single", []).append(asyncio.run(enqueue_rate(args.url, single, 1)))
         rows.setdefault("batch", []).append(asyncio.run(enqueue_rate(args.url, batch, 1_000)))
         p = asyncio.run(with_app(args.url, lambda app, store: processed(app, store, n)))
@@ -190,6 +222,8 @@ def main() -> None:
     print(f"| enqueue-to-start p95, ms | {cell(results['p95_ms'], '.3f')} | |")
     print(f"| enqueue-to-start p99, ms | {cell(results['p99_ms'], '.3f')} | {TARGETS['p99']} |")
     print(f"| enqueue-to-start max, ms | {cell(results['max_ms'], '.2f')} | |")
+    print(f"| (ceiling) sequential PINGs/s, the backend's connection | {cell(results['ping_ours'], ',.0f')} | |")
+    print(f"| (ceiling) sequential PINGs/s, redis-py asyncio | {cell(results['ping_redis_py'], ',.0f')} | |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
