@@ -157,6 +157,16 @@ async def test_scripts_are_loaded_again_when_the_server_forgot_them(redis: Redis
     assert redis._scripts._sha["enqueue"] != "0" * 40
 
 
+async def test_a_large_batch_is_stored_in_slices_that_see_each_other(redis: RedisBackend) -> None:
+    jobs = [NewJob(n, idempotency_key="same" if n in (10, 2100) else None) for n in range(2500)]
+    outcomes = await redis.enqueue(jobs, {"default": 2000})
+    kinds = [type(o).__name__ for o in outcomes]
+    assert kinds[2100] == "Duplicate" and outcomes[2100].job.id == jobs[10].id  # type: ignore[union-attr]
+    assert kinds[:2000] == ["Accepted"] * 2000  # the key is checked before the capacity:
+    assert kinds[2000:] == ["Rejected"] * 100 + ["Duplicate"] + ["Rejected"] * 399
+    assert (await redis.stats()).queues["default"].counts[S.PENDING] == 2000
+
+
 async def test_redis_errors_become_backend_errors(redis: RedisBackend) -> None:
     with pytest.raises(BackendError, match="Redis error"):
         await redis._call("NO-SUCH-COMMAND")

@@ -75,6 +75,8 @@ EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 TRANSIENT_ERRORS = frozenset({"OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"})
 #: Most jobs (and keys) one prune script deletes before handing back to the event loop and Redis.
 PRUNE_CHUNK = 1000
+#: Most jobs one enqueue script stores: a larger batch is sent as several scripts.
+ENQUEUE_CHUNK = 1000
 
 _STATES = {s.value.encode(): s for s in JobState}
 
@@ -264,8 +266,16 @@ class RedisBackend:
     # ---- enqueue --------------------------------------------------------------------------
 
     async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
-        if not jobs:
-            return []
+        outcomes: list[EnqueueOutcome] = []
+        # A large batch goes as several scripts, one after the other, so that none holds Redis
+        # for long; each job is still atomic, and later jobs still see earlier ones.
+        for start in range(0, len(jobs), ENQUEUE_CHUNK):
+            outcomes += await self._enqueue(jobs[start : start + ENQUEUE_CHUNK], capacity)
+        if any(type(o) is Accepted for o in outcomes):
+            self._wakeup.wake()  # waiters in this process; other processes hear the PUBLISH
+        return outcomes
+
+    async def _enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[EnqueueOutcome]:
         args: list[Arg] = [self._now(), _seconds(self.key_grace)]
         for new in jobs:
             limit = None if capacity is None else capacity.get(new.queue)
@@ -277,7 +287,6 @@ class RedisBackend:
         reply = await self._run("enqueue", *args)
         now = float(reply[0])
         outcomes: list[EnqueueOutcome] = []
-        accepted = False
         for new, result in zip(jobs, reply[1:], strict=True):
             if result == 1:
                 due = new.due_at(now)
@@ -287,14 +296,11 @@ class RedisBackend:
                     new.idempotency_key, now, due, timeout=new.timeout,
                 )  # fmt: skip
                 outcomes.append(Accepted(job))
-                accepted = True
             elif result == 0:
                 assert capacity is not None
                 outcomes.append(Rejected(new.queue, capacity[new.queue]))
             else:
                 outcomes.append(Duplicate(_job(result)))
-        if accepted:
-            self._wakeup.wake()  # waiters in this process; other processes hear the PUBLISH
         return outcomes
 
     # ---- worker operations ----------------------------------------------------------------
@@ -354,6 +360,8 @@ class RedisBackend:
     # ---- reading and administration -------------------------------------------------------
 
     async def get(self, job_id: str) -> Job | None:
+        if not self._opened:
+            raise ConfigurationError("the redis backend is not open; call `await backend.open()` first")
         row = await self._call("HMGET", f"{self.namespace}job:{job_id}", *JOB_FIELDS)
         return None if row[0] is None else _job(row)
 
