@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from jobqueue import create_backend
-from jobqueue.backends.base import Accepted, ClaimParams, Completion, Failure, Lease
+from jobqueue.backends.base import Accepted, ClaimParams, Completion, Failure, Lease, ListParams
 from jobqueue.backends.redis import RedisBackend, Retention
 from jobqueue.clock import FakeClock
 from jobqueue.errors import BackendError, BackendUnavailable, ConfigurationError
@@ -118,6 +118,17 @@ async def test_prefixes_keep_applications_apart(redis: RedisBackend) -> None:
         assert [j.payload for j in await other.claim(ClaimParams(["default"], "w", 10))] == ["theirs"]
     finally:
         await other.close()
+
+
+async def test_listing_merges_the_state_indexes_in_byte_order(redis: RedisBackend) -> None:
+    # Ids of the caller's choosing, in different states: the merge must order them as bytes
+    # (as ZRANGEBYLEX does), whatever the server's locale would say ("B" < "a" < "b-2" < "b2").
+    await redis.enqueue([NewJob(n, id=i) for n, i in enumerate(["b2", "a", "b-2", "B"])])
+    await redis.claim(ClaimParams(["default"], "w", 2))  # "b2" and "a" become PROCESSING
+    page = await redis.list_jobs(ListParams(limit=3))
+    assert [j.id for j in page.jobs] == ["B", "a", "b-2"] and page.next_cursor == "b-2"
+    rest = await redis.list_jobs(ListParams(cursor=page.next_cursor))
+    assert [j.id for j in rest.jobs] == ["b2"] and rest.next_cursor is None
 
 
 # ---- time ------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 --   P.."ready:"..queue     zset of due waiting jobs, score ready_score(priority, seq)
 --   P.."delayed:"..queue   zset of waiting jobs due later (SCHEDULED, FAILED), score = due time
 --   P.."leases"            zset of PROCESSING jobs, score = lease_expires_at
---   P.."ids"               zset of every job id (score 0: ordered by id, for paging)
---   P.."state:"..STATE     zset of the ids in one state (score 0), for filtered listing
+--   P.."state:"..STATE     zset of the ids in one state (score 0: ordered by id), for listing; every
+--                          job is in exactly one, so together they are the index of all jobs
 --   P.."done:"..STATE      zset of finished jobs (COMPLETED, DEAD_LETTERED, CANCELLED) by finished_at
 --   P.."counts"            hash "queue|STATE" -> number of jobs (capacity checks and stats)
 --   P.."keys"              hash idempotency key -> job id
@@ -158,7 +158,6 @@ local function sweep_jobs(state, cutoff, limit)
   for i = 1, #keys, SLICE do
     redis.call('DEL', unpack(keys, i, math.min(#keys, i + SLICE - 1)))
   end
-  variadic('ZREM', P .. 'ids', ids)
   variadic('ZREM', P .. 'state:' .. state, ids)
   variadic('ZREM', done, ids)
   ch:write()

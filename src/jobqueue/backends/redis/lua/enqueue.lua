@@ -82,7 +82,6 @@ for i = 3, #ARGV, 12 do
         fields[#fields + 1] = timeout
       end
       redis.call('HSET', jkey, unpack(fields))
-      ch:add(P .. 'ids', 0, id)
       ch:add(P .. 'state:' .. state, 0, id)
       ch:count(queue, state, 1)
       schedule(ch, queue, id, priority, seq, due, now)
