@@ -191,6 +191,7 @@ class RedisBackend:
             _seconds(self.retention.dead_lettered),
             _seconds(self.retention.cancelled),
         )
+        self._key_grace = _seconds(key_grace)
         self._opened = False
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -266,27 +267,37 @@ class RedisBackend:
     # ---- enqueue --------------------------------------------------------------------------
 
     async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
-        outcomes: list[EnqueueOutcome] = []
-        # A large batch goes as several scripts, one after the other, so that none holds Redis
-        # for long; each job is still atomic, and later jobs still see earlier ones.
-        for start in range(0, len(jobs), ENQUEUE_CHUNK):
-            outcomes += await self._enqueue(jobs[start : start + ENQUEUE_CHUNK], capacity)
-        if any(type(o) is Accepted for o in outcomes):
+        if len(jobs) <= ENQUEUE_CHUNK:
+            outcomes, accepted = await self._enqueue(jobs, capacity)
+        else:
+            # A large batch goes as several scripts, one after the other, so that none holds
+            # Redis for long; each job is still atomic, and later jobs still see earlier ones.
+            outcomes, accepted = [], False
+            for start in range(0, len(jobs), ENQUEUE_CHUNK):
+                part, some = await self._enqueue(jobs[start : start + ENQUEUE_CHUNK], capacity)
+                outcomes += part
+                accepted = accepted or some
+        if accepted:
             self._wakeup.wake()  # waiters in this process; other processes hear the PUBLISH
         return outcomes
 
-    async def _enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[EnqueueOutcome]:
-        args: list[Arg] = [self._now(), _seconds(self.key_grace)]
+    async def _enqueue(
+        self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None
+    ) -> tuple[list[EnqueueOutcome], bool]:
+        if not jobs:
+            return [], False
+        args: list[Arg] = [self._now(), self._key_grace]
         for new in jobs:
             limit = None if capacity is None else capacity.get(new.queue)
             args += (
-                new.id, new.queue, new.task, new.payload_json, str(new.priority), str(new.max_retries),
+                new.id, new.queue, new.task, new.payload_json, new.priority, new.max_retries,
                 new.idempotency_key or "", repr(new.key_ttl), "" if new.run_at is None else repr(new.run_at),
-                repr(new.delay), "" if new.timeout is None else repr(new.timeout), "" if limit is None else str(limit),
+                repr(new.delay), "" if new.timeout is None else repr(new.timeout), "" if limit is None else limit,
             )  # fmt: skip
         reply = await self._run("enqueue", *args)
         now = float(reply[0])
         outcomes: list[EnqueueOutcome] = []
+        accepted = False
         for new, result in zip(jobs, reply[1:], strict=True):
             if result == 1:
                 due = new.due_at(now)
@@ -296,12 +307,13 @@ class RedisBackend:
                     new.idempotency_key, now, due, timeout=new.timeout,
                 )  # fmt: skip
                 outcomes.append(Accepted(job))
+                accepted = True
             elif result == 0:
                 assert capacity is not None
                 outcomes.append(Rejected(new.queue, capacity[new.queue]))
             else:
                 outcomes.append(Duplicate(_job(result)))
-        return outcomes
+        return outcomes, accepted
 
     # ---- worker operations ----------------------------------------------------------------
 
