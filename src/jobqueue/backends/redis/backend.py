@@ -200,8 +200,14 @@ class RedisBackend:
         """Connect, check the server's eviction policy, and load the scripts. Idempotent."""
         if self._opened:
             return
-        info = await self._call("INFO", "memory")
-        policy = _info_field(info, "maxmemory_policy")
+        try:
+            memory = await self._wire.call("INFO", "memory")
+            persistence = await self._wire.call("INFO", "persistence")
+        except RedisReplyError as exc:  # INFO denied (ACLs of a managed service): say so, go on
+            log.warning("redis.unchecked server=%s: cannot read INFO (%s); make sure maxmemory-policy is "
+                        "noeviction", self.address, exc)  # fmt: skip
+            memory = persistence = b""
+        policy = _info_field(memory, "maxmemory_policy")
         if policy in EVICTING_POLICIES:
             self._wire.close()
             raise ConfigurationError(
@@ -209,8 +215,7 @@ class RedisBackend:
                 "when memory runs out. Set `maxmemory-policy noeviction` (then a full Redis refuses "
                 "new jobs instead of losing accepted ones)."
             )
-        persistence = await self._call("INFO", "persistence")
-        if _info_field(persistence, "aof_enabled") != "1":
+        if persistence and _info_field(persistence, "aof_enabled") != "1":
             log.info("redis.not_durable server=%s: AOF is off; accepted jobs do not survive a Redis restart "
                      "(see docs/redis.md)", self.address)  # fmt: skip
         try:
