@@ -92,9 +92,12 @@ class Retention:
 
 def _job(v: Sequence[Any]) -> Job:
     """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent; an absent
-    retry_count or lease_token is 0: enqueue does not write them). Inlined: it runs per job."""
+    retry_count or lease_token is 0: enqueue does not write them). The lease fields of a job that
+    is not PROCESSING are left over from its last attempt and read as None. Inlined: it runs per job."""
     (id_, queue, task, payload, priority, state, retries, max_retries, key, created, run_at, started,
      finished, last, next_retry, error, result, timeout, expires, worker, token) = v  # fmt: skip
+    if state != b"PROCESSING":
+        expires = worker = None
     return Job(
         id_.decode(), queue.decode(), task.decode(), load_json(payload), int(priority), _STATES[state],
         0 if retries is None else int(retries), int(max_retries), None if key is None else key.decode(),

@@ -4,7 +4,9 @@
 -- key the scripts build from it lives in one slot and a script may touch any of them.
 -- Keys (P = KEYS[1]):
 --   P.."job:"..id          hash, one per job (fields: JOB_FIELDS, plus "seq"; an absent
---                          retry_count or lease_token is 0)
+--                          retry_count or lease_token is 0; lease_expires_at and worker_id
+--                          mean something only while PROCESSING: finishing a job leaves them,
+--                          which saves an HDEL per job, and readers ignore them)
 --   P.."ready:"..queue     zset of due waiting jobs, score ready_score(priority, seq)
 --   P.."delayed:"..queue   zset of waiting jobs due later (SCHEDULED, FAILED), score = due time
 --   P.."leases"            zset of PROCESSING jobs, score = lease_expires_at

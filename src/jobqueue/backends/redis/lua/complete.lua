@@ -13,7 +13,6 @@ for i = 5, #ARGV, 3 do
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue')
   if v[1] == 'PROCESSING' and v[2] == token then
     redis.call('HSET', key, 'state', 'COMPLETED', 'result', ARGV[i + 2], 'finished_at', stamp)
-    redis.call('HDEL', key, 'lease_expires_at', 'worker_id')
     ch:remove(P .. 'leases', id)
     ch:add(P .. 'done:COMPLETED', stamp, id)
     ch:move(v[3], id, 'PROCESSING', 'COMPLETED')

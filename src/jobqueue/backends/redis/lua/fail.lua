@@ -16,11 +16,9 @@ for i = 5, #ARGV, 5 do
   if v[1] == 'PROCESSING' and v[2] == token and (if_expired == '0' or tonumber(v[4]) <= now) then
     local queue = v[3]
     local retries = (tonumber(v[7]) or 0) + 1
-    redis.call('HDEL', key, 'lease_expires_at', 'worker_id')
     ch:remove(P .. 'leases', id)
     if delay == '' then
       redis.call('HSET', key, 'state', 'DEAD_LETTERED', 'error', err, 'finished_at', stamp, 'retry_count', retries)
-      redis.call('HDEL', key, 'next_retry_at')
       ch:add(P .. 'done:DEAD_LETTERED', stamp, id)
       ch:move(queue, id, 'PROCESSING', 'DEAD_LETTERED')
       dead = dead + 1

@@ -10,7 +10,6 @@ for i = 2, #ARGV, 2 do
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'priority', 'seq')
   if v[1] == 'PROCESSING' and v[2] == ARGV[i + 1] then
     redis.call('HSET', key, 'state', 'PENDING', 'run_at', fmt(now))
-    redis.call('HDEL', key, 'lease_expires_at', 'worker_id')
     ch:remove(P .. 'leases', id)
     schedule(ch, v[3], id, v[4], v[5], now, now)
     ch:move(v[3], id, 'PROCESSING', 'PENDING')
