@@ -65,9 +65,9 @@ log = logging.getLogger("jobqueue.redis")
 DEFAULT_PREFIX = "jobqueue"
 #: Order of the job hash fields the scripts return (``JOB_FIELDS`` in ``lua/common.lua``).
 JOB_FIELDS = (
-    "id", "queue", "task", "payload", "priority", "state", "retry_count", "max_retries",
-    "idempotency_key", "created_at", "run_at", "started_at", "finished_at", "last_attempt",
-    "next_retry_at", "error", "result", "timeout", "lease_expires_at", "worker_id", "lease_token",
+    "spec", "queue", "task", "state", "retry_count", "created_at", "run_at", "started_at",
+    "finished_at", "last_attempt", "next_retry_at", "error", "result", "lease_expires_at",
+    "worker_id", "lease_token",
 )  # fmt: skip
 #: ``maxmemory-policy`` values that may evict keys without a TTL, which all of ours are.
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
@@ -90,21 +90,28 @@ class Retention:
     cancelled: float | None = 24 * 3600.0
 
 
+def _spec(new: NewJob) -> bytes:
+    """The fields of a job that never change and no script reads, as one JSON array (the payload,
+    already JSON, is spliced in last rather than parsed and serialized again)."""
+    head = dump_json([new.id, new.priority, new.max_retries, new.idempotency_key, new.timeout])
+    return head[:-1] + b"," + new.payload_json + b"]"
+
+
 def _job(v: Sequence[Any]) -> Job:
     """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent; an absent
     retry_count or lease_token is 0: enqueue does not write them). The lease fields of a job that
     is not PROCESSING are left over from its last attempt and read as None. Inlined: it runs per job."""
-    (id_, queue, task, payload, priority, state, retries, max_retries, key, created, run_at, started,
-     finished, last, next_retry, error, result, timeout, expires, worker, token) = v  # fmt: skip
+    (spec, queue, task, state, retries, created, run_at, started, finished, last, next_retry, error, result,
+     expires, worker, token) = v  # fmt: skip
+    id_, priority, max_retries, key, timeout, payload = load_json(spec)
     if state != b"PROCESSING":
         expires = worker = None
     return Job(
-        id_.decode(), queue.decode(), task.decode(), load_json(payload), int(priority), _STATES[state],
-        0 if retries is None else int(retries), int(max_retries), None if key is None else key.decode(),
-        float(created), float(run_at), None if started is None else float(started),
-        None if finished is None else float(finished), None if last is None else float(last),
-        None if next_retry is None else float(next_retry), None if error is None else error.decode(),
-        None if result is None else load_json(result), None if timeout is None else float(timeout),
+        id_, queue.decode(), task.decode(), payload, priority, _STATES[state],
+        0 if retries is None else int(retries), max_retries, key, float(created), float(run_at),
+        None if started is None else float(started), None if finished is None else float(finished),
+        None if last is None else float(last), None if next_retry is None else float(next_retry),
+        None if error is None else error.decode(), None if result is None else load_json(result), timeout,
         None if expires is None else float(expires), None if worker is None else worker.decode(),
         0 if token is None else int(token),
     )  # fmt: skip
@@ -298,9 +305,9 @@ class RedisBackend:
         for new in jobs:
             limit = None if capacity is None else capacity.get(new.queue)
             args += (
-                new.id, new.queue, new.task, new.payload_json, new.priority, new.max_retries,
-                new.idempotency_key or "", repr(new.key_ttl), "" if new.run_at is None else repr(new.run_at),
-                repr(new.delay), "" if new.timeout is None else repr(new.timeout), "" if limit is None else limit,
+                new.id, new.queue, new.task, _spec(new), new.priority, new.idempotency_key or "",
+                repr(new.key_ttl), "" if new.run_at is None else repr(new.run_at), repr(new.delay),
+                "" if limit is None else limit,
             )  # fmt: skip
         reply = await self._run("enqueue", *args)
         now = float(reply[0])

@@ -18,8 +18,7 @@ for q = 5, #ARGV do
   if #due > 0 then
     local promoted = {}
     for _, id in ipairs(due) do
-      local v = redis.call('HMGET', job_key(id), 'priority', 'seq')
-      promoted[#promoted + 1] = fmt(ready_score(v[1], v[2]))
+      promoted[#promoted + 1] = redis.call('HGET', job_key(id), 'rank')
       promoted[#promoted + 1] = id
     end
     variadic('ZADD', ready, promoted)
@@ -40,21 +39,21 @@ for i = 1, math.min(limit, #candidates) do
   local key = job_key(id)
   -- One read of the whole job, changed here and returned: no second read after the write.
   local v = redis.call('HMGET', key, unpack(JOB_FIELDS))
-  local old = v[6]
-  local token = (tonumber(v[21]) or 0) + 1
-  if v[12] then
+  local old = v[4]
+  local token = (tonumber(v[16]) or 0) + 1
+  if v[8] then
     redis.call('HSET', key, 'state', 'PROCESSING', 'lease_expires_at', expires, 'worker_id', worker,
       'last_attempt', stamp, 'lease_token', token)
   else
     redis.call('HSET', key, 'state', 'PROCESSING', 'lease_expires_at', expires, 'worker_id', worker,
       'last_attempt', stamp, 'lease_token', token, 'started_at', stamp)
-    v[12] = stamp
+    v[8] = stamp
   end
-  if v[15] then
+  if v[11] then
     redis.call('HDEL', key, 'next_retry_at')
-    v[15] = false
+    v[11] = false
   end
-  v[6], v[14], v[19], v[20], v[21] = 'PROCESSING', stamp, expires, worker, tostring(token)
+  v[4], v[10], v[14], v[15], v[16] = 'PROCESSING', stamp, expires, worker, tostring(token)
   ch:remove(ready, id)
   ch:add(P .. 'leases', expires, id)
   ch:move(v[2], id, old, 'PROCESSING')

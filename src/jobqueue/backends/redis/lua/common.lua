@@ -3,10 +3,13 @@
 -- KEYS[1] is the namespace, e.g. "{jobqueue}:". Its braces are a Redis Cluster hash tag, so every
 -- key the scripts build from it lives in one slot and a script may touch any of them.
 -- Keys (P = KEYS[1]):
---   P.."job:"..id          hash, one per job (fields: JOB_FIELDS, plus "seq"; an absent
---                          retry_count or lease_token is 0; lease_expires_at and worker_id
---                          mean something only while PROCESSING: finishing a job leaves them,
---                          which saves an HDEL per job, and readers ignore them)
+--   P.."job:"..id          hash, one per job: JOB_FIELDS, plus "rank" (its ready_score). "spec"
+--                          holds what never changes and no script reads, as one JSON array
+--                          [id, priority, max_retries, idempotency_key, timeout, payload] that
+--                          the client builds: one field to write instead of six. An absent
+--                          retry_count or lease_token is 0; lease_expires_at and worker_id mean
+--                          something only while PROCESSING (finishing a job leaves them, which
+--                          saves an HDEL per job; readers ignore them)
 --   P.."ready:"..queue     zset of due waiting jobs, score ready_score(priority, seq)
 --   P.."delayed:"..queue   zset of waiting jobs due later (SCHEDULED, FAILED), score = due time
 --   P.."leases"            zset of PROCESSING jobs, score = lease_expires_at
@@ -25,9 +28,9 @@
 local P = KEYS[1]
 
 local JOB_FIELDS = {
-  'id', 'queue', 'task', 'payload', 'priority', 'state', 'retry_count', 'max_retries',
-  'idempotency_key', 'created_at', 'run_at', 'started_at', 'finished_at', 'last_attempt',
-  'next_retry_at', 'error', 'result', 'timeout', 'lease_expires_at', 'worker_id', 'lease_token',
+  'spec', 'queue', 'task', 'state', 'retry_count', 'created_at', 'run_at', 'started_at',
+  'finished_at', 'last_attempt', 'next_retry_at', 'error', 'result', 'lease_expires_at',
+  'worker_id', 'lease_token',
 }
 
 -- Priority (-1000..1000) above a 42-bit sequence: lower score = claimed first, and the score
@@ -129,9 +132,9 @@ local function waiting(queue)
 end
 
 -- Put a waiting job where a claim finds it: the ready set when due, the delayed set otherwise.
-local function schedule(ch, queue, id, priority, seq, due, now)
+local function schedule(ch, queue, id, rank, due, now)
   if due <= now then
-    ch:add(P .. 'ready:' .. queue, fmt(ready_score(priority, seq)), id)
+    ch:add(P .. 'ready:' .. queue, rank, id)
   else
     ch:add(P .. 'delayed:' .. queue, fmt(due), id)
   end

@@ -1,16 +1,15 @@
 -- Store new jobs, each atomically: same id stored already, live idempotency key, capacity, insert.
--- ARGV: now, key_grace, then 12 values per job: id, queue, task, payload (JSON), priority,
---   max_retries, idempotency key ('' none), key_ttl, run_at ('' = now + delay), delay, timeout
---   ('' none), capacity ('' unbounded).
+-- ARGV: now, key_grace, then 10 values per job: id, queue, task, spec (see common.lua), priority,
+--   idempotency key ('' none), key_ttl, run_at ('' = now + delay), delay, capacity ('' unbounded).
 -- Returns {now, outcome...}: 1 accepted, 0 rejected (full), or the holder's fields (duplicate).
 local now = clock(ARGV[1])
 local stamp = fmt(now)
 local out = {stamp}
-local n = (#ARGV - 2) / 12
+local n = (#ARGV - 2) / 10
 -- A stored id means a producer sent the same job again: rare, so one EXISTS over the whole batch
 -- decides whether each job needs a look of its own.
 local job_keys = {}
-for i = 3, #ARGV, 12 do
+for i = 3, #ARGV, 10 do
   job_keys[#job_keys + 1] = job_key(ARGV[i])
 end
 local stored = 0
@@ -24,11 +23,10 @@ local woken = {}
 local inserted = {}
 local with_keys = false
 local j = 0
-for i = 3, #ARGV, 12 do
+for i = 3, #ARGV, 10 do
   j = j + 1
-  local id, queue, task, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local priority, max_retries, key, key_ttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  local run_at, delay, timeout, capacity = ARGV[i + 8], ARGV[i + 9], ARGV[i + 10], ARGV[i + 11]
+  local id, queue, task, spec, priority = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local key, key_ttl, run_at, delay, capacity = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], ARGV[i + 9]
   local jkey = job_keys[j]
   local holder = nil
   if inserted[id] or (stored > 0 and redis.call('EXISTS', jkey) == 1) then
@@ -68,23 +66,17 @@ for i = 3, #ARGV, 12 do
         state = 'SCHEDULED'
       end
       seq = seq + 1
-      local fields = {'id', id, 'queue', queue, 'task', task, 'payload', payload, 'priority', priority,
-        'state', state, 'max_retries', max_retries, 'created_at', stamp, 'run_at', fmt(due), 'seq', seq}
+      local rank = fmt(ready_score(priority, seq))
+      redis.call('HSET', jkey, 'spec', spec, 'queue', queue, 'task', task, 'state', state, 'created_at', stamp,
+        'run_at', fmt(due), 'rank', rank)
       if key ~= '' then
         with_keys = true
-        fields[#fields + 1] = 'idempotency_key'
-        fields[#fields + 1] = key
         redis.call('HSET', P .. 'keys', key, id)
         redis.call('ZADD', P .. 'keyexp', fmt(now + tonumber(key_ttl)), key)
       end
-      if timeout ~= '' then
-        fields[#fields + 1] = 'timeout'
-        fields[#fields + 1] = timeout
-      end
-      redis.call('HSET', jkey, unpack(fields))
       ch:add(P .. 'state:' .. state, 0, id)
       ch:count(queue, state, 1)
-      schedule(ch, queue, id, priority, seq, due, now)
+      schedule(ch, queue, id, rank, due, now)
       woken[queue] = true
       inserted[id] = true
       out[#out + 1] = 1

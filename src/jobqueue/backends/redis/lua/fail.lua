@@ -11,11 +11,10 @@ local dead = 0
 for i = 5, #ARGV, 5 do
   local id, token, err, delay, if_expired = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = job_key(id)
-  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'priority', 'seq',
-    'retry_count')
+  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'rank', 'retry_count')
   if v[1] == 'PROCESSING' and v[2] == token and (if_expired == '0' or tonumber(v[4]) <= now) then
     local queue = v[3]
-    local retries = (tonumber(v[7]) or 0) + 1
+    local retries = (tonumber(v[6]) or 0) + 1
     ch:remove(P .. 'leases', id)
     if delay == '' then
       redis.call('HSET', key, 'state', 'DEAD_LETTERED', 'error', err, 'finished_at', stamp, 'retry_count', retries)
@@ -27,7 +26,7 @@ for i = 5, #ARGV, 5 do
       redis.call('HSET', key, 'state', 'FAILED', 'error', err, 'next_retry_at', fmt(due), 'run_at', fmt(due),
         'retry_count', retries)
       -- A retry always re-enters its queue, whatever the capacity.
-      schedule(ch, queue, id, v[5], v[6], due, now)
+      schedule(ch, queue, id, v[5], due, now)
       ch:move(queue, id, 'PROCESSING', 'FAILED')
       woken[queue] = true
     end

@@ -7,11 +7,11 @@ local woken = {}
 for i = 2, #ARGV, 2 do
   local id = ARGV[i]
   local key = job_key(id)
-  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'priority', 'seq')
+  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'rank')
   if v[1] == 'PROCESSING' and v[2] == ARGV[i + 1] then
     redis.call('HSET', key, 'state', 'PENDING', 'run_at', fmt(now))
     ch:remove(P .. 'leases', id)
-    schedule(ch, v[3], id, v[4], v[5], now, now)
+    schedule(ch, v[3], id, v[4], now, now)
     ch:move(v[3], id, 'PROCESSING', 'PENDING')
     woken[v[3]] = true
     out[#out + 1] = 1

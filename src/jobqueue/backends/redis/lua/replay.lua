@@ -4,7 +4,7 @@
 local now = clock(ARGV[1])
 local id = ARGV[2]
 local key = job_key(id)
-local v = redis.call('HMGET', key, 'state', 'queue', 'priority', 'seq')
+local v = redis.call('HMGET', key, 'state', 'queue', 'rank')
 if not v[1] then
   return {'NOTFOUND'}
 end
@@ -18,7 +18,7 @@ redis.call('HSET', key, 'state', 'PENDING', 'retry_count', 0, 'run_at', fmt(now)
 redis.call('HDEL', key, 'finished_at', 'next_retry_at')
 local ch = changes()
 ch:remove(P .. 'done:DEAD_LETTERED', id)
-schedule(ch, v[2], id, v[3], v[4], now, now)
+schedule(ch, v[2], id, v[3], now, now)
 ch:move(v[2], id, 'DEAD_LETTERED', 'PENDING')
 ch:write()
 wake(v[2])
