@@ -34,9 +34,10 @@ pytestmark = pytest.mark.slow
 class PrivateRedis:
     """A redis-server process of this test's own, on a free loopback port."""
 
-    def __init__(self, folder: Path, *options: str) -> None:
+    def __init__(self, folder: Path, *options: str, tls: tuple[Path, Path] | None = None) -> None:
         self.folder = folder
         self.options = options
+        self.tls = tls  # (certificate, key)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -51,8 +52,13 @@ class PrivateRedis:
         if binary is None:
             skip_or_fail("redis-server is not installed")
             return
-        cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(self.folder), *self.options]  # fmt: skip
+        # With a certificate, the port speaks TLS only.
+        listen = ["--port", str(self.port)] if self.tls is None else [
+            "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls[0]),
+            "--tls-key-file", str(self.tls[1]), "--tls-auth-clients", "no",
+        ]  # fmt: skip
+        cmd = [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.folder),
+               *self.options]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
@@ -229,6 +235,37 @@ async def _ready(app: JobQueue) -> bool:
     except BackendUnavailable:
         return False
     return True
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    if shutil.which("openssl") is None:
+        skip_or_fail("openssl is not installed (needed to make a test certificate)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_rediss_urls_speak_tls_and_verify_the_certificate(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    redis = PrivateRedis(tmp_path, tls=(cert, key))
+    redis.start()
+    try:
+        url = f"rediss://127.0.0.1:{redis.port}/0"
+        async with RedisBackend(f"{url}?ssl_ca_certs={cert}") as verified:
+            (outcome,) = await verified.enqueue([NewJob("over tls")])
+            assert isinstance(outcome, Accepted)
+        unverified = RedisBackend(url, connect_timeout=2.0)  # the system CAs do not know this cert
+        with pytest.raises(BackendUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            await unverified.open()
+        await unverified.close()
+    finally:
+        redis.kill()
 
 
 def test_the_private_server_is_gone_after_the_test(tmp_path: Path) -> None:

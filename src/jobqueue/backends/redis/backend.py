@@ -121,7 +121,7 @@ def _job(v: Sequence[Any]) -> Job:
 URL_OPTIONS = ("prefix", "key_grace", "connect_timeout", "command_timeout", "keep_completed", "keep_dead",
                "keep_cancelled")  # fmt: skip
 #: Options the connection itself reads (see :class:`~jobqueue.backends.redis.wire.Address`).
-CONNECTION_OPTIONS = ("ssl_cert_reqs",)
+CONNECTION_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs")
 
 
 def options_from_url(query: Mapping[str, str]) -> dict[str, Any]:

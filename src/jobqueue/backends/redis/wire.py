@@ -67,8 +67,10 @@ class Address:
             raise ConfigurationError(f"bad Redis URL {url!r}: {exc}") from None
         tls = None
         if scheme == "rediss":
-            tls = ssl.create_default_context()
-            if parts.get("ssl_cert_reqs") in ("none", "optional"):  # a self-signed test server
+            # Verified against the system's CAs, or ?ssl_ca_certs=/path/ca.pem for a private CA;
+            # ?ssl_cert_reqs=none turns verification off (a throw-away test server only).
+            tls = ssl.create_default_context(cafile=parts.get("ssl_ca_certs"))
+            if parts.get("ssl_cert_reqs") in ("none", "optional"):
                 tls.check_hostname = False
                 tls.verify_mode = ssl.CERT_NONE
         return cls(
