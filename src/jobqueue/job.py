@@ -13,7 +13,9 @@ priority            integer from ``MIN_PRIORITY`` (-1000) to ``MAX_PRIORITY`` (1
 max_retries         integer from 0 to ``MAX_RETRIES_LIMIT`` (100): retries after the first attempt
 idempotency_key     1 to ``MAX_KEY_LENGTH`` (255) characters
 key_ttl             seconds a key stays reserved, > 0 (default 24 h)
-delay / run_at      delay >= 0 seconds, or an absolute POSIX time; not both
+delay / run_at      delay from 0 to ``MAX_DELAY`` (100 years) seconds, or an absolute POSIX time up
+                    to ``MAX_RUN_AT`` (the end of year 9999, the last date ISO 8601 can show); not
+                    both
 timeout             seconds, > 0 and at most one day, or ``None`` for the task's default
 ==================  ==========================================================================
 """
@@ -42,6 +44,8 @@ MIN_PRIORITY = -1000
 MAX_PRIORITY = 1000
 MAX_RETRIES_LIMIT = 100
 MAX_TIMEOUT = 86_400.0
+MAX_RUN_AT = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+MAX_DELAY = 100 * 365.25 * 86_400
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_KEY_TTL = 24 * 3600.0
 DEFAULT_QUEUE = "default"
@@ -197,11 +201,11 @@ class NewJob:
         if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH):
             raise ValidationError("idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters")
         self.key_ttl = _check_seconds("key_ttl", self.key_ttl, allow_zero=False)
-        self.delay = _check_seconds("delay", self.delay, allow_zero=True)
+        self.delay = _check_seconds("delay", self.delay, allow_zero=True, high=MAX_DELAY)
         if self.run_at is not None:
             if self.delay:
                 raise ValidationError("run_at", "give either delay or run_at, not both")
-            self.run_at = _check_seconds("run_at", self.run_at, allow_zero=True)
+            self.run_at = _check_seconds("run_at", self.run_at, allow_zero=True, high=MAX_RUN_AT)
         if self.timeout is not None:
             self.timeout = _check_seconds("timeout", self.timeout, allow_zero=False, high=MAX_TIMEOUT)
 

@@ -111,6 +111,8 @@ def test_payload_size_limit() -> None:
         ("key_ttl", 0),
         ("delay", -1),
         ("delay", math.inf),
+        ("delay", 101 * 365.25 * 86_400),
+        ("run_at", 253_402_300_800),
         ("timeout", 0),
         ("timeout", 86_401),
     ],

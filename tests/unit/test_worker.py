@@ -48,7 +48,9 @@ async def test_async_and_sync_handlers_run_and_store_results(app: JobQueue) -> N
 
     jobs = [await add.enqueue({"a": 2, "b": 3}), await shout.enqueue("hi")]
     w = worker(app)
+    assert w.last_claim_at is None
     await w.drain()
+    assert w.last_claim_at is not None
     results = [await app.get(j.id) for j in jobs]
     assert [(j.state, j.result) for j in results if j] == [(S.COMPLETED, 5), (S.COMPLETED, "HI")]
     assert w.metrics.completed == 2

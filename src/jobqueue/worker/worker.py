@@ -91,6 +91,9 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
+        #: ``time.monotonic()`` of the last claim that reached the store (``None`` before the first):
+        #: a worker that has free slots but stops claiming is stuck, which readiness checks can see.
+        self.last_claim_at: float | None = None
         self._runtime: Runtime | None = None
         self._completer: Completer | None = None
 
@@ -193,6 +196,7 @@ class Worker:
             if free > 0 and (free * 2 >= config.concurrency or not self._running):
                 try:
                     jobs = await backend.claim(ClaimParams(config.queues, self.id, free, config.lease))
+                    self.last_claim_at = time.monotonic()
                 except BackendError as exc:
                     if drain:
                         raise
