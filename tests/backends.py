@@ -149,12 +149,12 @@ def _postgres_factory(tmp: Path, clock: Clock) -> Backend:
             await super().close()
             await asyncio.to_thread(drop_postgres_schema, self.schema)
 
-    return TestPostgresBackend(require_postgres(), schema=unique_schema(), clock=clock, pool_size=4)
+    return TestPostgresBackend(require_postgres(), schema=unique_schema(), clock=clock, pool_size=2)
 
 
 def _postgres_store(tmp: Path) -> tuple[str, Callable[[], None]]:
     schema = unique_schema()
-    return f"{require_postgres()}?schema={schema}", functools.partial(drop_postgres_schema, schema)
+    return f"{require_postgres()}?schema={schema}&pool_size=3", functools.partial(drop_postgres_schema, schema)
 
 
 FACTORIES: dict[str, BackendFactory] = {

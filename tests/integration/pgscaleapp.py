@@ -22,7 +22,7 @@ _pool: asyncpg.Pool | None = None
 async def _ledger_pool() -> asyncpg.Pool:
     global _pool
     if _pool is None:
-        _pool = await asyncpg.create_pool(os.environ["JOBQUEUE_TEST_LEDGER_DSN"], min_size=1, max_size=4)
+        _pool = await asyncpg.create_pool(os.environ["JOBQUEUE_TEST_LEDGER_DSN"], min_size=1, max_size=2)
     return _pool
 
 

@@ -57,7 +57,7 @@ def sql(dsn: str, query: str) -> list[asyncpg.Record]:
 class Cluster:
     def __init__(self, dsn: str, schema: str) -> None:
         self.dsn, self.schema = dsn, schema
-        self.url = f"{dsn}?schema={schema}"
+        self.url = f"{dsn}?schema={schema}&pool_size=2"
         self.env = dict(os.environ, JOBQUEUE_URL=self.url, JOBQUEUE_TEST_LEDGER_DSN=dsn,
                         JOBQUEUE_TEST_SCHEMA=schema, PYTHONPATH=str(ROOT))  # fmt: skip
         self.procs: list[subprocess.Popen[str]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -165,3 +166,21 @@ def test_url_options() -> None:
     for bad in ("schema=Bad-Name", "durability=sometimes", "migrate=maybe", "pool_size=x"):
         with pytest.raises(ConfigurationError):
             create_backend(f"postgresql://u@h/db?{bad}")
+
+
+def test_migrate_command(schemas: list[str], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from jobqueue.cli import app
+
+    runner = CliRunner()
+    url = f"{require_postgres()}?schema={new_schema(schemas)}"
+    first = runner.invoke(app, ["migrate", "--backend", url])
+    assert first.exit_code == 0, first.output
+    assert f"at version {LATEST} (migrated from version 0)" in first.output
+    again = runner.invoke(app, ["migrate", "--backend", url])
+    assert again.exit_code == 0 and "already current" in again.output
+    sqlite = runner.invoke(app, ["migrate", "--backend", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert sqlite.exit_code == 0 and "nothing to migrate" in sqlite.output
+    down = runner.invoke(app, ["migrate", "--backend", "postgresql://postgres@127.0.0.1:1/test?connect_timeout=1"])
+    assert down.exit_code == 3 and "unavailable" in down.output

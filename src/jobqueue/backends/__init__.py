@@ -6,7 +6,7 @@
 ``sqlite:////absolute/path.db`` the same with an absolute path; ``?durability=normal|strict``
 ``redis://host:6379/0``         Redis (``rediss://`` for TLS); ``?prefix=jobqueue``, ... (docs/redis.md)
 ``postgresql://user@host/db``   PostgreSQL (asyncpg); ``?schema=jobqueue&durability=full|strict|normal
-                                &migrate=true&pool_size=10``; other options go to asyncpg
+                                &migrate=true&pool_size=5``; other options go to asyncpg
 ==============================  ==============================================================
 """
 

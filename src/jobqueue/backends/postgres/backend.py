@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import asyncpg
+import orjson
 
 from jobqueue.backends.base import (
     DEFAULT_LEASE,
@@ -61,6 +62,23 @@ log = logging.getLogger("jobqueue.postgres")
 
 Durability = Literal["full", "strict", "normal"]
 _STATES = {s.value: s for s in JobState}
+#: Settings of every pooled connection. Generic plans: the statements take arrays, which custom
+#: plans gain nothing from, and planning the enqueue statement costs more than running it. A
+#: generic plan is kept for the connection's life, so it must not depend on how big the tables
+#: were when it was made: every statement here touches a few rows found by index (jobs by id,
+#: waiting jobs by queue, leases by expiry), so sequential scans and hash or merge joins (which
+#: read a whole table) are turned off, and a plan made on an empty table still probes the indexes
+#: once there are millions of jobs. No JIT: statements are short, and the disabled plan types
+#: inflate cost estimates past JIT's thresholds.
+SESSION_SETTINGS = {
+    "application_name": "jobqueue",
+    "plan_cache_mode": "force_generic_plan",
+    "enable_seqscan": "off",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "jit": "off",
+}
+
 #: Finished jobs deleted per prune statement: short transactions, however large the backlog.
 PRUNE_BATCH = 5_000
 
@@ -72,6 +90,23 @@ def _job(row: asyncpg.Record, at: int = 0) -> Job:
         r[at], r[at + 1], r[at + 2], load_json(r[at + 3]), r[at + 4], _STATES[r[at + 5]], r[at + 6], r[at + 7],
         r[at + 8], r[at + 9], r[at + 10], r[at + 11], r[at + 12], r[at + 13], r[at + 14], r[at + 15],
         None if result is None else load_json(result), r[at + 17], r[at + 18], r[at + 19], r[at + 20],
+    )  # fmt: skip
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset when a connection goes back to the pool: asyncpg's default costs a round trip per
+    operation, and these statements leave no session state (no LISTEN, SET, cursors or session
+    locks; advisory locks here are transaction-scoped)."""
+
+
+def _job_from_json(text: str) -> Job:
+    """A job from ``row_to_json`` of a jobs row (extra columns ignored)."""
+    row = load_json(text)
+    return Job(
+        row["id"], row["queue"], row["task"], row["payload"], row["priority"], _STATES[row["state"]],
+        row["retry_count"], row["max_retries"], row["idempotency_key"], row["created_at"], row["run_at"],
+        row["started_at"], row["finished_at"], row["last_attempt"], row["next_retry_at"], row["error"],
+        row["result"], row["timeout"], row["lease_expires_at"], row["worker_id"], row["lease_token"],
     )  # fmt: skip
 
 
@@ -94,7 +129,7 @@ class PostgresBackend:
         clock: Clock | None = None,
         durability: Durability = "full",
         migrate: bool = True,
-        pool_size: int = 10,
+        pool_size: int = 5,
         connect_timeout: float = 5.0,
     ) -> None:
         if durability not in ("full", "strict", "normal"):
@@ -111,6 +146,8 @@ class PostgresBackend:
         self.connect_timeout = connect_timeout
         self._accept: Runner | None = None  # enqueue, replay, cancel: commits an acceptance waits for
         self._work: Runner | None = None  # everything else
+        self._opening: asyncio.Task[None] | None = None
+        self._enqueuing = 0  # enqueue calls in flight in this process
         self._wakeup = Wakeup()
         self._listener = Listener(self._connect_listener, self.q.channel, self._wakeup)
         self._announcer = Announcer(self._send_notify)
@@ -121,12 +158,17 @@ class PostgresBackend:
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def _create_pool(self, synchronous_commit: str | None) -> asyncpg.Pool:
-        settings = {"application_name": "jobqueue"}
+        settings = dict(SESSION_SETTINGS)
         if synchronous_commit is not None:
             settings["synchronous_commit"] = synchronous_commit
         try:
             pool: asyncpg.Pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self.pool_size, server_settings=settings, timeout=self.connect_timeout
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                server_settings=settings,
+                timeout=self.connect_timeout,
+                reset=_keep_session,
             )
         except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
@@ -139,8 +181,14 @@ class PostgresBackend:
         return conn
 
     async def open(self) -> None:
+        # Many first calls may arrive at once (an API's first burst): one of them connects.
         if self._work is not None:
             return
+        if self._opening is None or self._opening.done():
+            self._opening = asyncio.get_running_loop().create_task(self._open())
+        await asyncio.shield(self._opening)
+
+    async def _open(self) -> None:
         accept = await self._create_pool("off" if self.durability == "normal" else None)
         try:
             work = await self._create_pool(None if self.durability == "strict" else "off")
@@ -188,9 +236,9 @@ class PostgresBackend:
             await conn.close()
 
     async def close(self) -> None:
+        await self._announcer.close()
         accept, work = self._accept, self._work
         self._accept = self._work = None
-        await self._announcer.close()
         await self._listener.close()
         for runner in (accept, work):
             if runner is not None:
@@ -233,8 +281,20 @@ class PostgresBackend:
         if not jobs:
             return []
         accept, _ = self._runners()
-        outcomes = await self._enqueue(accept, jobs, capacity, None)
-        self._work_available({o.job.queue for o in outcomes if type(o) is Accepted and o.job.state is JobState.PENDING})
+        # A lone enqueue notifies in its own transaction (delivered at commit: no extra round trip
+        # before a worker hears of it). Concurrent ones leave it to the announcer, since commits
+        # that notify are serialised by the server and would lose group commit.
+        alone = self._enqueuing == 0
+        self._enqueuing += 1
+        try:
+            outcomes = await self._enqueue(accept, jobs, capacity, self.q.channel if alone else None)
+        finally:
+            self._enqueuing -= 1
+        queues = {o.job.queue for o in outcomes if type(o) is Accepted and o.job.state is JobState.PENDING}
+        if not alone:
+            self._work_available(queues)
+        elif queues:
+            self._wakeup.wake()  # waiters in this process; other processes heard the NOTIFY
         return outcomes
 
     async def enqueue_in(
@@ -261,6 +321,7 @@ class PostgresBackend:
         repeats an earlier one of the batch goes to a later round and sees it there."""
         outcomes: list[EnqueueOutcome | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
+        first_round, lost_connection = True, False
         for _ in range(len(jobs) + 3):
             if not pending:
                 return outcomes  # type: ignore[return-value]  # every slot is filled
@@ -276,25 +337,30 @@ class PostgresBackend:
                 batch.append(i)
             caps = {} if capacity is None else {jobs[i].queue: capacity[jobs[i].queue] for i in batch
                                                 if jobs[i].queue in capacity}  # fmt: skip
-            args = self._enqueue_args([jobs[i] for i in batch], caps, channel)
+            # The first round leaves ids already stored to the insert's ON CONFLICT (they come back
+            # as K), which saves an index probe per job on the common path; later rounds look.
+            args = self._enqueue_args([jobs[i] for i in batch], caps, channel, not first_round)
+            first_round = False
             if isinstance(target, Runner):
-                rows, lost_connection = await target.fetch(self.q["enqueue"], args)
+                rows, lost = await target.fetch(self.q["enqueue"], args)
+                lost_connection = lost_connection or lost
             else:
-                rows, lost_connection = await fetch_on(target, self.q["enqueue"], args), False
+                rows = await fetch_on(target, self.q["enqueue"], args)
             retry = self._decide(jobs, batch, rows, caps, outcomes, lost_connection)
             pending = sorted(later + retry)
         raise BackendError("enqueue: jobs kept racing concurrent producers; giving up")
 
-    def _enqueue_args(self, batch: list[NewJob], caps: dict[str, int], channel: str | None) -> tuple[Any, ...]:
+    def _enqueue_args(
+        self, batch: list[NewJob], caps: dict[str, int], channel: str | None, look: bool
+    ) -> tuple[Any, ...]:
+        rows = [
+            {"id": j.id, "q": j.queue, "t": j.task, "p": orjson.Fragment(j.payload_json), "pr": j.priority,
+             "mr": j.max_retries, "k": j.idempotency_key, "kt": j.key_ttl, "d": j.delay, "ra": j.run_at,
+             "to": j.timeout}
+            for j in batch
+        ]  # fmt: skip
         capped = sorted(caps)
-        return (
-            self._now(),
-            [j.id for j in batch], [j.queue for j in batch], [j.task for j in batch],
-            [j.payload_json.decode() for j in batch], [j.priority for j in batch], [j.max_retries for j in batch],
-            [j.idempotency_key for j in batch], [j.key_ttl for j in batch], [j.delay for j in batch],
-            [j.run_at for j in batch], [j.timeout for j in batch],
-            capped, [caps[q] for q in capped], channel,
-        )  # fmt: skip
+        return (self._now(), orjson.dumps(rows).decode(), capped, [caps[q] for q in capped], channel, look)
 
     @staticmethod
     def _decide(
@@ -307,17 +373,28 @@ class PostgresBackend:
     ) -> list[int]:
         """Fill in the outcomes of one round; returns the jobs to run again."""
         retry: list[int] = []
-        for row in rows:
-            i = batch[row[1] - 1]
-            kind = row[0]
+        for kind, ord_, stored, now, ids in rows:
             if kind == "A":
-                outcomes[i] = Accepted(_job(row, 2))
-            elif kind == "S":
+                # Built here from what was sent and the server's time, by the rule the statement
+                # applied: due = run_at, else now + delay; SCHEDULED when due later than now.
+                by_id = {jobs[i].id: i for i in batch}
+                for job_id in ids or ():
+                    i = by_id[job_id]
+                    new = jobs[i]
+                    due = new.run_at if new.run_at is not None else now + new.delay
+                    state = JobState.SCHEDULED if due > now else JobState.PENDING
+                    outcomes[i] = Accepted(
+                        Job(new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
+                            new.max_retries, new.idempotency_key, now, due, timeout=new.timeout)
+                    )  # fmt: skip
+                continue
+            i = batch[ord_ - 1]
+            if kind == "S":
                 # Stored already. After a lost connection that is this very statement's commit.
-                job = _job(row, 2)
+                job = _job_from_json(stored)
                 outcomes[i] = Accepted(job) if lost_connection else Duplicate(job)
             elif kind == "D":
-                outcomes[i] = Duplicate(_job(row, 2))
+                outcomes[i] = Duplicate(_job_from_json(stored))
             else:  # beaten to its key or id: the next round finds the winner
                 retry.append(i)
         for i in batch:

@@ -1,9 +1,10 @@
 """LISTEN/NOTIFY wake-ups: idle workers on any machine start a new job within milliseconds.
 
-Producers announce work after their enqueue has committed, from a background task that sends one
-NOTIFY for everything enqueued while the previous one was in flight. A NOTIFY inside the enqueue
-transaction would do too, but PostgreSQL serialises the commits of notifying transactions on one
-global lock, held through the WAL flush: concurrent producers would lose group commit.
+A lone enqueue notifies inside its own transaction (see ``PostgresBackend.enqueue``). Concurrent
+ones announce work after they commit, through :class:`Announcer`: a background task that sends one
+NOTIFY for everything enqueued while the previous one was in flight. PostgreSQL serialises the
+commits of notifying transactions on one global lock, held through the WAL flush: concurrent
+producers that each notified in their transaction would lose group commit.
 
 Workers listen on a dedicated connection. When it is lost, waits fall back to the caller's poll
 timeout (the worker's jittered poll interval) and the listener is re-established at most once per

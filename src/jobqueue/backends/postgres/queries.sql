@@ -11,34 +11,39 @@
 -- those rows in the same order.
 
 -- name: enqueue
--- Store new jobs: ids already stored and live keys are reported, capped queues are locked and
--- filled in batch order up to their capacity, keys are reserved, jobs inserted, counts added.
--- $2..$12: one array per NewJob field; $13/$14: the capped queues of the batch (sorted) and their
--- capacities; $15: a NOTIFY channel, or NULL (the pool path announces after commit instead).
--- The batch holds no id or key twice (the caller splits such batches into rounds). Outcomes:
--- A accepted, S id already stored, D key held (both with that job), K admitted but beaten to its
--- key or id by a concurrent producer (the caller resolves it); a job with no row was refused.
+-- Store new jobs: capped queues are locked and filled in batch order up to their capacity, live
+-- keys are reported, keys reserved, jobs inserted, counts added, all in one statement.
+-- $2: the jobs as a JSON array of objects (one parse on the server instead of eleven arrays
+-- encoded by the driver): id, q queue, t task, p payload, pr priority, mr max_retries, k key,
+-- kt key_ttl, d delay, ra run_at, to timeout. $3/$4: the capped queues of the batch (sorted) and
+-- their capacities. $5: a NOTIFY channel, or NULL (the pool path announces after commit
+-- instead). $6: look for ids already stored (a first round leaves that to ON CONFLICT (id): a
+-- stored id then comes back as K). The batch holds no id or key twice (the caller splits such
+-- batches into rounds). Rows: one A row with the server's now and the ids inserted (the caller
+-- has the rest of each job); S id already stored and D key held, each with that job as JSON; K
+-- admitted but beaten to its key or id by a concurrent producer (the caller runs it again). A job
+-- in none of these was refused for capacity.
 WITH input AS (
-    SELECT i.*, t.now, COALESCE(i.run_at, t.now + i.delay) AS due
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[],
-                $9::float8[], $10::float8[], $11::float8[], $12::float8[])
-         WITH ORDINALITY AS i(id, queue, task, payload, priority, max_retries, key, key_ttl, delay,
-                              run_at, timeout, ord),
+    SELECT i.*, t.now, COALESCE(i.ra, t.now + i.delay) AS due
+    FROM ROWS FROM (json_to_recordset($2::json) AS (
+             id text, q text, t text, p json, pr int, mr int, k text, kt float8, d float8,
+             ra float8, "to" float8)) WITH ORDINALITY
+         AS i(id, queue, task, payload, priority, max_retries, key, key_ttl, delay, ra, timeout, ord),
          (SELECT {now} AS now) AS t
 ),
 caps AS MATERIALIZED (
     SELECT c.queue, c.cap, {schema}.lock_waiting(c.queue) AS waiting
-    FROM unnest($13::text[], $14::bigint[]) AS c(queue, cap)  -- in array order: sorted
+    FROM unnest($3::text[], $4::bigint[]) AS c(queue, cap)  -- in array order: sorted
 ),
 stored AS (
-    SELECT i.ord, j.* FROM input i JOIN {schema}.jobs j ON j.id = i.id
+    SELECT i.ord, j.* FROM input i JOIN {schema}.jobs j ON j.id = i.id WHERE $6::bool
 ),
 held AS (
     SELECT i.ord, j.*
     FROM input i
     JOIN {schema}.idempotency_keys k ON k.key = i.key AND k.expires_at > i.now
     JOIN {schema}.jobs j ON j.id = k.job_id
-    WHERE i.ord NOT IN (SELECT ord FROM stored)
+    WHERE i.key IS NOT NULL AND i.ord NOT IN (SELECT ord FROM stored)
 ),
 ranked AS (
     SELECT i.*, row_number() OVER (PARTITION BY i.queue ORDER BY i.ord) AS rn
@@ -60,14 +65,14 @@ keyed AS (
 inserted AS (
     INSERT INTO {schema}.jobs (id, queue, task, payload, priority, state, max_retries,
                                idempotency_key, created_at, run_at, timeout)
-    SELECT a.id, a.queue, a.task, a.payload::json, a.priority,
+    SELECT a.id, a.queue, a.task, a.payload, a.priority,
            CASE WHEN a.due > a.now THEN 'SCHEDULED' ELSE 'PENDING' END,
            a.max_retries, a.key, a.now, a.due, a.timeout
     FROM admitted a
     WHERE a.key IS NULL OR a.id IN (SELECT job_id FROM keyed)
     ORDER BY a.ord
     ON CONFLICT (id) DO NOTHING
-    RETURNING *
+    RETURNING id, queue, state
 ),
 counted AS (
     INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
@@ -75,18 +80,18 @@ counted AS (
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 ),
 notified AS (
-    SELECT count(pg_notify($15, q)) AS n
-    FROM (SELECT DISTINCT queue AS q FROM inserted WHERE $15::text IS NOT NULL) AS d
+    SELECT count(pg_notify($5, q)) AS n
+    FROM (SELECT DISTINCT queue AS q FROM inserted WHERE $5::text IS NOT NULL) AS d
 )
-SELECT 'A' AS outcome, i.ord, {j.job_columns}
-FROM inserted j JOIN input i ON i.id = j.id CROSS JOIN notified
+SELECT 'A' AS outcome, NULL::bigint AS ord, NULL::text AS job, {now} AS now,
+       (SELECT array_agg(id) FROM inserted) AS ids
+FROM notified
 UNION ALL
-SELECT 'S', s.ord, {s.job_columns} FROM stored s
+SELECT 'S', s.ord, row_to_json(s)::text, NULL, NULL FROM stored s
 UNION ALL
-SELECT 'D', h.ord, {h.job_columns} FROM held h
+SELECT 'D', h.ord, row_to_json(h)::text, NULL, NULL FROM held h
 UNION ALL
-SELECT 'K', a.ord, a.id, {job_nulls}
-FROM admitted a WHERE a.id NOT IN (SELECT id FROM inserted);
+SELECT 'K', a.ord, NULL, NULL, NULL FROM admitted a WHERE a.id NOT IN (SELECT id FROM inserted);
 
 -- name: notify
 -- Wake the workers listening on channel $1; $2 names the queues that received work.

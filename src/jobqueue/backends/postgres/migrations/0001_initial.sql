@@ -5,16 +5,16 @@ CREATE TABLE schema_version (
 );
 
 CREATE TABLE jobs (
-    id               text PRIMARY KEY,           -- UUIDv7
+    id               text COLLATE "C" PRIMARY KEY,  -- UUIDv7; byte order is time order
     seq              bigint GENERATED ALWAYS AS IDENTITY,  -- arrival order: FIFO within a priority
-    queue            text NOT NULL,
+    queue            text COLLATE "C" NOT NULL,
     task             text NOT NULL,
     payload          json NOT NULL,              -- json, not jsonb: stored as sent, \u0000 allowed
     priority         integer NOT NULL,
     state            text NOT NULL,
     retry_count      integer NOT NULL DEFAULT 0,
     max_retries      integer NOT NULL,
-    idempotency_key  text,
+    idempotency_key  text COLLATE "C",
     created_at       double precision NOT NULL,  -- POSIX seconds, from the server's clock
     run_at           double precision NOT NULL,  -- not claimable before this
     started_at       double precision,
@@ -40,8 +40,8 @@ CREATE INDEX jobs_finished ON jobs (state, finished_at)
 -- A key row outlives its job until its TTL; prune frees it early by clearing job_id, so that a
 -- key whose job is gone can be taken over in one ON CONFLICT step that sees the latest row.
 CREATE TABLE idempotency_keys (
-    key        text PRIMARY KEY,
-    job_id     text,
+    key        text COLLATE "C" PRIMARY KEY,
+    job_id     text COLLATE "C",
     expires_at double precision NOT NULL
 );
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
@@ -51,7 +51,7 @@ CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 -- same statement, so producers and workers on different connections rarely touch the same row.
 -- The capacity check and stats read a few rows instead of counting the jobs table.
 CREATE TABLE queue_counts (
-    queue text NOT NULL,
+    queue text COLLATE "C" NOT NULL,
     state text NOT NULL,
     shard integer NOT NULL,
     n     bigint NOT NULL,
