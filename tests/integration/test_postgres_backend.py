@@ -18,6 +18,7 @@ from jobqueue.backends.base import Accepted, ClaimParams, Completion, Duplicate,
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.errors import BackendUnavailable
 from jobqueue.job import JobState, NewJob
+from jobqueue.worker import Worker, WorkerConfig
 from tests.backends import drop_postgres_schema, require_postgres, unique_schema
 
 S = JobState
@@ -277,3 +278,38 @@ async def test_api_answers_503_while_the_database_is_down_and_recovers(
     await direct.open()
     stored = sorted(j.payload for j in (await direct.list_jobs(ListParams())).jobs)
     assert stored == ["after", "before"]  # no job from the outage was stored
+
+
+async def test_a_worker_rides_out_a_database_outage(shared: Callable[..., PostgresBackend]) -> None:
+    url = httpx.URL(require_postgres())
+    proxy = Proxy(url.host, url.port or 5432)
+    await proxy.start()
+    backend = shared(dsn=str(url.copy_with(host="127.0.0.1", port=proxy.listen_port)), connect_timeout=1.0)
+    queue = JobQueue(backend=backend)
+    ran: list[int] = []
+    second = asyncio.Event()
+
+    @queue.task(name="t")
+    async def t(payload: int) -> int:
+        ran.append(payload)
+        if payload == 2:
+            second.set()
+        return payload
+
+    worker = Worker(queue, WorkerConfig(poll_interval=0.05, reaper_interval=None, retention=None))
+    running = asyncio.create_task(worker.run())
+    try:
+        first = await queue.enqueue("t", 1)
+        assert (await queue.wait(first.id, 10)).state is S.COMPLETED
+        await proxy.cut()
+        await asyncio.sleep(0.3)  # the outage lasts a few poll intervals: claims fail meanwhile
+        await proxy.start()
+        producer = shared()
+        await producer.open()
+        await producer.enqueue([NewJob(2, task="t")])
+        await asyncio.wait_for(second.wait(), 15)
+    finally:
+        worker.stop()
+        await running
+        await proxy.cut()
+    assert ran == [1, 2]
