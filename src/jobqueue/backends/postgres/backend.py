@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import asyncpg
-import orjson
 
 from jobqueue.backends.base import (
     DEFAULT_LEASE,
@@ -38,7 +37,6 @@ from jobqueue.backends.base import (
     Capabilities,
     ClaimParams,
     Completion,
-    Duplicate,
     EnqueueOutcome,
     Failure,
     Lease,
@@ -46,16 +44,16 @@ from jobqueue.backends.base import (
     Page,
     PruneParams,
     PruneResult,
-    Rejected,
     Stats,
     StatsBuilder,
 )
 from jobqueue.backends.postgres.driver import DRIVER_ERRORS, Runner, fetch_on, translate
+from jobqueue.backends.postgres.enqueue import enqueue_rounds
 from jobqueue.backends.postgres.notify import Announcer, Listener
 from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
-from jobqueue.errors import BackendError, ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
+from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
 from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
 
 log = logging.getLogger("jobqueue.postgres")
@@ -97,17 +95,6 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     """No reset when a connection goes back to the pool: asyncpg's default costs a round trip per
     operation, and these statements leave no session state (no LISTEN, SET, cursors or session
     locks; advisory locks here are transaction-scoped)."""
-
-
-def _job_from_json(text: str) -> Job:
-    """A job from ``row_to_json`` of a jobs row (extra columns ignored)."""
-    row = load_json(text)
-    return Job(
-        row["id"], row["queue"], row["task"], row["payload"], row["priority"], _STATES[row["state"]],
-        row["retry_count"], row["max_retries"], row["idempotency_key"], row["created_at"], row["run_at"],
-        row["started_at"], row["finished_at"], row["last_attempt"], row["next_retry_at"], row["error"],
-        row["result"], row["timeout"], row["lease_expires_at"], row["worker_id"], row["lease_token"],
-    )  # fmt: skip
 
 
 class PostgresBackend:
@@ -203,6 +190,7 @@ class PostgresBackend:
             work.terminate()
             raise
         self._accept, self._work = Runner(accept), Runner(work)
+        self._listener = Listener(self._connect_listener, self.q.channel, self._wakeup)  # a closed one stays closed
         await self._listener.start()
 
     async def _prepare_schema(self, conn: Connection) -> None:
@@ -317,94 +305,14 @@ class PostgresBackend:
         capacity: Mapping[str, int] | None,
         channel: str | None,
     ) -> list[EnqueueOutcome]:
-        """Run the enqueue statement in rounds: a round holds no id or key twice, so a job that
-        repeats an earlier one of the batch goes to a later round and sees it there."""
-        outcomes: list[EnqueueOutcome | None] = [None] * len(jobs)
-        pending = list(range(len(jobs)))
-        first_round, lost_connection = True, False
-        for _ in range(len(jobs) + 3):
-            if not pending:
-                return outcomes  # type: ignore[return-value]  # every slot is filled
-            batch, later, ids, keys = [], [], set(), set()
-            for i in pending:
-                job = jobs[i]
-                if job.id in ids or (job.idempotency_key is not None and job.idempotency_key in keys):
-                    later.append(i)
-                    continue
-                ids.add(job.id)
-                if job.idempotency_key is not None:
-                    keys.add(job.idempotency_key)
-                batch.append(i)
-            caps = {} if capacity is None else {jobs[i].queue: capacity[jobs[i].queue] for i in batch
-                                                if jobs[i].queue in capacity}  # fmt: skip
-            # The first round leaves ids already stored to the insert's ON CONFLICT (they come back
-            # as K), which saves an index probe per job on the common path; later rounds look.
-            args = self._enqueue_args([jobs[i] for i in batch], caps, channel, not first_round)
-            first_round = False
+        query = self.q["enqueue"]
+
+        async def execute(args: tuple[Any, ...]) -> tuple[list[asyncpg.Record], bool]:
             if isinstance(target, Runner):
-                rows, lost = await target.fetch(self.q["enqueue"], args)
-                lost_connection = lost_connection or lost
-            else:
-                rows = await fetch_on(target, self.q["enqueue"], args)
-            retry = self._decide(jobs, batch, rows, caps, outcomes, lost_connection)
-            pending = sorted(later + retry)
-        raise BackendError("enqueue: jobs kept racing concurrent producers; giving up")
+                return await target.fetch(query, args)
+            return await fetch_on(target, query, args), False
 
-    def _enqueue_args(
-        self, batch: list[NewJob], caps: dict[str, int], channel: str | None, look: bool
-    ) -> tuple[Any, ...]:
-        rows = [
-            {"id": j.id, "q": j.queue, "t": j.task, "p": orjson.Fragment(j.payload_json), "pr": j.priority,
-             "mr": j.max_retries, "k": j.idempotency_key, "kt": j.key_ttl, "d": j.delay, "ra": j.run_at,
-             "to": j.timeout}
-            for j in batch
-        ]  # fmt: skip
-        capped = sorted(caps)
-        return (self._now(), orjson.dumps(rows).decode(), capped, [caps[q] for q in capped], channel, look)
-
-    @staticmethod
-    def _decide(
-        jobs: Sequence[NewJob],
-        batch: list[int],
-        rows: list[asyncpg.Record],
-        caps: dict[str, int],
-        outcomes: list[EnqueueOutcome | None],
-        lost_connection: bool,
-    ) -> list[int]:
-        """Fill in the outcomes of one round; returns the jobs to run again."""
-        retry: list[int] = []
-        for kind, ord_, stored, now, ids in rows:
-            if kind == "A":
-                # Built here from what was sent and the server's time, by the rule the statement
-                # applied: due = run_at, else now + delay; SCHEDULED when due later than now.
-                by_id = {jobs[i].id: i for i in batch}
-                for job_id in ids or ():
-                    i = by_id[job_id]
-                    new = jobs[i]
-                    due = new.run_at if new.run_at is not None else now + new.delay
-                    state = JobState.SCHEDULED if due > now else JobState.PENDING
-                    outcomes[i] = Accepted(
-                        Job(new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
-                            new.max_retries, new.idempotency_key, now, due, timeout=new.timeout)
-                    )  # fmt: skip
-                continue
-            i = batch[ord_ - 1]
-            if kind == "S":
-                # Stored already. After a lost connection that is this very statement's commit.
-                job = _job_from_json(stored)
-                outcomes[i] = Accepted(job) if lost_connection else Duplicate(job)
-            elif kind == "D":
-                outcomes[i] = Duplicate(_job_from_json(stored))
-            else:  # beaten to its key or id: the next round finds the winner
-                retry.append(i)
-        for i in batch:
-            queue = jobs[i].queue
-            if outcomes[i] is None and i not in retry:
-                if queue in caps:
-                    outcomes[i] = Rejected(queue, caps[queue])
-                else:
-                    retry.append(i)
-        return retry
+        return await enqueue_rounds(jobs, capacity, execute, self._now, channel)
 
     # ---- worker operations ----------------------------------------------------------------
 
