@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from jobqueue.backends.base import (
     DEFAULT_LEASE,
     Accepted,
@@ -58,7 +60,7 @@ from jobqueue.errors import (
     QueueFull,
     ValidationError,
 )
-from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
+from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob, dump_json, load_json
 
 log = logging.getLogger("jobqueue.redis")
 
@@ -90,11 +92,8 @@ class Retention:
     cancelled: float | None = 24 * 3600.0
 
 
-def _spec(new: NewJob) -> bytes:
-    """The fields of a job that never change and no script reads, as one JSON array (the payload,
-    already JSON, is spliced in last rather than parsed and serialized again)."""
-    head = dump_json([new.id, new.priority, new.max_retries, new.idempotency_key, new.timeout])
-    return head[:-1] + b"," + new.payload_json + b"]"
+#: The delays and key TTLs most jobs have, formatted once.
+_SECONDS = {value: repr(value) for value in (0.0, DEFAULT_KEY_TTL)}
 
 
 def _job(v: Sequence[Any]) -> Job:
@@ -301,25 +300,33 @@ class RedisBackend:
     ) -> tuple[list[EnqueueOutcome], bool]:
         if not jobs:
             return [], False
+        # This loop and the next run once per job: attribute reads and calls are kept few.
         args: list[Arg] = [self._now(), self._key_grace]
+        limits = capacity or {}
+        seconds = _SECONDS  # the common delays and key TTLs, formatted once
         for new in jobs:
-            limit = None if capacity is None else capacity.get(new.queue)
+            # The job's "spec" field (lua/common.lua): [id, priority, max_retries, idempotency_key,
+            # timeout, payload], the payload's JSON spliced in rather than parsed and dumped again.
+            head = orjson.dumps([new.id, new.priority, new.max_retries, new.idempotency_key, new.timeout])
+            ttl, delay, limit = new.key_ttl, new.delay, limits.get(new.queue)
             args += (
-                new.id, new.queue, new.task, _spec(new), new.priority, new.idempotency_key or "",
-                repr(new.key_ttl), "" if new.run_at is None else repr(new.run_at), repr(new.delay),
+                new.id, new.queue, new.task, head[:-1] + b"," + new.payload_json + b"]", new.priority,
+                new.idempotency_key or "", seconds.get(ttl) or repr(ttl),
+                "" if new.run_at is None else repr(new.run_at), seconds.get(delay) or repr(delay),
                 "" if limit is None else limit,
             )  # fmt: skip
         reply = await self._run("enqueue", *args)
         now = float(reply[0])
         outcomes: list[EnqueueOutcome] = []
         accepted = False
+        pending, scheduled, loads = JobState.PENDING, JobState.SCHEDULED, orjson.loads
         for new, result in zip(jobs, reply[1:], strict=True):
             if result == 1:
-                due = new.due_at(now)
+                due = now + new.delay if new.run_at is None else new.run_at
                 job = Job(
-                    new.id, new.queue, new.task, load_json(new.payload_json), new.priority,
-                    JobState.SCHEDULED if due > now else JobState.PENDING, 0, new.max_retries,
-                    new.idempotency_key, now, due, timeout=new.timeout,
+                    new.id, new.queue, new.task, loads(new.payload_json), new.priority,
+                    scheduled if due > now else pending, 0, new.max_retries, new.idempotency_key, now, due,
+                    None, None, None, None, None, None, new.timeout,
                 )  # fmt: skip
                 outcomes.append(Accepted(job))
                 accepted = True
