@@ -377,8 +377,12 @@ class PostgresBackend:
         return _job(rows[0]) if rows else None
 
     async def list_jobs(self, params: ListParams) -> Page:
-        state = None if params.state is None else params.state.value
-        rows = await self._run("list_jobs", params.cursor or "", state, params.queue, params.task, params.limit + 1)
+        cursor, limit = params.cursor or "", params.limit + 1
+        if params.state is JobState.DEAD_LETTERED:  # the DLQ has an index of its own
+            rows = await self._run("list_dead_jobs", cursor, params.queue, params.task, limit)
+        else:
+            state = None if params.state is None else params.state.value
+            rows = await self._run("list_jobs", cursor, state, params.queue, params.task, limit)
         jobs = [_job(row) for row in rows[: params.limit]]
         return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
 

@@ -228,6 +228,14 @@ WHERE id > $1
   AND ($4::text IS NULL OR task = $4)
 ORDER BY id LIMIT $5;
 
+-- name: list_dead_jobs
+-- list_jobs for state DEAD_LETTERED, by the jobs_dead index ($1 cursor, $2 queue, $3 task, $4 limit).
+SELECT {job_columns} FROM {schema}.jobs
+WHERE state = 'DEAD_LETTERED' AND id > $1
+  AND ($2::text IS NULL OR queue = $2)
+  AND ($3::text IS NULL OR task = $3)
+ORDER BY id LIMIT $4;
+
 -- name: replay
 -- Move dead job $2 back to PENDING with a fresh attempt budget, if its queue holds fewer than $3
 -- waiting jobs (NULL: no limit; checked under the queue's lock, as enqueue does). Answers

@@ -39,6 +39,8 @@ CREATE INDEX jobs_waiting ON jobs (queue, priority DESC, seq)
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'PROCESSING';
 CREATE INDEX jobs_finished ON jobs (state, finished_at)
     WHERE state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED');
+-- The dead-letter queue, listed oldest first (list_dead_jobs): dead jobs are few, so it is small.
+CREATE INDEX jobs_dead ON jobs (id) WHERE state = 'DEAD_LETTERED';
 
 -- A key row outlives its job until its TTL; prune frees it early by clearing job_id, so that a
 -- key whose job is gone can be taken over in one ON CONFLICT step that sees the latest row.
