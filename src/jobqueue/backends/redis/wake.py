@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from jobqueue.backends.redis.wire import Address, _Protocol, connect
+from jobqueue.backends.redis.wire import Address, Connection, connect
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.errors import BackendUnavailable
 
@@ -31,13 +31,16 @@ RETRY_MAX = 2.0
 
 
 class WakeListener:
+    """The pub/sub side of ``wait_for_work``: one subscribed connection per backend, started by
+    the first wait, that turns wake messages into in-process wake-ups."""
+
     def __init__(self, address: Address, namespace: str, wakeup: Wakeup, *, connect_timeout: float) -> None:
         self._address = address
         self._namespace = namespace
         self._wakeup = wakeup
         self._connect_timeout = connect_timeout
         self._channels: set[str] = set()
-        self._protocol: _Protocol | None = None
+        self._protocol: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._recovering = False  # subscribed again after a lost connection: wake the waiters

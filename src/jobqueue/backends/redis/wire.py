@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import hiredis
 from redis.asyncio.connection import parse_url
@@ -88,13 +88,9 @@ class Address:
         return f"{'rediss' if self.tls else 'redis'}://{where}/{self.db}"
 
 
-def query_options(url: str) -> dict[str, str]:
-    """The URL's query string, for the options jobqueue itself reads (``prefix``, ...)."""
-    return dict(parse_qsl(urlsplit(url).query))
-
-
-class _Protocol(asyncio.Protocol):
-    """One connection. Replies resolve pending futures in order, or go to ``on_push`` (pub/sub)."""
+class Connection(asyncio.Protocol):
+    """One Redis connection. Replies resolve the pending futures in order (Redis answers in
+    order), or all go to ``on_push`` on a pub/sub connection."""
 
     def __init__(self, command_timeout: float | None, on_push: Callable[[Any], None] | None = None) -> None:
         self._reader = hiredis.Reader(replyError=RedisReplyError)
@@ -180,12 +176,12 @@ async def connect(
     connect_timeout: float,
     command_timeout: float | None,
     on_push: Callable[[Any], None] | None = None,
-) -> _Protocol:
+) -> Connection:
     """Open one connection, authenticate and select the database."""
     loop = asyncio.get_running_loop()
 
-    def factory() -> _Protocol:
-        return _Protocol(command_timeout, on_push)
+    def factory() -> Connection:
+        return Connection(command_timeout, on_push)
 
     try:
         async with asyncio.timeout(connect_timeout):
@@ -221,10 +217,10 @@ class Wire:
         self.address = address
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
-        self._protocol: _Protocol | None = None
+        self._protocol: Connection | None = None
         self._connecting: asyncio.Lock | None = None
 
-    async def _connection(self) -> _Protocol:
+    async def _connection(self) -> Connection:
         protocol = self._protocol
         if protocol is not None and protocol.open:
             return protocol
