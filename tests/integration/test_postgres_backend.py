@@ -313,3 +313,20 @@ async def test_a_worker_rides_out_a_database_outage(shared: Callable[..., Postgr
         await running
         await proxy.cut()
     assert ran == [1, 2]
+
+
+async def test_a_batch_of_large_payloads_is_sent_in_parts(
+    shared: Callable[..., PostgresBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobqueue.backends.postgres import enqueue
+
+    monkeypatch.setattr(enqueue, "MAX_STATEMENT_BYTES", 2_000)
+    (backend,) = await opened(shared, 1)
+    jobs = [NewJob("x" * 500, idempotency_key=f"k{n % 7}") for n in range(20)]
+    outcomes = await backend.enqueue(jobs, {"default": 5})
+    kinds = [type(o).__name__ for o in outcomes]
+    # Keys repeat every 7 jobs and the queue holds 5: parts see the parts before them.
+    assert kinds == ["Accepted"] * 5 + ["Rejected"] * 2 + ["Duplicate"] * 5 + ["Rejected"] * 2 + ["Duplicate"] * 5 + [
+        "Rejected"
+    ]
+    assert (await backend.stats()).queues["default"].waiting == 5

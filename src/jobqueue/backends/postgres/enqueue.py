@@ -37,6 +37,10 @@ def job_from_json(text: str) -> Job:
     )  # fmt: skip
 
 
+#: Payload bytes sent in one statement at most (PostgreSQL refuses a parameter of 1 GiB or more).
+MAX_STATEMENT_BYTES = 64 * 1024 * 1024
+
+
 async def enqueue_rounds(
     jobs: Sequence[NewJob],
     capacity: Mapping[str, int] | None,
@@ -44,7 +48,27 @@ async def enqueue_rounds(
     now: Callable[[], float | None],
     channel: str | None,
 ) -> list[EnqueueOutcome]:
-    """One outcome per job, in order, running the statement as many rounds as the batch needs."""
+    """One outcome per job, in order, running the statement as many rounds as the batch needs.
+
+    A batch of very large payloads is sent in several parts, in order (each sees the ones before).
+    """
+    outcomes: list[EnqueueOutcome] = []
+    start = size = 0
+    for end, job in enumerate(jobs):
+        size += len(job.payload_json)
+        if size > MAX_STATEMENT_BYTES and end > start:
+            outcomes += await _rounds(jobs[start:end], capacity, execute, now, channel)
+            start, size = end, len(job.payload_json)
+    return outcomes + await _rounds(jobs[start:], capacity, execute, now, channel)
+
+
+async def _rounds(
+    jobs: Sequence[NewJob],
+    capacity: Mapping[str, int] | None,
+    execute: Execute,
+    now: Callable[[], float | None],
+    channel: str | None,
+) -> list[EnqueueOutcome]:
     outcomes: list[EnqueueOutcome | None] = [None] * len(jobs)
     pending = list(range(len(jobs)))
     first_round, lost_connection = True, False
