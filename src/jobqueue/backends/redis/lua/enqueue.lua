@@ -22,6 +22,9 @@ local depth = {} -- queue -> waiting jobs, counting this batch's
 local woken = {}
 local inserted = {}
 local with_keys = false
+-- Key names built once per call, not once per job.
+local state_keys = {PENDING = P .. 'state:PENDING', SCHEDULED = P .. 'state:SCHEDULED'}
+local ready_keys = {}
 local j = 0
 for i = 3, #ARGV, 10 do
   j = j + 1
@@ -57,9 +60,12 @@ for i = 3, #ARGV, 10 do
       if depth[queue] ~= nil then
         depth[queue] = depth[queue] + 1
       end
-      local due = now + tonumber(delay)
+      local due, due_text = now, stamp -- most jobs are due now: no second formatting
       if run_at ~= '' then
-        due = tonumber(run_at)
+        due, due_text = tonumber(run_at), run_at
+      elseif delay ~= '0.0' then
+        due = now + tonumber(delay)
+        due_text = fmt(due)
       end
       local state = 'PENDING'
       if due > now then
@@ -68,15 +74,24 @@ for i = 3, #ARGV, 10 do
       seq = seq + 1
       local rank = fmt(ready_score(priority, seq))
       redis.call('HSET', jkey, 'spec', spec, 'queue', queue, 'task', task, 'state', state, 'created_at', stamp,
-        'run_at', fmt(due), 'rank', rank)
+        'run_at', due_text, 'rank', rank)
       if key ~= '' then
         with_keys = true
         redis.call('HSET', P .. 'keys', key, id)
         redis.call('ZADD', P .. 'keyexp', fmt(now + tonumber(key_ttl)), key)
       end
-      ch:add(P .. 'state:' .. state, 0, id)
+      ch:add(state_keys[state], 0, id)
       ch:count(queue, state, 1)
-      schedule(ch, queue, id, rank, due, now)
+      if due <= now then
+        local ready = ready_keys[queue]
+        if not ready then
+          ready = P .. 'ready:' .. queue
+          ready_keys[queue] = ready
+        end
+        ch:add(ready, rank, id)
+      else
+        ch:add(P .. 'delayed:' .. queue, due_text, id)
+      end
       woken[queue] = true
       inserted[id] = true
       out[#out + 1] = 1
