@@ -34,6 +34,7 @@ if #ARGV > 5 then
   table.sort(candidates, function(a, b) return a[1] < b[1] end)
 end
 local out = {}
+local leases = P .. 'leases'
 for i = 1, math.min(limit, #candidates) do
   local id, ready = candidates[i][2], candidates[i][3]
   local key = job_key(id)
@@ -55,7 +56,7 @@ for i = 1, math.min(limit, #candidates) do
   end
   v[4], v[10], v[14], v[15], v[16] = 'PROCESSING', stamp, expires, worker, tostring(token)
   ch:remove(ready, id)
-  ch:add(P .. 'leases', expires, id)
+  ch:add(leases, expires, id)
   ch:move(v[2], id, old, 'PROCESSING')
   out[#out + 1] = v
 end

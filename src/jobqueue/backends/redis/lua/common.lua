@@ -95,12 +95,23 @@ function Changes:count(queue, state, delta)
   self.incr[field] = (self.incr[field] or 0) + delta
 end
 
+local state_keys = {}
+
+local function state_key(state)
+  local key = state_keys[state]
+  if not key then
+    key = P .. 'state:' .. state
+    state_keys[state] = key
+  end
+  return key
+end
+
 -- A job changes state: its counts and its state index follow.
 function Changes:move(queue, id, old, new)
   self:count(queue, old, -1)
   self:count(queue, new, 1)
-  self:remove(P .. 'state:' .. old, id)
-  self:add(P .. 'state:' .. new, 0, id)
+  self:remove(state_key(old), id)
+  self:add(state_key(new), 0, id)
 end
 
 -- Lua's unpack is bounded by the C stack (~8,000 values): long argument lists go in slices.

@@ -7,14 +7,15 @@ local stamp = fmt(now)
 local ch = changes()
 local out = {}
 local finished = 0
+local leases, done = P .. 'leases', P .. 'done:COMPLETED'
 for i = 5, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   local key = job_key(id)
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue')
   if v[1] == 'PROCESSING' and v[2] == token then
     redis.call('HSET', key, 'state', 'COMPLETED', 'result', ARGV[i + 2], 'finished_at', stamp)
-    ch:remove(P .. 'leases', id)
-    ch:add(P .. 'done:COMPLETED', stamp, id)
+    ch:remove(leases, id)
+    ch:add(done, stamp, id)
     ch:move(v[3], id, 'PROCESSING', 'COMPLETED')
     finished = finished + 1
     out[#out + 1] = 1
