@@ -14,7 +14,6 @@ The Prometheus form is rendered by prometheus-client from a per-app registry, ne
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,21 +24,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from jobqueue.backends.base import Stats
 from jobqueue.job import DEFAULT_QUEUE, JobState
-from jobqueue.worker.metrics import BUCKETS, WorkerMetrics
-
-
-@dataclass(slots=True)
-class Histogram:
-    """Observations in the same buckets as the workers' histograms (upper bounds in seconds)."""
-
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    total: float = 0.0
-    n: int = 0
-
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
-        self.n += 1
+from jobqueue.worker.metrics import BUCKETS, Histogram, WorkerMetrics
 
 
 @dataclass(slots=True)
