@@ -27,7 +27,7 @@ import heapq
 import random
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ from jobqueue.backends.base import (
     Stats,
     StatsBuilder,
 )
+from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
 from jobqueue.backends.sqlite.sql import Q, chunk_sizes, migrations, multi_row, read
 from jobqueue.backends.sqlite.thread import ConnectionThread
 from jobqueue.backends.sqlite.wake import WakeChannel
@@ -154,6 +155,7 @@ class SQLiteBackend:
         self.busy_timeout = busy_timeout
         self._writer: ConnectionThread | None = None
         self._reader: ConnectionThread | None = None
+        self._inline: InlineWriter | None = None
         self._wakeup = Wakeup()
         self._channel = WakeChannel(self.path)
         self._data_version: int | None = None
@@ -185,7 +187,7 @@ class SQLiteBackend:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         writer = ConnectionThread(
             self._connect, transactional=True, name="jobqueue-sqlite-writer",
-            always_full=self.durability == "strict",
+            always_full=self.durability == "strict", busy_timeout=self.busy_timeout,
         )  # fmt: skip
         reader = ConnectionThread(self._connect, transactional=False, name="jobqueue-sqlite-reader", always_full=False)
         await asyncio.to_thread(writer.start)
@@ -198,10 +200,28 @@ class SQLiteBackend:
             await asyncio.to_thread(writer.stop)
             raise
         self._reader = reader
+        if self.durability != "strict":  # under strict every commit is fsynced: all go to the writer
+            self._inline = InlineWriter(self._connect, self._checkpoint_soon)
+
+    def _checkpoint_soon(self, done: Callable[[], None]) -> None:
+        """Move committed WAL pages into the database file, on the writer thread (it may fsync)."""
+
+        def checkpoint(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                done()
+
+        if self._writer is None:
+            done()
+        else:
+            self._writer.post(checkpoint)
 
     async def close(self) -> None:
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
+        writer, reader, inline = self._writer, self._reader, self._inline
+        self._writer = self._reader = self._inline = None
+        if inline is not None:
+            inline.close()
         for thread in (writer, reader):
             if thread is not None:
                 await asyncio.to_thread(thread.stop)
@@ -220,8 +240,17 @@ class SQLiteBackend:
             raise ConfigurationError("the sqlite backend is not open; call `await backend.open()` first")
         return self._writer, self._reader
 
-    async def _write(self, fn: Any, *, durable: bool = False) -> Any:
-        return await self._threads()[0].call(fn, durable=durable and self.durability != "normal")
+    async def _write(self, fn: Any, *, durable: bool = False, inline: bool = True) -> Any:
+        """Run a write transaction: here and now if it needs no fsync and the lock is free (see
+        :mod:`.inline`), else on the writer thread. ``inline=False`` for long ones (prune)."""
+        writer = self._threads()[0]
+        durable = durable and self.durability != "normal"
+        if inline and not durable and self._inline is not None:
+            try:
+                return self._inline.run(fn)
+            except LockBusy:
+                pass
+        return await writer.call(fn, durable=durable)
 
     async def _read(self, fn: Any) -> Any:
         return await self._threads()[1].call(fn)
@@ -554,5 +583,5 @@ class SQLiteBackend:
             keys = conn.execute(Q["prune_keys"], (self.clock.time(),)).rowcount
             return PruneResult(jobs=jobs, keys=keys)
 
-        result: PruneResult = await self._write(run)
+        result: PruneResult = await self._write(run, inline=False)
         return result
