@@ -14,7 +14,7 @@ import threading
 class Wakeup:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: set[asyncio.Future[None]] = set()
+        self._waiters: set[asyncio.Future[bool]] = set()
         self._pending = False
 
     def wake(self) -> None:
@@ -37,22 +37,29 @@ class Wakeup:
 
     async def wait(self, timeout: float) -> bool:
         """``True`` when woken (or a wake was pending), ``False`` after ``timeout`` seconds."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         with self._lock:
             if self._pending:
                 self._pending = False
                 return True
             self._waiters.add(future)
+        # A timer handle rather than asyncio.wait_for: a worker waits here between every burst of
+        # jobs, and the wake-up path is on its enqueue-to-start latency.
+        timer = loop.call_later(timeout, _expire, future)
         try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return False
+            return await future
         finally:
+            timer.cancel()
             with self._lock:
                 self._waiters.discard(future)
-        return True
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def _resolve(future: asyncio.Future[bool]) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(True)
+
+
+def _expire(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)

@@ -88,8 +88,9 @@ class Worker:
         self.metrics = WorkerMetrics()
         self._running: dict[str, tuple[Lease, asyncio.Task[None]]] = {}
         self._lost: set[str] = set()
-        self._slot_freed = asyncio.Event()
         self._stop = asyncio.Event()
+        #: What the fetch loop is waiting on; a freed slot or stop() resolves it (see _wait).
+        self._interrupt: asyncio.Future[None] | None = None
         self._signals = 0
         #: ``time.monotonic()`` of the last claim that reached the store (``None`` before the first):
         #: a worker that has free slots but stops claiming is stuck, which readiness checks can see.
@@ -110,6 +111,7 @@ class Worker:
     def stop(self) -> None:
         """Ask for a graceful shutdown: stop claiming, let running jobs finish within the grace."""
         self._stop.set()
+        self._poke()
 
     @property
     def running(self) -> int:
@@ -228,26 +230,37 @@ class Worker:
             await asyncio.wait_for(self._stop.wait(), self.config.poll_interval * random.uniform(0.5, 1.0))
 
     async def _wait(self, for_work: bool) -> None:
-        """Wait for a wake-up: new work (when a slot is free), a freed slot, or shutdown."""
-        self._slot_freed.clear()
-        waiters: list[asyncio.Future[bool]] = [
-            asyncio.ensure_future(self._stop.wait()),
-            asyncio.ensure_future(self._slot_freed.wait()),
-        ]
+        """Wait for a wake-up: new work (when a slot is free), a freed slot, or shutdown.
+
+        One future that everything resolves, and at most one task: this runs between every burst
+        of jobs, and each object or loop turn here is on the enqueue-to-start latency."""
+        loop = asyncio.get_running_loop()
+        interrupt = self._interrupt = loop.create_future()
+        if self._stop.is_set():
+            return
+        work: asyncio.Task[bool] | None = None
         if for_work:
             timeout = self.config.poll_interval * random.uniform(0.8, 1.2)
-            waiters.append(asyncio.ensure_future(self.app.backend.wait_for_work(self.config.queues, timeout)))
+            work = loop.create_task(self.app.backend.wait_for_work(self.config.queues, timeout))
+            work.add_done_callback(lambda _: self._poke())
         try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            await interrupt
         finally:
-            for waiter in waiters:
-                waiter.cancel()
-            outcomes = await asyncio.gather(*waiters, return_exceptions=True)
-        failure = next((o for o in outcomes if isinstance(o, BackendError)), None)
-        if failure is not None:
+            self._interrupt = None
+            if work is not None and not work.done():
+                work.cancel()  # it may hold a LISTEN or a timer; nobody needs its answer now
+        failure = None if work is None or not work.done() or work.cancelled() else work.exception()
+        if isinstance(failure, BackendError):
             # Waiting failed at once (a lost LISTEN connection, say): do not spin on it.
             log.error("worker.wait_failed id=%s: %s; retrying", self.id, failure)
             await self._pause_after_error()
+        elif failure is not None:
+            raise failure
+
+    def _poke(self) -> None:
+        interrupt = self._interrupt
+        if interrupt is not None and not interrupt.done():
+            interrupt.set_result(None)
 
     def _start(self, job: Job) -> None:
         self.metrics.claimed += 1
@@ -269,7 +282,7 @@ class Worker:
         finally:
             self._lost.discard(job.id)
             self._running.pop(job.id, None)
-            self._slot_freed.set()
+            self._poke()
 
     async def _record(self, job: Job, outcome: Outcome, duration: float) -> None:
         assert self._completer is not None
