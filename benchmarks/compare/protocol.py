@@ -43,7 +43,7 @@ import redis
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: The side channel lives in its own Redis database, so a queue's reset (FLUSHDB) never touches it.
 SIDE_URL = os.environ.get("BENCH_SIDE_URL", "redis://127.0.0.1:6379/15")
-SIDE_KEY = "bench:started"
+SIDE_KEY = os.environ.get("BENCH_SIDE_KEY", "bench:started")
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "queue_bench")
 PG_DSN = PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + PG_DATABASE

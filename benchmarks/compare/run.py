@@ -81,11 +81,17 @@ SCALING = [
 # ---- virtual environments ------------------------------------------------------------------------
 
 
+#: Interpreters given with --python QUEUE=PATH, used instead of the queue's own venv.
+GIVEN_PYTHON: dict[str, Path] = {}
+
+
 def venv_python(queue: str) -> Path:
-    return VENVS / queue / "bin" / "python"
+    return GIVEN_PYTHON.get(queue) or VENVS / queue / "bin" / "python"
 
 
 def ensure_venv(queue: str) -> None:
+    if queue in GIVEN_PYTHON:
+        return
     requirements = HERE / "requirements" / f"{queue}.txt"
     wanted = requirements.read_text()
     extra: list[str] = []
@@ -239,20 +245,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="N=2,000, 200 latency jobs, 1 run, main rows only")
     parser.add_argument("--runs", type=int, help="runs of each step (default 3; quick: 1)")
-    parser.add_argument("--only", nargs="+", metavar="QUEUE", help="only these queues (e.g. jobqueue huey)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="QUEUE[:VARIANT]", help="only these queues or rows (huey jobqueue:sqlite)"
+    )
     parser.add_argument("--variants", choices=["main", "all"], help="which rows (default: all; quick: main)")
     parser.add_argument("--no-scaling", action="store_true", help="skip jobqueue's 1/2/4-process rows")
     parser.add_argument("--timeout", type=float, default=600.0, help="longest a step may take, seconds")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the json, md and png go")
+    parser.add_argument("--n", type=int, help="jobs per enqueue and processing step (default 20,000; quick: 2,000)")
+    parser.add_argument("--offered", type=int, help="jobs offered in the latency step (default 1,000; quick: 200)")
+    parser.add_argument(
+        "--python", action="append", default=[], metavar="QUEUE=PATH", help="use this interpreter, not a venv"
+    )
     args = parser.parse_args()
+    for given in args.python:
+        queue, _, path = given.partition("=")
+        GIVEN_PYTHON[queue] = Path(path)
     runs = args.runs or (1 if args.quick else 3)
     size = {"n": 2_000, "offered": 200} if args.quick else {"n": 20_000, "offered": 1_000}
+    size = {"n": args.n or size["n"], "offered": args.offered or size["offered"]}
     variants = args.variants or ("main" if args.quick else "all")
     rows = [r for r in ROWS if variants == "all" or r.main]
     if not args.no_scaling:
         rows += [r for r in SCALING if variants == "all" or r.main]
     if args.only:
-        rows = [r for r in rows if r.queue in args.only]
+        rows = [r for r in rows if r.queue in args.only or f"{r.queue}:{r.variant}" in args.only]
     for queue in dict.fromkeys(r.queue for r in rows):
         ensure_venv(queue)
     ensure_venv("jobqueue")  # draws the chart
@@ -279,8 +296,10 @@ def main() -> None:
     stem = args.out / (report["date"] + ("-quick" if args.quick else ""))
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     stem.with_suffix(".md").write_text(markdown(report))
-    subprocess.run([str(venv_python("jobqueue")), str(HERE / "chart.py"), str(stem.with_suffix(".json"))], check=True)
     print(markdown(report))
+    chart = [str(venv_python("jobqueue")), str(HERE / "chart.py"), str(stem.with_suffix(".json"))]
+    if subprocess.run(chart).returncode != 0:
+        print("no chart: matplotlib failed (see above)", file=sys.stderr)
     print(f"wrote {stem}.json, .md and .png in {report['elapsed_s']:.0f} s")
 
 

@@ -81,7 +81,7 @@ def worker_argv(processes: int) -> Any:
 
 # ---- reset per backend -------------------------------------------------------------------------
 
-SQLITE_DIR = Path(tempfile.gettempdir()) / "jobqueue-bench"
+SQLITE_DIR = Path(os.environ.get("BENCH_SQLITE_DIR") or Path(tempfile.gettempdir()) / "jobqueue-bench")
 
 
 def reset_sqlite() -> None:
