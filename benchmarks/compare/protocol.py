@@ -33,6 +33,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -135,7 +136,9 @@ async def wait_for_started(count: int, timeout: float, proc: subprocess.Popen[by
     deadline = time.monotonic() + timeout
     while client.llen(SIDE_KEY) < count:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {proc.returncode} before running {count} jobs")
+            raise RuntimeError(
+                f"the worker exited with code {proc.returncode} before running {count} jobs: {worker_log_tail(proc)}"
+            )
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {client.llen(SIDE_KEY)} of {count} jobs ran within {timeout:.0f} s")
         await asyncio.sleep(POLL)
@@ -143,14 +146,29 @@ async def wait_for_started(count: int, timeout: float, proc: subprocess.Popen[by
 
 def spawn_worker(adapter: Adapter, concurrency: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, **adapter.worker_env)
-    # Its own session, so stop_worker reaches the worker's children (prefork pools, supervisors).
-    return subprocess.Popen(
+    # Its stderr goes to a file, not a pipe: nobody reads a pipe while the worker runs, and a
+    # worker that logs every job would block once its buffer is full.
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (closed by stop_worker)
+    proc = subprocess.Popen(
         adapter.worker_command(concurrency),
         env=env,
-        start_new_session=True,
+        start_new_session=True,  # its own group, so stop_worker reaches its children (prefork pools)
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE if os.environ.get("BENCH_WORKER_LOG") is None else None,
+        stderr=None if os.environ.get("BENCH_WORKER_LOG") else log,
     )
+    _worker_logs[proc.pid] = log
+    return proc
+
+
+_worker_logs: dict[int, Any] = {}
+
+
+def worker_log_tail(proc: subprocess.Popen[bytes], lines: int = 3) -> str:
+    log = _worker_logs.get(proc.pid)
+    if log is None:
+        return ""
+    log.seek(0)
+    return " | ".join(log.read().decode(errors="replace").strip().splitlines()[-lines:])
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -163,8 +181,9 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # stragglers in the group
-    if proc.stderr is not None:
-        proc.stderr.close()
+    log = _worker_logs.pop(proc.pid, None)
+    if log is not None:
+        log.close()
 
 
 async def enqueue_all(adapter: Adapter, producer: Any, n: int, batch: int) -> None:
