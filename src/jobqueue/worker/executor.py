@@ -102,6 +102,8 @@ async def _call(task: Task, job: Job, runtime: Runtime, timeout: float | None) -
     token = _current_job.set(job)
     try:
         if pool == "async":
+            if timeout is None:
+                return await task.fn(job.payload)
             try:
                 async with asyncio.timeout(timeout):
                     return await task.fn(job.payload)
