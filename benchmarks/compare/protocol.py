@@ -295,6 +295,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(variants: dict[str, Callable[[argparse.Namespace], Adapter]], argv: Sequence[str] | None = None) -> None:
     """Run one step of one variant and print its result as the last line of stdout."""
     args = parse_args(argv)
+    # SIGTERM (a runner giving up) must still run the steps' finally blocks, which stop the worker:
+    # it lives in its own session and would otherwise outlive us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     adapter = variants[args.variant](args)
     if args.step == "info":
         result: dict[str, Any] = {

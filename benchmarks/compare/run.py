@@ -120,17 +120,27 @@ def adapter_cmd(row: Row, *args: str) -> list[str]:
 
 def adapter_env() -> dict[str, str]:
     paths = [str(HERE), str(HERE / "adapters")]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONDONTWRITEBYTECODE="1")
+    # Bytecode is cached as usual: a worker that imports the adapter per job (RQ's forking one)
+    # would otherwise compile it for every job.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return dict(env, PYTHONPATH=os.pathsep.join(paths))
 
 
 def invoke(row: Row, step: str, size: dict[str, int], timeout: float) -> dict[str, Any]:
     args = ["--step", step, "--n", str(size["n"]), "--offered", str(size["offered"]), "--timeout", str(timeout)]
-    try:
-        done = subprocess.run(
-            adapter_cmd(row, *args), env=adapter_env(), capture_output=True, text=True, timeout=timeout + 60
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"no answer within {timeout + 60:.0f} s"}
+    with subprocess.Popen(
+        adapter_cmd(row, *args), env=adapter_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout + 60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # SIGTERM: the adapter stops its worker on the way out
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            return {"error": f"no answer within {timeout + 60:.0f} s"}
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
