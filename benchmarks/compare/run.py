@@ -53,6 +53,7 @@ class Row:
 ROWS = [
     Row("jobqueue", "memory"),
     Row("jobqueue", "sqlite"),
+    Row("jobqueue", "sqlite-inproc", main=False),
     Row("jobqueue", "sqlite-full", main=False),
     Row("jobqueue", "postgres"),
     Row("jobqueue", "redis"),

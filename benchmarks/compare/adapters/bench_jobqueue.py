@@ -106,44 +106,48 @@ async def reset_redis() -> None:
     await client.aclose()
 
 
-# ---- the memory backend: worker in this process --------------------------------------------------
+# ---- a worker in this process: the memory backend, and SQLite as `jobqueue serve` runs it ------
 
 
 def in_process_worker(concurrency: int) -> Worker:
     return Worker(app, WorkerConfig(concurrency=concurrency, reaper_interval=None))
 
 
-async def memory_process(args: argparse.Namespace) -> dict[str, Any]:
-    protocol.clear_side_channel()
-    async with app:
-        await protocol.enqueue_all(ADAPTER_BASE["memory"], Producer(app), args.n, args.batch)
-        worker = in_process_worker(args.concurrency)
-        spawned_wall, spawned = time.time(), time.perf_counter()
-        await worker.drain()
-        elapsed = time.perf_counter() - spawned
-        assert await completed() == args.n
-    starts = sorted(start for start, _ in protocol.side_records())
-    return {
-        "jobs_per_s": args.n / elapsed,
-        "steady_jobs_per_s": args.n / max(starts[-1] - starts[0], 1e-9),
-        "first_job_s": starts[0] - spawned_wall,
-    }
+def in_process_steps(adapter: protocol.Adapter) -> dict[str, Any]:
+    async def process(args: argparse.Namespace) -> dict[str, Any]:
+        await protocol.call(adapter.reset)
+        protocol.clear_side_channel()
+        async with app:
+            await protocol.enqueue_all(adapter, Producer(app), args.n, args.batch)
+            worker = in_process_worker(args.concurrency)
+            spawned_wall, spawned = time.time(), time.perf_counter()
+            await worker.drain()
+            elapsed = time.perf_counter() - spawned
+            assert await completed() == args.n
+        starts = sorted(start for start, _ in protocol.side_records())
+        return {
+            "jobs_per_s": args.n / elapsed,
+            "steady_jobs_per_s": args.n / max(starts[-1] - starts[0], 1e-9),
+            "first_job_s": starts[0] - spawned_wall,
+        }
 
+    async def latency(args: argparse.Namespace) -> dict[str, Any]:
+        await protocol.call(adapter.reset)
+        protocol.clear_side_channel()
+        async with app:
+            worker = in_process_worker(args.concurrency)
+            runner = asyncio.create_task(worker.run())
+            producer = Producer(app)
+            await producer.enqueue_one(-1.0)
+            await protocol.wait_for_started(1, args.timeout)
+            await asyncio.sleep(args.idle)
+            await protocol.offer_at_rate(producer, args.offered, args.rate)
+            await protocol.wait_for_started(args.offered + 1, args.timeout)
+            worker.stop()
+            await runner
+        return protocol.percentiles([(s - e) * 1000 for s, e in protocol.side_records() if e >= 0])
 
-async def memory_latency(args: argparse.Namespace) -> dict[str, Any]:
-    protocol.clear_side_channel()
-    async with app:
-        worker = in_process_worker(args.concurrency)
-        runner = asyncio.create_task(worker.run())
-        producer = Producer(app)
-        await producer.enqueue_one(-1.0)
-        await protocol.wait_for_started(1, args.timeout)
-        await asyncio.sleep(args.idle)
-        await protocol.offer_at_rate(producer, args.offered, args.rate)
-        await protocol.wait_for_started(args.offered + 1, args.timeout)
-        worker.stop()
-        await runner
-    return protocol.percentiles([(s - e) * 1000 for s, e in protocol.side_records() if e >= 0])
+    return {"process": process, "latency": latency}
 
 
 VARIANTS = {
@@ -152,6 +156,12 @@ VARIANTS = {
         f"sqlite:///{SQLITE_DIR / 'bench.db'}?durability=normal",
         reset_sqlite,
         "SQLite file, durability=normal (WAL, no fsync per commit); jobqueue worker --concurrency 10, uvloop",
+    ),
+    "sqlite-inproc": (
+        f"sqlite:///{SQLITE_DIR / 'bench.db'}?durability=normal",
+        reset_sqlite,
+        "SQLite file, durability=normal; Worker(concurrency=10) in the producer's process (as jobqueue serve "
+        "runs it), uvloop",
     ),
     "sqlite-full": (
         f"sqlite:///{SQLITE_DIR / 'bench.db'}",
@@ -165,7 +175,7 @@ VARIANTS = {
     ),
     "redis": (protocol.REDIS_URL, reset_redis, "Redis, defaults; jobqueue worker --concurrency 10, uvloop"),
 }
-ADAPTER_BASE: dict[str, protocol.Adapter] = {}
+IN_PROCESS = {"memory", "sqlite-inproc"}
 
 
 def variant(name: str) -> Any:
@@ -186,11 +196,10 @@ def variant(name: str) -> Any:
             has_batch=True,
             bulk_api="JobQueue.enqueue_many(x1000)",
             use_uvloop=True,
-            notes="in one process with its producer" if name == "memory" else "",
+            notes="the worker runs in the producer's process" if name in IN_PROCESS else "",
         )
-        ADAPTER_BASE[name] = adapter
-        if name == "memory":
-            adapter.steps = {"process": memory_process, "latency": memory_latency}
+        if name in IN_PROCESS:
+            adapter.steps = in_process_steps(adapter)
         else:
             adapter.steps = {"process": stored_process(adapter)}
         return adapter
