@@ -1,8 +1,8 @@
 """Huey with RedisHuey, as a user would run it: defaults otherwise.
 
 Mode (as in ANCHORS.md): ``huey_consumer bench_huey.huey -w 10 -k thread -q``, one consumer process
-with 10 worker threads. ``-q`` keeps its log to warnings: without it the consumer logs two lines per job
-to its stderr, a pipe nobody reads (protocol.spawn_worker), and blocks once the pipe is full (~300 jobs).
+with 10 worker threads. ``-q`` keeps its log to warnings: without it the consumer logs two lines per job,
+work no other queue here does.
 Huey has no bulk enqueue, so jobs are enqueued one call at a time.
 """
 
