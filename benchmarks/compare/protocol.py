@@ -58,18 +58,37 @@ def started_record(enqueued_at: float) -> str:
     return f"{time.time()!r} {enqueued_at!r}"
 
 
-def record_started(client: redis.Redis, enqueued_at: float) -> None:
+_side_sync: redis.Redis | None = None
+_side_async: Any = None
+
+
+def record_started(enqueued_at: float) -> None:
     """The whole no-op handler of a synchronous queue: one RPUSH to the side channel."""
-    client.rpush(SIDE_KEY, started_record(enqueued_at))
+    global _side_sync
+    if _side_sync is None:  # made in the process (or fork) that runs the handler
+        _side_sync = redis.Redis.from_url(SIDE_URL)
+    _side_sync.rpush(SIDE_KEY, started_record(enqueued_at))
 
 
-async def record_started_async(client: Any, enqueued_at: float) -> None:
-    """The same for asyncio queues, with a ``redis.asyncio`` client."""
-    await client.rpush(SIDE_KEY, started_record(enqueued_at))
+async def record_started_async(enqueued_at: float) -> None:
+    """The same for asyncio queues, with this process's ``redis.asyncio`` client."""
+    global _side_async
+    if _side_async is None:
+        import redis.asyncio
+
+        _side_async = redis.asyncio.Redis.from_url(SIDE_URL)
+    await _side_async.rpush(SIDE_KEY, started_record(enqueued_at))
 
 
 def side_client() -> redis.Redis:
     return redis.Redis.from_url(SIDE_URL)
+
+
+def flush_redis() -> None:
+    """The reset of every Redis-backed queue: empty its database."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
 
 
 @dataclass

@@ -18,19 +18,9 @@ import redis.asyncio
 from arq import create_pool
 from arq.connections import RedisSettings
 
-_side: redis.asyncio.Redis | None = None
-
-
-def side() -> redis.asyncio.Redis:
-    """This process's side-channel client, made on first use."""
-    global _side
-    if _side is None:
-        _side = redis.asyncio.Redis.from_url(protocol.SIDE_URL)
-    return _side
-
 
 async def noop(ctx: dict, enqueued_at: float) -> None:
-    await protocol.record_started_async(side(), enqueued_at)
+    await protocol.record_started_async(enqueued_at)
 
 
 class WorkerSettings:
@@ -51,12 +41,6 @@ WORKER = (
     "import sys, uvloop, arq.worker, bench_arq; uvloop.install(); "
     "arq.worker.run_worker(getattr(bench_arq, sys.argv[1]), max_jobs=int(sys.argv[2]))"
 )
-
-
-async def reset() -> None:
-    client = redis.asyncio.Redis.from_url(protocol.REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
 
 
 class Producer:
@@ -91,7 +75,7 @@ def adapter(name: str, settings: str, poll: str, concurrency: int) -> protocol.A
         mode=f"redis; arq worker max_jobs={concurrency}, poll_delay={poll}, uvloop, defaults otherwise "
         "(keep_result 3600s, queue_read_limit 100)",
         versions=protocol.versions_of("arq", "redis", "hiredis", "uvloop"),
-        reset=reset,
+        reset=protocol.flush_redis,
         producer=producer,
         worker_command=lambda concurrency: [sys.executable, "-c", WORKER, settings, str(concurrency)],
         use_uvloop=True,

@@ -17,21 +17,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import protocol
-import redis
 from celery import Celery
 
 app = Celery("bench_celery", broker=protocol.REDIS_URL)
-SIDE = protocol.side_client()
 
 
 # Named explicitly: run as a script this module is "__main__", but the worker imports it as bench_celery.
 @app.task(name="bench_celery.noop")
 def noop(enqueued_at: float) -> None:
-    protocol.record_started(SIDE, enqueued_at)
-
-
-def reset() -> None:
-    redis.Redis.from_url(protocol.REDIS_URL).flushdb()
+    protocol.record_started(enqueued_at)
 
 
 @contextmanager
@@ -48,7 +42,7 @@ def adapter(args, name: str, pool: str) -> protocol.Adapter:
         name=name,
         mode=f"redis broker, no result backend; worker -P {pool} -c {args.concurrency}, defaults otherwise",
         versions=protocol.versions_of("celery", "kombu", "redis", "hiredis", "billiard"),
-        reset=reset,
+        reset=protocol.flush_redis,
         producer=producer,
         worker_command=worker_command,
     )

@@ -14,21 +14,15 @@ from types import SimpleNamespace
 
 import dramatiq
 import protocol
-import redis
 from dramatiq.brokers.redis import RedisBroker
 
 # Set before the actor is declared: the actor binds to the global broker, in the producer and in the worker.
 dramatiq.set_broker(RedisBroker(url=protocol.REDIS_URL))
-SIDE = protocol.side_client()
 
 
 @dramatiq.actor
 def noop(enqueued_at: float) -> None:
-    protocol.record_started(SIDE, enqueued_at)
-
-
-def reset() -> None:
-    redis.Redis.from_url(protocol.REDIS_URL).flushdb()
+    protocol.record_started(enqueued_at)
 
 
 @contextmanager
@@ -46,7 +40,7 @@ def main(args) -> protocol.Adapter:
         name="dramatiq",
         mode=f"RedisBroker; dramatiq --processes 1 --threads {args.concurrency} (defaults otherwise)",
         versions=protocol.versions_of("dramatiq", "redis", "hiredis"),
-        reset=reset,
+        reset=protocol.flush_redis,
         producer=producer,
         worker_command=worker_command,
     )

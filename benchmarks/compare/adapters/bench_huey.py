@@ -14,20 +14,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import protocol
-import redis
 from huey import RedisHuey
 
 huey = RedisHuey("bench", url=protocol.REDIS_URL)
-SIDE = protocol.side_client()
 
 
 @huey.task()
 def noop(enqueued_at: float) -> None:
-    protocol.record_started(SIDE, enqueued_at)
-
-
-def reset() -> None:
-    redis.Redis.from_url(protocol.REDIS_URL).flushdb()
+    protocol.record_started(enqueued_at)
 
 
 @contextmanager
@@ -45,7 +39,7 @@ def main(args) -> protocol.Adapter:
         name="huey",
         mode=f"RedisHuey; huey_consumer -w {args.concurrency} -k thread -q (defaults otherwise)",
         versions=protocol.versions_of("huey", "redis", "hiredis"),
-        reset=reset,
+        reset=protocol.flush_redis,
         producer=producer,
         worker_command=worker_command,
     )

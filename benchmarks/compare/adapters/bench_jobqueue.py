@@ -26,20 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import protocol
-import redis.asyncio
 
 from jobqueue import JobQueue, JobState, Worker, WorkerConfig
 
 app = JobQueue()  # a worker process takes its URL from JOBQUEUE_URL
-_side: Any = None
 
 
 @app.task(name="noop")
 async def noop(enqueued_at: float) -> None:
-    global _side
-    if _side is None:
-        _side = redis.asyncio.Redis.from_url(protocol.SIDE_URL)
-    await protocol.record_started_async(_side, enqueued_at)
+    await protocol.record_started_async(enqueued_at)
 
 
 class Producer:
@@ -98,12 +93,6 @@ async def reset_postgres() -> None:
         await conn.execute(f'CREATE DATABASE "{protocol.PG_DATABASE}"')
     finally:
         await conn.close()
-
-
-async def reset_redis() -> None:
-    client = redis.asyncio.Redis.from_url(protocol.REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
 
 
 # ---- a worker in this process: the memory backend, and SQLite as `jobqueue serve` runs it ------
@@ -173,7 +162,7 @@ VARIANTS = {
         reset_postgres,
         "PostgreSQL, asyncpg, defaults (durability=full, LISTEN/NOTIFY); jobqueue worker --concurrency 10, uvloop",
     ),
-    "redis": (protocol.REDIS_URL, reset_redis, "Redis, defaults; jobqueue worker --concurrency 10, uvloop"),
+    "redis": (protocol.REDIS_URL, protocol.flush_redis, "Redis, defaults; jobqueue worker --concurrency 10, uvloop"),
 }
 IN_PROCESS = {"memory", "sqlite-inproc"}
 

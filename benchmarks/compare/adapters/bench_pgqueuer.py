@@ -14,18 +14,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import protocol
-import redis.asyncio
 from pgqueuer import AsyncpgDriver, Job, PgQueuer, Queries
-
-_side: redis.asyncio.Redis | None = None
-
-
-def side() -> redis.asyncio.Redis:
-    """This process's side-channel client, made on first use."""
-    global _side
-    if _side is None:
-        _side = redis.asyncio.Redis.from_url(protocol.SIDE_URL)
-    return _side
 
 
 @asynccontextmanager
@@ -37,7 +26,7 @@ async def create_pgqueuer():
 
         @pgq.entrypoint("noop")
         async def noop(job: Job) -> None:
-            await protocol.record_started_async(side(), float(job.payload))
+            await protocol.record_started_async(float(job.payload))
 
         yield pgq
     finally:

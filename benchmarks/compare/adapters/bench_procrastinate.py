@@ -13,20 +13,8 @@ from contextlib import asynccontextmanager
 
 import protocol
 import psycopg
-import redis.asyncio
 from procrastinate import App, PsycopgConnector
 from psycopg import sql
-
-_side: redis.asyncio.Redis | None = None
-
-
-def side() -> redis.asyncio.Redis:
-    """This process's side-channel client, made on first use."""
-    global _side
-    if _side is None:
-        _side = redis.asyncio.Redis.from_url(protocol.SIDE_URL)
-    return _side
-
 
 # Making the app does not connect; the producer and the worker open it.
 app = App(connector=PsycopgConnector(conninfo=protocol.PG_DSN))
@@ -36,7 +24,7 @@ app = App(connector=PsycopgConnector(conninfo=protocol.PG_DSN))
 # (which is also why procrastinate warns "App is instantiated in the main Python module": harmless here).
 @app.task(name="noop")
 async def noop(enqueued_at: float) -> None:
-    await protocol.record_started_async(side(), enqueued_at)
+    await protocol.record_started_async(enqueued_at)
 
 
 async def reset() -> None:

@@ -22,17 +22,12 @@ import protocol
 import redis
 from rq import Queue
 
-SIDE = protocol.side_client()
 # By name: run as a script this module is "__main__", but the worker imports it as bench_rq.
 TASK = "bench_rq.noop"
 
 
 def noop(enqueued_at: float) -> None:
-    protocol.record_started(SIDE, enqueued_at)
-
-
-def reset() -> None:
-    redis.Redis.from_url(protocol.REDIS_URL).flushdb()
+    protocol.record_started(enqueued_at)
 
 
 @contextmanager
@@ -53,7 +48,7 @@ def adapter(args, name: str, worker_class: str, notes: str = "") -> protocol.Ada
         name=name,
         mode=f"redis; rq worker-pool -n {args.concurrency} -w {worker_class}",
         versions=protocol.versions_of("rq", "redis", "hiredis"),
-        reset=reset,
+        reset=protocol.flush_redis,
         producer=producer,
         worker_command=worker_command,
         worker_env={"PYTHONDONTWRITEBYTECODE": ""},  # empty means unset to Python

@@ -11,22 +11,11 @@ import sys
 from contextlib import asynccontextmanager
 
 import protocol
-import redis.asyncio
 from saq import Queue
-
-_side: redis.asyncio.Redis | None = None
-
-
-def side() -> redis.asyncio.Redis:
-    """This process's side-channel client, made on first use."""
-    global _side
-    if _side is None:
-        _side = redis.asyncio.Redis.from_url(protocol.SIDE_URL)
-    return _side
 
 
 async def noop(ctx: dict, *, enqueued_at: float) -> None:
-    await protocol.record_started_async(side(), enqueued_at)
+    await protocol.record_started_async(enqueued_at)
 
 
 # What saq.worker.start reads; making the Queue does not connect.
@@ -36,12 +25,6 @@ WORKER = (
     "import sys, uvloop, saq.worker, bench_saq; uvloop.install(); "
     "bench_saq.SETTINGS['concurrency'] = int(sys.argv[1]); saq.worker.start('bench_saq.SETTINGS')"
 )
-
-
-async def reset() -> None:
-    client = redis.asyncio.Redis.from_url(protocol.REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
 
 
 class Producer:
@@ -67,7 +50,7 @@ def main(args) -> protocol.Adapter:
         name="saq",
         mode=f"redis queue; saq worker concurrency={args.concurrency}, uvloop, defaults otherwise",
         versions=protocol.versions_of("saq", "redis", "hiredis", "uvloop"),
-        reset=reset,
+        reset=protocol.flush_redis,
         producer=producer,
         worker_command=lambda concurrency: [sys.executable, "-c", WORKER, str(concurrency)],
         use_uvloop=True,

@@ -13,22 +13,11 @@ import sys
 from contextlib import asynccontextmanager
 
 import protocol
-import redis.asyncio
 from taskiq_redis import ListQueueBroker, RedisStreamBroker
-
-_side: redis.asyncio.Redis | None = None
-
-
-def side() -> redis.asyncio.Redis:
-    """This process's side-channel client, made on first use."""
-    global _side
-    if _side is None:
-        _side = redis.asyncio.Redis.from_url(protocol.SIDE_URL)
-    return _side
 
 
 async def noop(enqueued_at: float) -> None:
-    await protocol.record_started_async(side(), enqueued_at)
+    await protocol.record_started_async(enqueued_at)
 
 
 # Making a broker does not connect.
@@ -38,12 +27,6 @@ TASKS = {
     "list_broker": list_broker.register_task(noop, task_name="noop"),
     "stream_broker": stream_broker.register_task(noop, task_name="noop"),
 }
-
-
-async def reset() -> None:
-    client = redis.asyncio.Redis.from_url(protocol.REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
 
 
 class Producer:
@@ -75,7 +58,7 @@ def adapter(name: str, broker: str, concurrency: int) -> protocol.Adapter:
         mode=f"taskiq-redis {type(task.broker).__name__}; taskiq worker --workers 1 --max-async-tasks {concurrency}, "
         "uvloop",
         versions=protocol.versions_of("taskiq", "taskiq-redis", "redis", "hiredis", "uvloop"),
-        reset=reset,
+        reset=protocol.flush_redis,
         producer=producer,
         worker_command=worker_command,
         use_uvloop=True,
