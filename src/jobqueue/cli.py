@@ -1,31 +1,49 @@
-"""The ``jobqueue`` command."""
+"""The ``jobqueue`` command.
+
+Plain click: typer (0.29) builds a pydantic adapter for every option at every start, which cost
+~90 ms before a worker could claim its first job.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 from jobqueue.errors import JobQueueError
 
-app = typer.Typer(help="jobqueue: a durable job queue.", no_args_is_help=True, add_completion=False)
+
+@click.group(help="jobqueue: a durable job queue.", context_settings={"help_option_names": ["--help", "-h"]})
+def app() -> None:
+    pass
+
+
+def _fail(message: str, code: int = 2) -> click.exceptions.Exit:
+    click.echo(f"error: {message}", err=True)
+    return click.exceptions.Exit(code)
+
+
+BACKEND_HELP = "Backend URL (overrides the app's own)."
+LOG_LEVEL = click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
 
 
 @app.command()
+@click.option("--backend", envvar="JOBQUEUE_URL", help="Backend URL; default: a throw-away SQLite file.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port of the API (0: any free port).")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=1), default=5, show_default=True, help="Jobs processed at once.")
+@click.option("--capacity", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Waiting jobs the queue accepts.")  # fmt: skip
+@click.option("--failure-rate", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
+              help="Share of attempts that fail.")  # fmt: skip
+@click.option("--seed", type=int, help="Seed the random choices for a repeatable run.")
+@click.option("--duration", type=click.FloatRange(min=0.0),
+              help="Stop after this many seconds of live stats (0: print once).")  # fmt: skip
 def demo(
-    backend: Annotated[
-        str | None, typer.Option(help="Backend URL; default: a throw-away SQLite file.", envvar="JOBQUEUE_URL")
-    ] = None,
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port of the API (0: any free port).")] = 8080,
-    workers: Annotated[int, typer.Option(min=1, help="Jobs processed at once.")] = 5,
-    capacity: Annotated[int, typer.Option(min=1, help="Waiting jobs the queue accepts.")] = 100,
-    failure_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of attempts that fail.")] = 0.3,
-    seed: Annotated[int | None, typer.Option(help="Seed the random choices for a repeatable run.")] = None,
-    duration: Annotated[
-        float | None, typer.Option(min=0.0, help="Stop after this many seconds of live stats (0: print once).")
-    ] = None,
-) -> None:
+    backend: str | None, port: int, workers: int, capacity: int, failure_rate: float, seed: int | None,
+    duration: float | None,
+) -> None:  # fmt: skip
     """Run the original JobQueue's demo over HTTP: seed, refuse a duplicate, flood, live stats until Ctrl-C."""
     from jobqueue.demo import main as run
 
@@ -33,29 +51,34 @@ def demo(
         run(backend, port=port, workers=workers, capacity=capacity, failure_rate=failure_rate, seed=seed,
             duration=duration)  # fmt: skip
     except JobQueueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
 
 
 @app.command()
+@click.argument("app_spec", metavar="APP")
+@click.option("--backend", envvar="JOBQUEUE_URL", help=BACKEND_HELP)
+@click.option("--queues", default="default", show_default=True, help="Comma-separated queues to take jobs from.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Jobs run at once per process.")  # fmt: skip
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (restarted if one dies).")  # fmt: skip
+@click.option("--pool", default="thread", show_default=True,
+              help="Where plain-function handlers run: thread, or process (killed on timeout).")  # fmt: skip
+@click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Lease per claim, seconds.")  # fmt: skip
+@click.option("--grace", type=click.FloatRange(min=0.0), default=30.0, show_default=True,
+              help="Seconds running jobs get to finish on SIGTERM.")  # fmt: skip
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Longest idle wait between looks, s.")  # fmt: skip
+@click.option("--reaper-interval", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+              help="Seconds between expired-lease sweeps.")  # fmt: skip
+@LOG_LEVEL
 def worker(
-    app_spec: Annotated[str, typer.Argument(metavar="APP", help="The JobQueue object, as module:attribute.")],
-    backend: Annotated[
-        str | None, typer.Option(help="Backend URL (overrides the app's own).", envvar="JOBQUEUE_URL")
-    ] = None,
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to take jobs from.")] = "default",
-    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once per process.")] = 10,
-    processes: Annotated[int, typer.Option(min=1, help="Worker processes (restarted if one dies).")] = 1,
-    pool: Annotated[
-        str, typer.Option(help="Where plain-function handlers run: thread, or process (killed on timeout).")
-    ] = "thread",
-    lease: Annotated[float, typer.Option(min=0.1, help="Lease per claim, seconds.")] = 30.0,
-    grace: Annotated[float, typer.Option(min=0.0, help="Seconds running jobs get to finish on SIGTERM.")] = 30.0,
-    poll_interval: Annotated[float, typer.Option(min=0.01, help="Longest idle wait between looks, s.")] = 1.0,
-    reaper_interval: Annotated[float, typer.Option(min=0.01, help="Seconds between expired-lease sweeps.")] = 5.0,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
-) -> None:
-    """Run workers for APP: claim jobs, run them, retry with backoff, recover crashed workers' jobs."""
+    app_spec: str, backend: str | None, queues: str, concurrency: int, processes: int, pool: str, lease: float,
+    grace: float, poll_interval: float, reaper_interval: float, log_level: str,
+) -> None:  # fmt: skip
+    """Run workers for APP (module:attribute): claim jobs, run them, retry with backoff, recover crashed
+    workers' jobs."""
     import logging
     import sys
 
@@ -67,9 +90,8 @@ def worker(
     )
     try:
         if processes > 1:
-            argv = [a for a in sys.argv[1:]]
-            child = _without_option(argv, "--processes")
-            raise typer.Exit(supervise(child, processes))
+            child = _without_option(sys.argv[1:], "--processes")
+            raise click.exceptions.Exit(supervise(child, processes))
         queue_names = tuple(q.strip() for q in queues.split(",") if q.strip())
         config = WorkerConfig(
             queues=queue_names, concurrency=concurrency, lease=lease, grace=grace,
@@ -81,8 +103,7 @@ def worker(
             loaded.use_backend(backend)
         run_worker(loaded, config)
     except (JobQueueError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
 
 
 def _without_option(argv: list[str], name: str) -> list[str]:
@@ -101,53 +122,54 @@ def _without_option(argv: list[str], name: str) -> list[str]:
 
 # ---- the HTTP API --------------------------------------------------------------------------
 
-HostOption = Annotated[str, typer.Option(help="Address to listen on; other than loopback needs a token.")]
-PortOption = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")]
-TokenOption = Annotated[
-    str | None, typer.Option(help="Bearer token required on every route but /health.", envvar="JOBQUEUE_API_TOKEN")
-]
-BodyLimitOption = Annotated[int, typer.Option(min=1, help="Largest request body in bytes (413 beyond).")]
-CapacityOption = Annotated[int | None, typer.Option(min=1, help="Waiting jobs each queue accepts (503 beyond).")]
+
+def _api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``serve`` and ``api`` share."""
+    options = [
+        click.option("--backend", envvar="JOBQUEUE_URL", help=BACKEND_HELP),
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address to listen on; other than loopback needs a token."),
+        click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+                     help="Port to listen on (0: any free port)."),
+        click.option("--capacity", type=click.IntRange(min=1), help="Waiting jobs each queue accepts (503 beyond)."),
+        click.option("--token", envvar="JOBQUEUE_API_TOKEN",
+                     help="Bearer token required on every route but /health."),
+        click.option("--max-body-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
+                     help="Largest request body in bytes (413 beyond)."),
+        LOG_LEVEL,
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 @app.command()
+@click.argument("app_spec", metavar="[APP]", required=False)
+@_api_options
+@click.option("--workers", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Jobs processed at once in this process.")  # fmt: skip
+@click.option("--queues", default="default", show_default=True,
+              help="Comma-separated queues the workers take jobs from.")  # fmt: skip
+@click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Workers' lease per claim, seconds.")  # fmt: skip
 def serve(
-    app_spec: Annotated[
-        str | None, typer.Argument(metavar="[APP]", help="The JobQueue (module:attribute); default: an echo app.")
-    ] = None,
-    backend: Annotated[
-        str | None, typer.Option(help="Backend URL (overrides the app's own).", envvar="JOBQUEUE_URL")
-    ] = None,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8080,
-    workers: Annotated[int, typer.Option(min=1, help="Jobs processed at once in this process.")] = 10,
-    queues: Annotated[str, typer.Option(help="Comma-separated queues the workers take jobs from.")] = "default",
-    capacity: CapacityOption = None,
-    token: TokenOption = None,
-    max_body_bytes: BodyLimitOption = 1 << 20,
-    lease: Annotated[float, typer.Option(min=0.1, help="Workers' lease per claim, seconds.")] = 30.0,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
-) -> None:
-    """Serve the HTTP API and run workers in one process (the original's shape)."""
+    app_spec: str | None, backend: str | None, host: str, port: int, capacity: int | None, token: str | None,
+    max_body_bytes: int, log_level: str, workers: int, queues: str, lease: float,
+) -> None:  # fmt: skip
+    """Serve the HTTP API and run workers in one process (the original's shape). APP: the JobQueue
+    (module:attribute); default: an echo app."""
     _serve_api(app_spec, backend, host, port, workers, queues, capacity, token, max_body_bytes, log_level, lease)
 
 
 @app.command()
+@click.argument("app_spec", metavar="[APP]", required=False)
+@_api_options
 def api(
-    app_spec: Annotated[
-        str | None, typer.Argument(metavar="[APP]", help="The JobQueue (module:attribute), for its task defaults.")
-    ] = None,
-    backend: Annotated[
-        str | None, typer.Option(help="Backend URL (overrides the app's own).", envvar="JOBQUEUE_URL")
-    ] = None,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8080,
-    capacity: CapacityOption = None,
-    token: TokenOption = None,
-    max_body_bytes: BodyLimitOption = 1 << 20,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
-) -> None:
-    """Serve the HTTP API alone; workers run elsewhere (jobqueue worker)."""
+    app_spec: str | None, backend: str | None, host: str, port: int, capacity: int | None, token: str | None,
+    max_body_bytes: int, log_level: str,
+) -> None:  # fmt: skip
+    """Serve the HTTP API alone; workers run elsewhere (jobqueue worker). APP: the JobQueue
+    (module:attribute), for its task defaults."""
     _serve_api(app_spec, backend, host, port, 0, "default", capacity, token, max_body_bytes, log_level)
 
 
@@ -171,7 +193,7 @@ def _serve_api(
         else:
             queue = echo_app() if workers else JobQueue()
             if workers:
-                typer.echo("no APP given: jobs run the built-in echo handler (their payload is their result)", err=True)
+                click.echo("no APP given: jobs run the built-in echo handler (their payload is their result)", err=True)
         if backend is not None:
             queue.use_backend(backend)
         if capacity is not None:
@@ -181,17 +203,27 @@ def _serve_api(
         serve_queue(queue, host=host, port=port, token=token or None, workers=workers, queues=queue_names,
                     max_body_bytes=max_body_bytes, log_level=log_level, lease=lease)  # fmt: skip
     except (JobQueueError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
 
 
 # ---- client commands -----------------------------------------------------------------------
 
-UrlOption = Annotated[str, typer.Option(help="URL of the API.", envvar="JOBQUEUE_API_URL")]
-StoreOption = Annotated[
-    str | None, typer.Option("--backend", help="Talk to this store directly instead of an API (a backend URL).")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
+
+def _client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where a client command sends its request: an API, or a store directly."""
+    options = [
+        click.option("--url", envvar="JOBQUEUE_API_URL", default="http://127.0.0.1:8080", show_default=True,
+                     help="URL of the API."),
+        click.option("--backend", help="Talk to this store directly instead of an API (a backend URL)."),
+        click.option("--token", envvar="JOBQUEUE_API_TOKEN",
+                     help="Bearer token required on every route but /health."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 
 
 def _client_run(call: Callable[..., int], url: str, backend: str | None, token: str | None, *args: Any) -> None:
@@ -208,23 +240,24 @@ def _client_run(call: Callable[..., int], url: str, backend: str | None, token: 
     except JobQueueError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         code = EXIT_INVALID
-    raise typer.Exit(code)
+    raise click.exceptions.Exit(code)
 
 
 @app.command()
+@click.argument("payload")
+@click.option("--task", help="Task to run (default: the default handler).")
+@click.option("--queue", help="Queue (default: default).")
+@click.option("--priority", type=int, help="Higher runs first (-1000..1000).")
+@click.option("--max-retries", type=int, help="Retries after the first attempt.")
+@click.option("--key", help="Idempotency key.")
+@click.option("--delay", type=float, help="Seconds before it may run.")
+@_client_options
 def submit(
-    payload: Annotated[str, typer.Argument(help="The payload: JSON if it parses as JSON, else a string.")],
-    task: Annotated[str | None, typer.Option(help="Task to run (default: the default handler).")] = None,
-    queue: Annotated[str | None, typer.Option(help="Queue (default: default).")] = None,
-    priority: Annotated[int | None, typer.Option(help="Higher runs first (-1000..1000).")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Retries after the first attempt.")] = None,
-    key: Annotated[str | None, typer.Option("--key", help="Idempotency key.")] = None,
-    delay: Annotated[float | None, typer.Option(help="Seconds before it may run.")] = None,
-    url: UrlOption = "http://127.0.0.1:8080",
-    backend: StoreOption = None,
-    token: TokenOption = None,
-) -> None:
-    """Submit a job; print its id (for a held idempotency key, the id of the job holding it)."""
+    payload: str, task: str | None, queue: str | None, priority: int | None, max_retries: int | None,
+    key: str | None, delay: float | None, url: str, backend: str | None, token: str | None,
+) -> None:  # fmt: skip
+    """Submit a job; print its id (for a held idempotency key, the id of the job holding it). PAYLOAD:
+    JSON if it parses as JSON, else a string."""
     from jobqueue.api import commands
 
     options = {"task": task, "queue": queue, "priority": priority, "max_retries": max_retries,
@@ -233,12 +266,9 @@ def submit(
 
 
 @app.command()
-def get(
-    job_id: Annotated[str, typer.Argument(metavar="ID", help="The job's id.")],
-    url: UrlOption = "http://127.0.0.1:8080",
-    backend: StoreOption = None,
-    token: TokenOption = None,
-) -> None:
+@click.argument("job_id", metavar="ID")
+@_client_options
+def get(job_id: str, url: str, backend: str | None, token: str | None) -> None:
     """Print a job as JSON: state, attempts, last error, result."""
     from jobqueue.api import commands
 
@@ -246,30 +276,23 @@ def get(
 
 
 @app.command()
-def dlq(
-    action: Annotated[str, typer.Argument(metavar="[list|retry]", help="list (default) or retry.")] = "list",
-    job_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="The job to retry.")] = None,
-    as_json: JsonOption = False,
-    url: UrlOption = "http://127.0.0.1:8080",
-    backend: StoreOption = None,
-    token: TokenOption = None,
-) -> None:
+@click.argument("action", metavar="[list|retry]", default="list")
+@click.argument("job_id", metavar="[ID]", required=False)
+@JSON_OPTION
+@_client_options
+def dlq(action: str, job_id: str | None, as_json: bool, url: str, backend: str | None, token: str | None) -> None:
     """List the dead-letter queue, or put one of its jobs back in its queue (dlq retry ID)."""
     from jobqueue.api import commands
 
     if action not in ("list", "retry"):
-        typer.echo(f"error: unknown action {action!r}: use 'jobqueue dlq list' or 'jobqueue dlq retry ID'", err=True)
-        raise typer.Exit(2)
+        raise _fail(f"unknown action {action!r}: use 'jobqueue dlq list' or 'jobqueue dlq retry ID'")
     _client_run(commands.dlq, url, backend, token, action, job_id, as_json)
 
 
 @app.command()
-def stats(
-    as_json: JsonOption = False,
-    url: UrlOption = "http://127.0.0.1:8080",
-    backend: StoreOption = None,
-    token: TokenOption = None,
-) -> None:
+@JSON_OPTION
+@_client_options
+def stats(as_json: bool, url: str, backend: str | None, token: str | None) -> None:
     """Show queue depths, capacities, jobs by state and the API's totals."""
     from jobqueue.api import commands
 
@@ -277,12 +300,8 @@ def stats(
 
 
 @app.command()
-def migrate(
-    backend: Annotated[
-        str | None,
-        typer.Option(help="Backend URL, e.g. postgresql://user@host/db?schema=jobqueue.", envvar="JOBQUEUE_URL"),
-    ] = None,
-) -> None:
+@click.option("--backend", envvar="JOBQUEUE_URL", help="Backend URL, e.g. postgresql://user@host/db?schema=jobqueue.")
+def migrate(backend: str | None) -> None:
     """Create or upgrade the store's schema (PostgreSQL; SQLite and memory need nothing), then exit.
 
     Backends also migrate on first start, unless the URL says ``?migrate=false``.
@@ -303,10 +322,9 @@ def migrate(
         return f"{store.name}: nothing to migrate (its schema is kept current on open)"
 
     try:
-        typer.echo(asyncio.run(run()))
+        click.echo(asyncio.run(run()))
     except JobQueueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2 if isinstance(exc, ValueError) else 3) from None
+        raise _fail(str(exc), 2 if isinstance(exc, ValueError) else 3) from None
 
 
 @app.command()
@@ -314,7 +332,7 @@ def version() -> None:
     """Print the installed version."""
     from jobqueue import __version__
 
-    typer.echo(__version__)
+    click.echo(__version__)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from jobqueue.app import JobQueue
 from jobqueue.cli import app

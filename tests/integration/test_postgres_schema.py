@@ -169,7 +169,7 @@ def test_url_options() -> None:
 
 
 def test_migrate_command(schemas: list[str], tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from jobqueue.cli import app
 

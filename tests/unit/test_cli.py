@@ -4,7 +4,7 @@ import re
 import socket
 from pathlib import Path
 
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from jobqueue.cli import app
 
