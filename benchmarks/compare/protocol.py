@@ -249,10 +249,15 @@ async def step_process(adapter: Adapter, args: argparse.Namespace) -> dict[str, 
         elapsed = time.perf_counter() - spawned
     finally:
         stop_worker(proc)
+    return processing_figures(args.n, elapsed, spawned_wall)
+
+
+def processing_figures(n: int, elapsed: float, spawned_wall: float) -> dict[str, Any]:
+    """The process step's figures: from spawn, steady (first to last start), spawn to first job."""
     starts = sorted(start for start, _ in side_records())
     return {
-        "jobs_per_s": args.n / elapsed,
-        "steady_jobs_per_s": args.n / max(starts[-1] - starts[0], 1e-9),
+        "jobs_per_s": n / elapsed,
+        "steady_jobs_per_s": n / max(starts[-1] - starts[0], 1e-9),
         "first_job_s": starts[0] - spawned_wall,
     }
 
@@ -282,15 +287,24 @@ async def step_latency(adapter: Adapter, args: argparse.Namespace) -> dict[str, 
     proc = spawn_worker(adapter, args.concurrency)
     try:
         async with _Entered(adapter.producer()) as producer:
-            await call(producer.enqueue_one, -1.0)  # the warm-up job: the worker is up and fetching
-            await wait_for_started(1, args.timeout, proc)
-            await asyncio.sleep(args.idle)  # then idle, as a worker between bursts is
-            await offer_at_rate(producer, args.offered, args.rate)
-            await wait_for_started(args.offered + 1, args.timeout, proc)
+            await warm_up_then_offer(producer, args, proc)
     finally:
         stop_worker(proc)
-    samples = [(start - enq) * 1000 for start, enq in side_records() if enq >= 0]
-    return percentiles(samples)
+    return latency_figures()
+
+
+async def warm_up_then_offer(producer: Any, args: argparse.Namespace, proc: Any = None) -> None:
+    """The latency step once a worker runs: warm it, let it idle, offer the jobs, wait for them."""
+    await call(producer.enqueue_one, -1.0)  # the warm-up job: the worker is up and fetching
+    await wait_for_started(1, args.timeout, proc)
+    await asyncio.sleep(args.idle)  # then idle, as a worker between bursts is
+    await offer_at_rate(producer, args.offered, args.rate)
+    await wait_for_started(args.offered + 1, args.timeout, proc)
+
+
+def latency_figures() -> dict[str, float]:
+    """Percentiles of start minus enqueue time over the offered jobs (the warm-up one left out)."""
+    return percentiles([(start - enq) * 1000 for start, enq in side_records() if enq >= 0])
 
 
 STEPS = {"single": step_single, "batch": step_batch, "process": step_process, "latency": step_latency}

@@ -113,12 +113,7 @@ def in_process_steps(adapter: protocol.Adapter) -> dict[str, Any]:
             await worker.drain()
             elapsed = time.perf_counter() - spawned
             assert await completed() == args.n
-        starts = sorted(start for start, _ in protocol.side_records())
-        return {
-            "jobs_per_s": args.n / elapsed,
-            "steady_jobs_per_s": args.n / max(starts[-1] - starts[0], 1e-9),
-            "first_job_s": starts[0] - spawned_wall,
-        }
+        return protocol.processing_figures(args.n, elapsed, spawned_wall)
 
     async def latency(args: argparse.Namespace) -> dict[str, Any]:
         await protocol.call(adapter.reset)
@@ -126,15 +121,10 @@ def in_process_steps(adapter: protocol.Adapter) -> dict[str, Any]:
         async with app:
             worker = in_process_worker(args.concurrency)
             runner = asyncio.create_task(worker.run())
-            producer = Producer(app)
-            await producer.enqueue_one(-1.0)
-            await protocol.wait_for_started(1, args.timeout)
-            await asyncio.sleep(args.idle)
-            await protocol.offer_at_rate(producer, args.offered, args.rate)
-            await protocol.wait_for_started(args.offered + 1, args.timeout)
+            await protocol.warm_up_then_offer(Producer(app), args)
             worker.stop()
             await runner
-        return protocol.percentiles([(s - e) * 1000 for s, e in protocol.side_records() if e >= 0])
+        return protocol.latency_figures()
 
     return {"process": process, "latency": latency}
 
@@ -212,12 +202,7 @@ def stored_process(adapter: protocol.Adapter) -> Any:
                 elapsed = time.perf_counter() - spawned
             finally:
                 protocol.stop_worker(proc)
-        starts = sorted(start for start, _ in protocol.side_records())
-        return {
-            "jobs_per_s": args.n / elapsed,
-            "steady_jobs_per_s": args.n / max(starts[-1] - starts[0], 1e-9),
-            "first_job_s": starts[0] - spawned_wall,
-        }
+        return protocol.processing_figures(args.n, elapsed, spawned_wall)
 
     return step
 
