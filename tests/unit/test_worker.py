@@ -294,6 +294,40 @@ async def test_fetch_claims_at_most_free_slots(app: JobQueue, backend: Backend) 
     assert peak == 3
 
 
+async def test_a_worker_with_nothing_to_claim_waits_instead_of_claiming_again(app: JobQueue, backend: Backend) -> None:
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    @app.task(name="gated")
+    async def gated(payload: object) -> None:
+        started.set()
+        await gate.wait()
+
+    claims = 0
+    claim = backend.claim
+
+    async def counting_claim(params: ClaimParams) -> list[Job]:
+        nonlocal claims
+        claims += 1
+        return await claim(params)
+
+    backend.claim = counting_claim  # type: ignore[method-assign]
+    job = await gated.enqueue(1)
+    w = worker(app, concurrency=10)
+    runner = asyncio.create_task(w.run())
+    await asyncio.wait_for(started.wait(), 5)
+    for _ in range(50):  # the fetch loop looks for more work, finds none and waits
+        await asyncio.sleep(0)
+    gate.set()  # the job ends while the fetch loop waits: its freed slot interrupts the wait
+    assert (await app.wait(job.id, timeout=5)).state is S.COMPLETED
+    before = claims
+    for _ in range(300):  # loop turns in which a spinning fetch loop would claim again and again
+        await asyncio.sleep(0)
+    # Nothing is due and nothing runs: a claim or two after the freed slot at most, then it waits.
+    assert claims - before <= 2
+    w.stop()
+    await asyncio.wait_for(runner, 10)
+
+
 async def test_capacity_and_duplicates_through_the_app(backend: Backend) -> None:
     app = JobQueue(backend=backend, capacity=2)
     first = await app.enqueue("t", 1, idempotency_key="k")

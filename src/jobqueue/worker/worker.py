@@ -242,7 +242,10 @@ class Worker:
         if for_work:
             timeout = self.config.poll_interval * random.uniform(0.8, 1.2)
             work = loop.create_task(self.app.backend.wait_for_work(self.config.queues, timeout))
-            work.add_done_callback(lambda _: self._poke())
+            # Resolve this wait's future only: a task cancelled below finishes a loop turn later,
+            # and poking whatever wait is current by then would wake it for nothing, which then
+            # cancels its own task, and so on: a worker claiming in a busy loop.
+            work.add_done_callback(lambda _: _resolve(interrupt))
         try:
             await interrupt
         finally:
@@ -258,9 +261,8 @@ class Worker:
             raise failure
 
     def _poke(self) -> None:
-        interrupt = self._interrupt
-        if interrupt is not None and not interrupt.done():
-            interrupt.set_result(None)
+        if self._interrupt is not None:
+            _resolve(self._interrupt)
 
     def _start(self, job: Job) -> None:
         self.metrics.claimed += 1
@@ -354,3 +356,8 @@ class Worker:
             self.metrics.recovered += recovered
             log.warning("worker.recovered id=%s jobs=%d (lease expired: worker lost)", self.id, recovered)
         return recovered
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
