@@ -203,17 +203,20 @@ class SQLiteBackend:
         if self.durability != "strict":  # under strict every commit is fsynced: all go to the writer
             self._inline = InlineWriter(self._connect, self._checkpoint_soon)
 
-    def _checkpoint_soon(self, done: Callable[[], None]) -> None:
-        """Move committed WAL pages into the database file, on the writer thread (it may fsync)."""
+    def _checkpoint_soon(self, done: Callable[[bool], None]) -> None:
+        """Move committed WAL pages into the database file, on the writer thread (it may fsync);
+        ``done`` hears whether every page was moved (then the next write starts the WAL over)."""
 
         def checkpoint(conn: sqlite3.Connection) -> None:
+            complete = False
             try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                busy, log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                complete = not busy and log == moved
             finally:
-                done()
+                done(complete)
 
         if self._writer is None:
-            done()
+            done(True)
         else:
             self._writer.post(checkpoint)
 

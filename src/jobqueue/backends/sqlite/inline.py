@@ -10,9 +10,13 @@ where waiting for the lock does not block the event loop.
 
 Writes that must be fsynced keep to the writer thread: there, one fsync serves a whole group.
 This connection never checkpoints the WAL itself (a checkpoint is an fsync too). After every
-``CHECKPOINT_EVERY`` commits it asks the owner for one, to be run off the event loop, and sends
-writes to the writer thread until it is done: the first write after a complete checkpoint starts
-the WAL file over, which a stream of writes racing the checkpoint would prevent for ever.
+``CHECKPOINT_EVERY`` commits it asks the owner for one, to be run off the event loop, and goes on
+writing meanwhile: a checkpoint can take milliseconds, and jobs claimed or enqueued during it should
+not wait for it. The first write after a complete checkpoint starts the WAL file over; a stream of
+writes racing every checkpoint would keep that from happening (frames appended during a checkpoint
+are not in it) and the file would grow for ever. So once a checkpoint was raced or came back
+incomplete, the next one runs with writes sent to the writer thread (queued behind it) until it is
+done.
 """
 
 from __future__ import annotations
@@ -36,9 +40,9 @@ class LockBusy(Exception):
 
 class InlineWriter:
     def __init__(
-        self, connect: Callable[[], sqlite3.Connection], checkpoint: Callable[[Callable[[], None]], None]
+        self, connect: Callable[[], sqlite3.Connection], checkpoint: Callable[[Callable[[bool], None]], None]
     ) -> None:
-        """``checkpoint(done)`` must checkpoint the WAL elsewhere, then call ``done()``."""
+        """``checkpoint(done)`` must checkpoint the WAL elsewhere, then call ``done(complete)``."""
         conn = connect()
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -49,11 +53,14 @@ class InlineWriter:
         self._lock = threading.Lock()
         self._commits = 0
         self._checkpoint = checkpoint
-        self._checkpointing = False
+        self._checkpointing = False  # one has been asked for and is not done yet
+        self._hold = False  # writes wait for it (the previous one did not complete)
+        self._raced = False  # a write committed while it ran
+        self._last_complete = True
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a transaction of its own, or raise :class:`LockBusy` having done nothing."""
-        if self._checkpointing or not self._lock.acquire(blocking=False):
+        if self._hold or not self._lock.acquire(blocking=False):
             raise LockBusy
         try:
             conn = self._conn
@@ -78,15 +85,20 @@ class InlineWriter:
                     raise
                 raise translated from exc
             self._commits += 1
-            if self._commits % CHECKPOINT_EVERY == 0:
-                self._checkpointing = True
+            if self._checkpointing:
+                self._raced = True
+            elif self._commits >= CHECKPOINT_EVERY:
+                self._commits = 0
+                self._checkpointing, self._raced = True, False
+                self._hold = not self._last_complete
                 self._checkpoint(self._checkpoint_done)
             return result
         finally:
             self._lock.release()
 
-    def _checkpoint_done(self) -> None:
-        self._checkpointing = False
+    def _checkpoint_done(self, complete: bool) -> None:
+        self._last_complete = complete and not self._raced
+        self._checkpointing = self._hold = False
 
     def close(self) -> None:
         with self._lock:
