@@ -111,6 +111,23 @@ async def test_claim_respects_limit_and_never_hands_a_job_out_twice(backend: Bac
     assert sorted(seen) == list(range(25))
 
 
+async def test_a_waiting_worker_gets_new_work_once_and_gives_back_the_rest_when_forgotten(
+    backend: Backend,
+) -> None:
+    # A backend may hand jobs straight to a worker that claimed with wait=True and found nothing
+    # (SQLite does); whatever it does, each job reaches one worker once, and jobs its claims have
+    # not taken go back to the queue when it is forgotten.
+    waiting = ClaimParams(["default"], "w1", 2, wait=True)
+    assert await backend.claim(waiting) == []
+    await put(backend, *(NewJob(n) for n in range(3)))
+    taken = await backend.claim(ClaimParams(["default"], "w1", 1, wait=True))
+    assert len(taken) == 1 and taken[0].worker_id == "w1"
+    await backend.forget_worker("w1")
+    others = await claim(backend, limit=10)
+    assert sorted(j.payload for j in [*taken, *others]) == [0, 1, 2]
+    assert await backend.claim(waiting) == []  # nothing is handed out twice
+
+
 async def test_claim_only_from_named_queues_merging_by_priority(backend: Backend) -> None:
     await put(backend, NewJob("a-low", queue="a", priority=1), NewJob("b-high", queue="b", priority=3))
     await put(backend, NewJob("c", queue="c", priority=9), NewJob("a-mid", queue="a", priority=2))

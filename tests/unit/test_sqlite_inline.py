@@ -52,6 +52,7 @@ async def test_inline_commits_ask_for_wal_checkpoints(tmp_path: Path, monkeypatc
     # The inline connection never checkpoints by itself; without the requests the WAL file would
     # grow by every commit (tens of MB here).
     monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 50)
+    monkeypatch.setattr(inline, "HOLD_ABOVE", 1 << 20)  # writes racing the checkpoints hold past 1 MB
     path = tmp_path / "jobs.db"
     async with SQLiteBackend(path, durability="normal") as backend:
         for i in range(1500):

@@ -8,16 +8,26 @@ import pytest
 
 from jobqueue import NewJob, SQLiteBackend
 from jobqueue.backends.sqlite import backend as sqlite_backend
-from jobqueue.backends.sqlite.wake import WakeChannel
+from jobqueue.backends.sqlite.wake import Sent, WakeChannel
 
 
 async def test_a_notify_wakes_a_listener_of_the_same_database(tmp_path: Path) -> None:
-    woken = asyncio.Event()
+    woken, got_job = asyncio.Event(), asyncio.Event()
+    jobs: list[bytes] = []
     listener, sender = WakeChannel(tmp_path / "jobs.db"), WakeChannel(tmp_path / "jobs.db")
-    listener.listen(woken.set)
+
+    def on_job(message: bytes) -> None:
+        jobs.append(message)
+        got_job.set()
+
+    listener.listen(woken.set, on_job)
     try:
         sender.notify()
         await asyncio.wait_for(woken.wait(), 5)
+        assert listener.address is not None
+        assert sender.send_job(listener.address, b'{"job": 1}') is Sent.OK
+        await asyncio.wait_for(got_job.wait(), 5)
+        assert jobs == [b'{"job": 1}']
     finally:
         listener.close()
         sender.close()
@@ -31,6 +41,7 @@ async def test_sockets_of_dead_processes_are_removed(tmp_path: Path) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(stale))
     sock.close()  # gone without unlinking, like a SIGKILLed worker
+    assert channel.send_job(str(stale), b"{}") is Sent.GONE  # a job handed to it comes back
     channel.notify()
     channel.close()
     assert not stale.exists()

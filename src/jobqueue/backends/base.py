@@ -74,12 +74,18 @@ EnqueueOutcome = Accepted | Duplicate | Rejected
 
 @dataclass(frozen=True, slots=True)
 class ClaimParams:
-    """Claim up to ``limit`` due jobs from ``queues`` for ``worker_id``, leased for ``lease`` seconds."""
+    """Claim up to ``limit`` due jobs from ``queues`` for ``worker_id``, leased for ``lease`` seconds.
+
+    ``wait=True`` says the caller will wait for work if the claim comes back empty, so a backend
+    may hand it jobs enqueued meanwhile directly (already claimed for it; they come back from its
+    next claim) until that next claim or :meth:`Backend.forget_worker`.
+    """
 
     queues: Sequence[str]
     worker_id: str
     limit: int
     lease: float = DEFAULT_LEASE
+    wait: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +234,11 @@ class Backend(Protocol):
         ``lease_expires_at = now + lease``; ``started_at`` is set on the first attempt and
         ``last_attempt`` on every one. Jobs come back in claim order.
         """
+        ...
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """The worker claims no more (it is stopping): hand it nothing more, and give back to the
+        queue any job handed to it (see :attr:`ClaimParams.wait`) that its claims have not taken."""
         ...
 
     async def complete(self, completions: Sequence[Completion]) -> list[bool]:

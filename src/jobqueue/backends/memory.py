@@ -222,6 +222,9 @@ class MemoryBackend:
             claimed.append(job.copy())
         return claimed
 
+    async def forget_worker(self, worker_id: str) -> None:
+        return None  # jobs are never handed to a waiting worker here: it claims them itself
+
     async def complete(self, completions: Sequence[Completion]) -> list[bool]:
         results = [_json_copy(c.result) for c in completions]  # validate all before changing any
         now = self.clock.time()

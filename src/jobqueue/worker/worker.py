@@ -173,6 +173,10 @@ class Worker:
             os._exit(1)
 
     async def _shutdown(self) -> None:
+        try:
+            await self.app.backend.forget_worker(self.id)  # nothing more is handed to us
+        except Exception as exc:  # the store is down: jobs handed to us come back by lease expiry
+            log.error("worker.forget_failed id=%s: %s", self.id, exc)
         running = [task for _, task in self._running.values()]
         if running:
             _, pending = await asyncio.wait(running, timeout=self.config.grace)
@@ -197,7 +201,9 @@ class Worker:
             # round trip then carries several jobs. When idle, claim at once (latency matters).
             if free > 0 and (free * 2 >= config.concurrency or not self._running):
                 try:
-                    jobs = await backend.claim(ClaimParams(config.queues, self.id, free, config.lease))
+                    # wait=True: if this finds nothing, the backend may hand us new jobs directly.
+                    params = ClaimParams(config.queues, self.id, free, config.lease, wait=not drain)
+                    jobs = await backend.claim(params)
                     self.last_claim_at = time.monotonic()
                 except BackendError as exc:
                     if drain:

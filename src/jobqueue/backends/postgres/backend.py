@@ -323,6 +323,9 @@ class PostgresBackend:
         rows = await self._run("claim", queues, params.limit, params.worker_id, float(params.lease))
         return [_job(row) for row in rows]
 
+    async def forget_worker(self, worker_id: str) -> None:
+        return None  # jobs are never handed to a waiting worker here: it claims them itself
+
     async def complete(self, completions: Sequence[Completion]) -> list[bool]:
         if not completions:
             return []

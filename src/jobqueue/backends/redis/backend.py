@@ -347,6 +347,9 @@ class RedisBackend:
                                str(params.limit), *queues)  # fmt: skip
         return [_job(row) for row in rows]
 
+    async def forget_worker(self, worker_id: str) -> None:
+        return None  # jobs are never handed to a waiting worker here: it claims them itself
+
     async def complete(self, completions: Sequence[Completion]) -> list[bool]:
         if not completions:
             return []

@@ -23,11 +23,13 @@ Durability (``durability=``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import random
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,10 +51,11 @@ from jobqueue.backends.base import (
     Stats,
     StatsBuilder,
 )
+from jobqueue.backends.sqlite.handoff import Handoffs
 from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
 from jobqueue.backends.sqlite.sql import Q, chunk_sizes, migrations, multi_row, read
 from jobqueue.backends.sqlite.thread import ConnectionThread
-from jobqueue.backends.sqlite.wake import WakeChannel
+from jobqueue.backends.sqlite.wake import MAX_MESSAGE, Sent, WakeChannel
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
@@ -95,6 +98,70 @@ class _Counts:
         changes = [(queue, state, n) for (queue, state), n in self._delta.items() if n]
         if changes:
             conn.executemany(Q["add_counts"], changes)
+
+
+def _row(job: Job) -> list[Any]:
+    """``job`` as the row :func:`_job` reads (payload and result as JSON text)."""
+    return [
+        job.id, job.queue, job.task, dump_json(job.payload).decode(), job.priority, job.state.value,
+        job.retry_count, job.max_retries, job.idempotency_key, job.created_at, job.run_at, job.started_at,
+        job.finished_at, job.last_attempt, job.next_retry_at, job.error,
+        None if job.result is None else dump_json(job.result).decode(),
+        job.timeout, job.lease_expires_at, job.worker_id, job.lease_token,
+    ]  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Offer:
+    """A waiting worker, as one enqueue transaction sees it (see ``waiting_workers``)."""
+
+    worker_id: str
+    address: str
+    queues: frozenset[str]
+    slots: int
+    lease: float
+    handed: list[str]
+    taken: int = 0
+
+
+class _Offers:
+    """The waiting workers, read once per enqueue transaction and written back at its end."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._offers: list[_Offer] | None = None  # read at the first due job
+
+    def take(self, queue: str) -> _Offer | None:
+        """The worker with the most free slots among those of ``queue``; one slot is now taken."""
+        if self._offers is None:
+            self._offers = [
+                _Offer(worker_id, address, frozenset(load_json(queues)), slots, lease, load_json(handed))
+                for worker_id, address, queues, slots, lease, handed in self._conn.execute(Q["waiting_workers"])
+            ]
+        best = None
+        for offer in self._offers:
+            free = offer.slots - offer.taken
+            if free > 0 and queue in offer.queues and (best is None or free > best.slots - best.taken):
+                best = offer
+        if best is not None:
+            best.taken += 1
+        return best
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        for offer in self._offers or ():
+            if offer.taken:
+                conn.execute(
+                    Q["take_slots"], (offer.slots - offer.taken, dump_json(offer.handed).decode(), offer.worker_id)
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class _Handed:
+    """A job stored claimed for a waiting worker, to be sent to its process after the commit."""
+
+    worker_id: str
+    address: str
+    job: Job
 
 
 def _statements(script: str) -> list[str]:
@@ -158,6 +225,7 @@ class SQLiteBackend:
         self._inline: InlineWriter | None = None
         self._wakeup = Wakeup()
         self._channel = WakeChannel(self.path)
+        self._handoffs = Handoffs()
         self._data_version: int | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -201,11 +269,16 @@ class SQLiteBackend:
             raise
         self._reader = reader
         if self.durability != "strict":  # under strict every commit is fsynced: all go to the writer
-            self._inline = InlineWriter(self._connect, self._checkpoint_soon)
+            wal = self.path.with_name(self.path.name + "-wal")
+            self._inline = InlineWriter(self._connect, self._checkpoint_soon, wal)
 
-    def _checkpoint_soon(self, done: Callable[[bool], None]) -> None:
-        """Move committed WAL pages into the database file, on the writer thread (it may fsync);
-        ``done`` hears whether every page was moved (then the next write starts the WAL over)."""
+    def _checkpoint_soon(self, done: Callable[[bool], None], hold: bool) -> None:
+        """Move committed WAL pages into the database file, off the event loop (it may fsync);
+        ``done`` hears whether every page was moved (then the next write starts the WAL over).
+
+        It runs on the reader thread, so that a write falling back to the writer thread does not
+        queue behind its fsync; with ``hold``, on the writer thread, which the held writes queue on.
+        """
 
         def checkpoint(conn: sqlite3.Connection) -> None:
             complete = False
@@ -215,12 +288,16 @@ class SQLiteBackend:
             finally:
                 done(complete)
 
-        if self._writer is None:
+        thread = self._writer if hold else self._reader
+        if thread is None:
             done(True)
         else:
-            self._writer.post(checkpoint)
+            thread.post(checkpoint)
 
     async def close(self) -> None:
+        for worker_id in list(self._handoffs.local):
+            with contextlib.suppress(Exception):  # closing anyway; the jobs' leases expire
+                await self.forget_worker(worker_id)
         writer, reader, inline = self._writer, self._reader, self._inline
         self._writer = self._reader = self._inline = None
         if inline is not None:
@@ -268,29 +345,32 @@ class SQLiteBackend:
     async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
         if not jobs:
             return []
-        outcomes: list[EnqueueOutcome] = await self._write(
+        stored: tuple[list[EnqueueOutcome], list[_Handed]] = await self._write(
             lambda conn: self._enqueue(conn, jobs, capacity), durable=True
         )
-        if any(type(o) is Accepted for o in outcomes):
+        outcomes, handed = stored
+        if handed:
+            await self._send_handed(handed)
+        if sum(type(o) is Accepted for o in outcomes) > len(handed):
             self._work_available()
         return outcomes
 
     def _enqueue(
         self, conn: sqlite3.Connection, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None
-    ) -> list[EnqueueOutcome]:
+    ) -> tuple[list[EnqueueOutcome], list[_Handed]]:
         now = self.clock.time()
         conn.execute("SAVEPOINT enqueue")
         try:
-            outcomes = self._insert_new(conn, jobs, capacity, now, stored={})
+            outcomes, handed = self._insert_new(conn, jobs, capacity, now, stored={})
         except sqlite3.IntegrityError:
             # Some job ids are stored already: the same jobs sent again (a retry after a lost
             # answer). Rare, so found only now, off the fast path: they become Duplicates.
             conn.execute("ROLLBACK TO enqueue")
             ids = dump_json([job.id for job in jobs]).decode()
             stored = {row[0]: _job(row) for row in conn.execute(Q["existing_jobs"], (ids,))}
-            outcomes = self._insert_new(conn, jobs, capacity, now, stored)
+            outcomes, handed = self._insert_new(conn, jobs, capacity, now, stored)
         conn.execute("RELEASE enqueue")
-        return outcomes
+        return outcomes, handed
 
     def _insert_new(
         self,
@@ -299,50 +379,42 @@ class SQLiteBackend:
         capacity: Mapping[str, int] | None,
         now: float,
         stored: dict[str, Job],
-    ) -> list[EnqueueOutcome]:
-        """Check keys and capacity, then insert the accepted jobs with one executemany."""
+    ) -> tuple[list[EnqueueOutcome], list[_Handed]]:
+        """Check keys and capacity, hand due jobs to waiting workers, insert the rest in one go."""
         waiting: dict[str, int] = {}
+        offers = _Offers(conn)
+        handed: list[_Handed] = []
         keys_in_batch: dict[str, Job] = {}
         rows: list[tuple[Any, ...]] = []
         key_rows: list[tuple[str, str, float]] = []
         outcomes: list[EnqueueOutcome] = []
         counts = _Counts()
         for new in jobs:
-            same = stored.get(new.id)
-            if same is not None:
-                outcomes.append(Duplicate(same))
+            refusal = self._refusal(conn, new, now, stored, keys_in_batch, capacity, waiting)
+            if refusal is not None:
+                outcomes.append(refusal)
                 continue
             key = new.idempotency_key
-            if key is not None:
-                holder = keys_in_batch.get(key)
-                if holder is None:
-                    row = conn.execute(Q["get_key"], (key, now)).fetchone()
-                    holder = None if row is None else _job(row)
-                if holder is not None:
-                    outcomes.append(Duplicate(holder))
-                    continue
-            limit = None if capacity is None else capacity.get(new.queue)
-            if limit is not None:
-                depth = waiting.get(new.queue)
-                if depth is None:
-                    depth = conn.execute(Q["waiting_count"], (new.queue,)).fetchone()[0]
-                if depth >= limit:
-                    outcomes.append(Rejected(new.queue, limit))
-                    continue
-                waiting[new.queue] = depth + 1
             due = new.due_at(now)
             state = JobState.SCHEDULED if due > now else JobState.PENDING
             payload = new.payload_json.decode()
-            rows.append(
-                (new.id, new.queue, new.task, payload, new.priority, state.value, new.max_retries,
-                 key, now, due, new.timeout)
-            )  # fmt: skip
-            job = Job(
-                new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
-                new.max_retries, key, now, due, timeout=new.timeout,
-            )  # fmt: skip
+            taker = None
+            if state is JobState.PENDING and len(payload) < MAX_MESSAGE // 2:
+                taker = offers.take(new.queue)
+            if taker is not None:
+                job = self._hand(conn, new, payload, now, taker)
+                handed.append(_Handed(taker.worker_id, taker.address, job))
+            else:
+                rows.append(
+                    (new.id, new.queue, new.task, payload, new.priority, state.value, new.max_retries,
+                     key, now, due, new.timeout)
+                )  # fmt: skip
+                job = Job(
+                    new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
+                    new.max_retries, key, now, due, timeout=new.timeout,
+                )  # fmt: skip
             stored[new.id] = job  # the same NewJob twice in one batch: the second is a Duplicate
-            counts.add(new.queue, state.value)
+            counts.add(new.queue, job.state.value)
             if key is not None:
                 key_rows.append((key, new.id, now + new.key_ttl))
                 keys_in_batch[key] = job
@@ -355,23 +427,156 @@ class SQLiteBackend:
         if key_rows:
             conn.executemany(Q["put_key"], key_rows)
         counts.write(conn)
-        return outcomes
+        offers.write(conn)
+        return outcomes, handed
+
+    @staticmethod
+    def _refusal(
+        conn: sqlite3.Connection,
+        new: NewJob,
+        now: float,
+        stored: dict[str, Job],
+        keys_in_batch: dict[str, Job],
+        capacity: Mapping[str, int] | None,
+        waiting: dict[str, int],
+    ) -> Duplicate | Rejected | None:
+        """Why ``new`` is not to be stored (its id or key is taken, its queue full), if it is not."""
+        same = stored.get(new.id)
+        if same is not None:
+            return Duplicate(same)
+        key = new.idempotency_key
+        if key is not None:
+            holder = keys_in_batch.get(key)
+            if holder is None:
+                row = conn.execute(Q["get_key"], (key, now)).fetchone()
+                holder = None if row is None else _job(row)
+            if holder is not None:
+                return Duplicate(holder)
+        limit = None if capacity is None else capacity.get(new.queue)
+        if limit is not None:
+            depth = waiting.get(new.queue)
+            if depth is None:
+                depth = conn.execute(Q["waiting_count"], (new.queue,)).fetchone()[0]
+            if depth >= limit:
+                return Rejected(new.queue, limit)
+            waiting[new.queue] = depth + 1
+        return None
+
+    def _hand(self, conn: sqlite3.Connection, new: NewJob, payload: str, now: float, taker: _Offer) -> Job:
+        """Store a new due job already claimed by a waiting worker."""
+        expires = now + taker.lease
+        conn.execute(
+            Q["insert_handed_job"],
+            (new.id, new.queue, new.task, payload, new.priority, new.max_retries, new.idempotency_key,
+             now, now, new.timeout, expires, taker.worker_id, now, now),
+        )  # fmt: skip
+        taker.handed.append(new.id)
+        return Job(
+            new.id, new.queue, new.task, load_json(new.payload_json), new.priority, JobState.PROCESSING, 0,
+            new.max_retries, new.idempotency_key, now, now, started_at=now, last_attempt=now,
+            timeout=new.timeout, lease_expires_at=expires, worker_id=taker.worker_id, lease_token=1,
+        )  # fmt: skip
+
+    async def _send_handed(self, handed: Sequence[_Handed]) -> None:
+        """Send each handed job to its worker's process; give back those of processes gone."""
+        gone: set[str] = set()
+        for item in handed:
+            if item.address == self._channel.address:  # a worker of this very process
+                if self._handoffs.deliver(item.worker_id, item.job):
+                    self._wakeup.wake()
+                continue
+            if item.worker_id in gone:
+                continue
+            sent = self._channel.send_job(item.address, dump_json([item.worker_id, _row(item.job)]))
+            if sent is Sent.GONE:
+                gone.add(item.worker_id)
+            # Sent.FULL: that process is alive but behind; its worker's next claim takes the job.
+        if gone:
+            released: int = await self._write(lambda conn: sum(self._unregister(conn, w, set()) for w in gone))
+            if released:
+                self._work_available()
+
+    def _unregister(self, conn: sqlite3.Connection, worker_id: str, taken: set[str]) -> int:
+        """Remove a worker's registration and give back the jobs handed to it, but ``taken``."""
+        row = conn.execute(Q["unregister_waiting"], (worker_id,)).fetchone()
+        ids = [] if row is None else [i for i in load_json(row[0]) if i not in taken]
+        if not ids:
+            return 0
+        counts = _Counts()
+        queues = conn.execute(Q["release_handed"], (dump_json(ids).decode(), worker_id)).fetchall()
+        for (queue,) in queues:
+            counts.move(queue, "PROCESSING", "PENDING")
+        counts.write(conn)
+        return len(queues)
+
+    def _on_handed_message(self, message: bytes) -> None:
+        try:
+            worker_id, row = load_json(message)
+            job = _job(row)
+        except (ValueError, TypeError, KeyError, IndexError):
+            return  # not ours to read: its job is still in the worker's registration
+        if self._handoffs.deliver(worker_id, job):
+            self._wakeup.wake()
+
+    async def forget_worker(self, worker_id: str) -> None:
+        if worker_id not in self._handoffs.local:
+            return
+        taken = self._handoffs.forget(worker_id)  # from now on, messages for it are dropped
+        released: int = await self._write(lambda conn: self._unregister(conn, worker_id, taken))
+        if released:
+            self._work_available()
 
     # ---- worker operations ----------------------------------------------------------------
 
     async def claim(self, params: ClaimParams) -> list[Job]:
         if params.limit <= 0:
             return []
-        jobs: list[Job] = await self._write(lambda conn: self._claim(conn, params))
+        worker_id = params.worker_id
+        delivered = self._handoffs.take(worker_id, params.limit)
+        if delivered:
+            return delivered  # handed to it and already here: no transaction at all
+        if params.wait:
+            self._listen()
+            self._handoffs.local.add(worker_id)
+        handed_ids: list[str] = []
+        handed: list[Job] = []
+
+        def run(conn: sqlite3.Connection) -> list[Job]:
+            handed_ids.clear()
+            handed.clear()
+            limit = params.limit
+            registered = None
+            if worker_id in self._handoffs.local:
+                registered = conn.execute(Q["get_waiting"], (worker_id,)).fetchone()
+                if registered is not None and registered[1] != "[]":
+                    handed_ids.extend(load_json(registered[1]))
+                    rows = conn.execute(Q["handed_jobs"], (registered[1], worker_id)).fetchall()
+                    handed.extend(_job(r) for r in rows)
+                    limit -= len(handed)
+            jobs = self._claim(conn, params, limit) if limit > 0 else []
+            address = self._channel.address
+            register = params.wait and not jobs and not handed_ids and address is not None
+            if register and registered == (params.limit, "[]"):
+                return jobs  # registered as before: no write, which would wake our own poller
+            if registered is not None:
+                conn.execute(Q["unregister_waiting"], (worker_id,))
+            if register:
+                queues = dump_json(list(dict.fromkeys(params.queues))).decode()
+                conn.execute(Q["register_waiting"], (worker_id, address, queues, params.limit, params.lease))
+            return jobs
+
+        jobs: list[Job] = await self._write(run)
+        if handed_ids:
+            return self._handoffs.settle(worker_id, handed_ids, handed) + jobs
         return jobs
 
-    def _claim(self, conn: sqlite3.Connection, params: ClaimParams) -> list[Job]:
+    def _claim(self, conn: sqlite3.Connection, params: ClaimParams, limit: int) -> list[Job]:
         now = self.clock.time()
         candidates: list[tuple[int, int, str]] = []  # (-priority, seq, state): claim order across queues
         for queue in dict.fromkeys(params.queues):
-            rows = conn.execute(Q["claim_candidates"], (queue, now, params.limit)).fetchall()
+            rows = conn.execute(Q["claim_candidates"], (queue, now, limit)).fetchall()
             candidates.extend((-priority, seq, state) for seq, priority, state in rows)
-        chosen = heapq.nsmallest(params.limit, candidates) if len(params.queues) > 1 else candidates
+        chosen = heapq.nsmallest(limit, candidates) if len(params.queues) > 1 else candidates
         if not chosen:
             return []
         args = {
@@ -548,7 +753,7 @@ class SQLiteBackend:
         SQLite's ``data_version`` every ``CROSS_PROCESS_POLL`` seconds (jittered)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._channel.listen(self._wakeup.wake)
+        self._listen()
         if self._data_version is None:
             self._data_version = await self._data_version_now()
         while True:
@@ -562,6 +767,9 @@ class SQLiteBackend:
             if version != self._data_version:
                 self._data_version = version
                 return True
+
+    def _listen(self) -> None:
+        self._channel.listen(self._wakeup.wake, self._on_handed_message)
 
     async def _data_version_now(self) -> int:
         version: int = await self._read(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0])

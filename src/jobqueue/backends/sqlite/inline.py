@@ -15,8 +15,9 @@ writing meanwhile: a checkpoint can take milliseconds, and jobs claimed or enque
 not wait for it. The first write after a complete checkpoint starts the WAL file over; a stream of
 writes racing every checkpoint would keep that from happening (frames appended during a checkpoint
 are not in it) and the file would grow for ever. So once a checkpoint was raced or came back
-incomplete, the next one runs with writes sent to the writer thread (queued behind it) until it is
-done.
+incomplete and the WAL file has passed ``HOLD_ABOVE`` bytes, the next one runs with writes sent to
+the writer thread (queued behind it) until it is done: a rare stall of a few milliseconds, where
+holding after every raced checkpoint stalled a busy worker every second or so.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from jobqueue.backends.sqlite.thread import is_busy, translate
@@ -32,6 +34,8 @@ T = TypeVar("T")
 
 #: Commits between two requests for a WAL checkpoint (SQLite's own default is ~1000 pages).
 CHECKPOINT_EVERY = 200
+#: WAL size past which a checkpoint holds writes until it completes (see above).
+HOLD_ABOVE = 16 << 20
 
 
 class LockBusy(Exception):
@@ -40,9 +44,13 @@ class LockBusy(Exception):
 
 class InlineWriter:
     def __init__(
-        self, connect: Callable[[], sqlite3.Connection], checkpoint: Callable[[Callable[[bool], None]], None]
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        checkpoint: Callable[[Callable[[bool], None], bool], None],
+        wal: Path,
     ) -> None:
-        """``checkpoint(done)`` must checkpoint the WAL elsewhere, then call ``done(complete)``."""
+        """``checkpoint(done, hold)`` must checkpoint the WAL elsewhere, then call ``done(complete)``;
+        with ``hold``, on the writer thread (writes are sent there meanwhile)."""
         conn = connect()
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -57,6 +65,7 @@ class InlineWriter:
         self._hold = False  # writes wait for it (the previous one did not complete)
         self._raced = False  # a write committed while it ran
         self._last_complete = True
+        self._wal = wal
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a transaction of its own, or raise :class:`LockBusy` having done nothing."""
@@ -90,11 +99,17 @@ class InlineWriter:
             elif self._commits >= CHECKPOINT_EVERY:
                 self._commits = 0
                 self._checkpointing, self._raced = True, False
-                self._hold = not self._last_complete
-                self._checkpoint(self._checkpoint_done)
+                self._hold = not self._last_complete and self._wal_size() > HOLD_ABOVE
+                self._checkpoint(self._checkpoint_done, self._hold)
             return result
         finally:
             self._lock.release()
+
+    def _wal_size(self) -> int:
+        try:
+            return self._wal.stat().st_size
+        except OSError:
+            return 0
 
     def _checkpoint_done(self, complete: bool) -> None:
         self._last_complete = complete and not self._raced

@@ -123,3 +123,42 @@ RETURNING queue;
 
 -- name: prune_keys
 DELETE FROM idempotency_keys WHERE expires_at <= ?;
+
+-- name: waiting_workers
+-- Workers that take handed jobs (see waiting_workers in schema.sql).
+SELECT worker_id, address, queues, slots, lease, handed FROM waiting_workers WHERE slots > 0;
+
+-- name: take_slots
+UPDATE waiting_workers SET slots = ?, handed = ? WHERE worker_id = ?;
+
+-- name: register_waiting
+INSERT INTO waiting_workers (worker_id, address, queues, slots, lease) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (worker_id) DO UPDATE SET address = excluded.address, queues = excluded.queues,
+    slots = excluded.slots, lease = excluded.lease, handed = '[]';
+
+-- name: get_waiting
+-- A waiting worker's free slots and the ids of the jobs handed to it since it registered.
+SELECT slots, handed FROM waiting_workers WHERE worker_id = ?;
+
+-- name: unregister_waiting
+-- A waiting worker claims again or stops: the ids of the jobs handed to it since it registered.
+DELETE FROM waiting_workers WHERE worker_id = ? RETURNING handed;
+
+-- name: insert_handed_job
+-- A new job stored already claimed by a waiting worker (first attempt, lease token 1).
+INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
+                  created_at, run_at, timeout, lease_token, lease_expires_at, worker_id,
+                  last_attempt, started_at)
+VALUES (?, ?, ?, ?, ?, 'PROCESSING', ?, ?, ?, ?, ?, 1, ?, ?, ?, ?);
+
+-- name: handed_jobs
+-- Those of these ids (a JSON array) still leased to this worker.
+SELECT {job_columns} FROM jobs
+WHERE id IN (SELECT value FROM json_each(?)) AND state = 'PROCESSING' AND worker_id = ?;
+
+-- name: release_handed
+-- Handed jobs the worker never got: back to PENDING, the attempt not counted.
+UPDATE jobs SET state = 'PENDING', lease_expires_at = NULL, worker_id = NULL, started_at = NULL,
+    last_attempt = NULL
+WHERE id IN (SELECT value FROM json_each(?)) AND state = 'PROCESSING' AND worker_id = ?
+RETURNING queue;

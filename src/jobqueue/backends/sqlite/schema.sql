@@ -52,3 +52,17 @@ CREATE TABLE queue_counts (
     n     INTEGER NOT NULL,
     PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
+
+-- Workers waiting for work (their last claim found none). An enqueue hands each due job to one of
+-- them: inserted already claimed for it, in the same transaction, and sent to its process's wake
+-- socket (``address``), so that no claim lies between enqueue and start. ``slots``: how many more
+-- it takes; ``handed``: ids of the jobs handed since it registered (a JSON array), which its next
+-- claim takes in case a message was lost. Its next claim, or its stopping, removes the row.
+CREATE TABLE waiting_workers (
+    worker_id TEXT PRIMARY KEY,
+    address   TEXT NOT NULL,
+    queues    TEXT NOT NULL,             -- JSON array
+    slots     INTEGER NOT NULL,
+    lease     REAL NOT NULL,             -- seconds
+    handed    TEXT NOT NULL DEFAULT '[]' -- JSON array of job ids
+) WITHOUT ROWID;

@@ -6,6 +6,9 @@ sends one byte to every socket there. A lost or late datagram costs nothing but 
 still poll ``PRAGMA data_version`` as the fallback. Sockets of processes that died are removed by
 the first sender that finds them refusing.
 
+The same sockets carry jobs handed to a waiting worker (see ``waiting_workers`` in schema.sql):
+a datagram that starts with ``J`` holds one, sent to the one process whose worker took it.
+
 Where Unix sockets are unavailable (Windows) or the path is too long for one, the channel is
 silently off and polling alone remains.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import socket
 import uuid
@@ -22,6 +26,16 @@ from pathlib import Path
 
 #: Longest path a Unix socket address can hold on Linux and macOS.
 MAX_SOCKET_PATH = 100
+#: Largest message sent: macOS's default limit on one Unix datagram. A job that does not fit is
+#: not handed over; a worker claims it.
+MAX_MESSAGE = 2048
+JOB_MESSAGE = b"J"
+
+
+class Sent(enum.Enum):
+    OK = "ok"
+    FULL = "full"  # its buffer is full: the process is alive but behind
+    GONE = "gone"  # nobody listens there any more: the process has died
 
 
 class WakeChannel:
@@ -36,8 +50,13 @@ class WakeChannel:
 
     # ---- waiting side -------------------------------------------------------------------
 
-    def listen(self, on_wake: Callable[[], None]) -> None:
-        """Start receiving wake-ups on the running loop (idempotent)."""
+    @property
+    def address(self) -> str | None:
+        """This process's socket, once listening."""
+        return None if self._path is None else str(self._path)
+
+    def listen(self, on_wake: Callable[[], None], on_job: Callable[[bytes], None]) -> None:
+        """Start receiving wake-ups and handed jobs on the running loop (idempotent)."""
         if self._listener is not None or not self.enabled:
             return
         path = self.folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
@@ -55,10 +74,16 @@ class WakeChannel:
         self._listener, self._path = sock, path
 
         def drain() -> None:
+            woken = False
             with contextlib.suppress(BlockingIOError, InterruptedError):
                 while True:
-                    sock.recv(64)
-            on_wake()
+                    message = sock.recv(MAX_MESSAGE)
+                    if message[:1] == JOB_MESSAGE:
+                        on_job(message[1:])
+                    else:
+                        woken = True
+            if woken:
+                on_wake()
 
         asyncio.get_running_loop().add_reader(sock.fileno(), drain)
 
@@ -78,6 +103,27 @@ class WakeChannel:
 
     # ---- sending side -------------------------------------------------------------------
 
+    def send_job(self, address: str, message: bytes) -> Sent:
+        """Send one handed job to the process listening at ``address``."""
+        sender = self._sender_socket()
+        try:
+            sender.sendto(JOB_MESSAGE + message, address)
+        except BlockingIOError:
+            return Sent.FULL
+        except (ConnectionRefusedError, FileNotFoundError):
+            with contextlib.suppress(OSError):
+                os.unlink(address)
+            return Sent.GONE
+        except OSError:
+            return Sent.GONE
+        return Sent.OK
+
+    def _sender_socket(self) -> socket.socket:
+        if self._sender is None:
+            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sender.setblocking(False)
+        return self._sender
+
     def notify(self) -> None:
         """Wake every waiting process (call after the commit that made work available)."""
         if not self.enabled:
@@ -95,15 +141,13 @@ class WakeChannel:
             self._listed_version = version
         if not self._peers:
             return
-        if self._sender is None:
-            self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self._sender.setblocking(False)
-        own = None if self._path is None else str(self._path)
+        sender = self._sender_socket()
+        own = self.address
         for peer in self._peers:
             if peer == own:
                 continue
             try:
-                self._sender.sendto(b"!", peer)
+                sender.sendto(b"!", peer)
             except BlockingIOError:
                 pass  # its buffer is full of wake-ups already: it is awake
             except (ConnectionRefusedError, FileNotFoundError):

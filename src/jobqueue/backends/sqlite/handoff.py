@@ -1,0 +1,68 @@
+"""Jobs handed to a waiting worker: the bookkeeping of the receiving process.
+
+A worker whose claim found nothing (and that will wait for work) registers in
+``waiting_workers``. An enqueue that finds it there stores its job already claimed for it, in the
+same transaction, and after the commit sends the job to the worker's process over the wake
+channel: the worker starts it without a claim of its own, which would be a second write
+transaction on the enqueue-to-start path.
+
+Each handed job reaches the worker exactly once, by one of two paths: the message, or (should the
+message be late or lost) the worker's next claim, which removes its registration and takes every
+job handed since. Whichever path comes second finds the job's id in ``seen`` and drops it. All of
+this runs on the event loop's thread; the database side lives in the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from jobqueue.job import Job
+
+
+class Handoffs:
+    def __init__(self) -> None:
+        #: Workers of this process that may be handed jobs (they claimed with ``wait``).
+        self.local: set[str] = set()
+        self._inbox: dict[str, list[Job]] = {}
+        #: Per worker: ids that one path has delivered and the other has not seen yet.
+        self._seen: dict[str, set[str]] = {}
+
+    def deliver(self, worker_id: str, job: Job) -> bool:
+        """A message brought ``job``: ``True`` if it is new and now waits for the worker's claim."""
+        if worker_id not in self.local:
+            return False  # a worker that has stopped: its registration released the job
+        seen = self._seen.setdefault(worker_id, set())
+        if job.id in seen:
+            seen.discard(job.id)  # its claim took it already
+            return False
+        seen.add(job.id)
+        self._inbox.setdefault(worker_id, []).append(job)
+        return True
+
+    def take(self, worker_id: str, limit: int) -> list[Job]:
+        """Jobs delivered by message and not yet claimed, at most ``limit``."""
+        inbox = self._inbox.get(worker_id)
+        if not inbox:
+            return []
+        jobs = inbox[:limit]
+        del inbox[:limit]
+        return jobs
+
+    def settle(self, worker_id: str, handed_ids: Iterable[str], still_leased: Iterable[Job]) -> list[Job]:
+        """A claim removed the worker's registration: of the jobs handed since (``handed_ids``;
+        ``still_leased`` those still leased to it), those no message has delivered."""
+        seen = self._seen.setdefault(worker_id, set())
+        fresh = set()
+        for job_id in handed_ids:
+            if job_id in seen:
+                seen.discard(job_id)
+            else:
+                seen.add(job_id)  # its message, if it comes, is dropped
+                fresh.add(job_id)
+        return [job for job in still_leased if job.id in fresh]
+
+    def forget(self, worker_id: str) -> set[str]:
+        """The worker stops: ids of the handed jobs it took, which are not to be given back."""
+        self.local.discard(worker_id)
+        waiting = {job.id for job in self._inbox.pop(worker_id, [])}
+        return self._seen.pop(worker_id, set()) - waiting

@@ -1,0 +1,125 @@
+"""SQLite hands a new job straight to a waiting worker: stored claimed for it, sent to its process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from jobqueue import Accepted, ClaimParams, Completion, EnqueueOutcome, Job, JobState, Lease, NewJob, SQLiteBackend
+from jobqueue.backends.sqlite.backend import _row
+from jobqueue.backends.sqlite.wake import Sent
+from jobqueue.job import dump_json
+
+S = JobState
+
+
+def job_of(outcome: EnqueueOutcome) -> Job:
+    assert isinstance(outcome, Accepted)
+    return outcome.job
+
+
+def waiting(worker: str, limit: int = 10) -> ClaimParams:
+    return ClaimParams(["default"], worker, limit, 30.0, wait=True)
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[SQLiteBackend, SQLiteBackend]]:
+    """A producer's backend and a worker's, on one file: two processes, as far as SQLite knows."""
+    async with (
+        SQLiteBackend(tmp_path / "jobs.db", durability="normal") as producer,
+        SQLiteBackend(tmp_path / "jobs.db", durability="normal") as worker,
+    ):
+        yield producer, worker
+
+
+async def test_a_waiting_worker_in_another_process_is_handed_the_job(
+    pair: tuple[SQLiteBackend, SQLiteBackend],
+) -> None:
+    producer, worker = pair
+    assert await worker.claim(waiting("w1")) == []  # nothing yet: w1 now waits for work
+    (outcome,) = await producer.enqueue([NewJob(task="t", payload={"n": 1})])
+    handed = job_of(outcome)
+    assert (handed.state, handed.worker_id, handed.lease_token) == (S.PROCESSING, "w1", 1)
+    assert await producer.claim(ClaimParams(["default"], "w2", 10)) == []  # nobody else gets it
+    assert await worker.wait_for_work(["default"], 5)  # the message woke the worker's process
+    (job,) = await worker.claim(waiting("w1"))
+    assert (job.id, job.payload, job.lease_token) == (handed.id, {"n": 1}, 1)
+    assert await worker.complete([Completion(Lease(job.id, job.lease_token), "ok")]) == [True]
+    stored = await producer.get(job.id)
+    assert stored is not None and (stored.state, stored.result) == (S.COMPLETED, "ok")
+    assert (await producer.stats()).queues["default"].counts[S.COMPLETED] == 1
+    assert await worker.claim(waiting("w1")) == []  # handed once, not twice
+
+
+async def test_a_lost_message_is_made_up_by_the_next_claim(
+    pair: tuple[SQLiteBackend, SQLiteBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    producer, worker = pair
+    await worker.claim(waiting("w1"))
+    send = producer._channel.send_job
+    monkeypatch.setattr(producer._channel, "send_job", lambda address, message: Sent.OK)  # lost
+    (outcome,) = await producer.enqueue([NewJob(task="t", payload=1)])
+    (job,) = await worker.claim(waiting("w1"))  # its registration lists the job
+    assert job.id == job_of(outcome).id
+    address = worker._channel.address
+    assert address is not None
+    assert send(address, dump_json(["w1", _row(job_of(outcome))])) is Sent.OK  # the message, late
+    producer._channel.notify()  # a wake-up behind it: once woken, the worker has read both
+    assert await worker.wait_for_work(["default"], 5)
+    assert await worker.claim(waiting("w1")) == []  # the late copy was dropped
+
+
+async def test_a_job_handed_to_a_dead_process_goes_back_to_the_queue(
+    pair: tuple[SQLiteBackend, SQLiteBackend],
+) -> None:
+    producer, worker = pair
+    await worker.claim(waiting("w1"))
+    listener = worker._channel._listener
+    assert listener is not None
+    listener.close()  # the process died: its socket file is left, nobody reads it
+    (outcome,) = await producer.enqueue([NewJob(task="t", payload=1)])
+    stored = await producer.get(job_of(outcome).id)
+    assert stored is not None and stored.state is S.PENDING and stored.worker_id is None
+    (job,) = await producer.claim(ClaimParams(["default"], "w2", 10))
+    assert job.id == job_of(outcome).id
+    # The dead worker's registration is gone: the next job is not handed to it.
+    (second,) = await producer.enqueue([NewJob(task="t", payload=2)])
+    assert job_of(second).state is S.PENDING
+
+
+async def test_a_stopping_worker_gives_back_what_it_has_not_taken(tmp_path: Path) -> None:
+    async with SQLiteBackend(tmp_path / "jobs.db", durability="normal") as backend:
+        await backend.claim(waiting("w1"))
+        taken, untaken = await backend.enqueue([NewJob(task="t", payload=1), NewJob(task="t", payload=2)])
+        assert job_of(taken).worker_id == job_of(untaken).worker_id == "w1"
+        (job,) = await backend.claim(waiting("w1", limit=1))  # one delivered job is taken
+        assert job.id == job_of(taken).id
+        await backend.forget_worker("w1")
+        kept, released = await backend.get(job_of(taken).id), await backend.get(job_of(untaken).id)
+        assert kept is not None and (kept.state, kept.worker_id) == (S.PROCESSING, "w1")
+        assert released is not None and (released.state, released.worker_id) == (S.PENDING, None)
+        counts = (await backend.stats()).queues["default"].counts
+        assert (counts[S.PROCESSING], counts[S.PENDING]) == (1, 1)
+        (new,) = await backend.enqueue([NewJob(task="t", payload=3)])
+        assert job_of(new).state is S.PENDING  # nothing is handed to a forgotten worker
+
+
+async def test_only_due_small_jobs_of_its_queues_are_handed_and_no_more_than_its_slots(tmp_path: Path) -> None:
+    async with SQLiteBackend(tmp_path / "jobs.db", durability="normal") as backend:
+        await backend.claim(waiting("w1", limit=2))
+        outcomes = await backend.enqueue(
+            [
+                NewJob(task="t", payload=1, delay=60),  # not due
+                NewJob(task="t", payload="x" * 4000),  # too big for a message
+                NewJob(task="t", payload=2, queue="other"),  # not its queue
+                NewJob(task="t", payload=3),
+                NewJob(task="t", payload=4),
+                NewJob(task="t", payload=5),  # its two slots are taken
+            ]
+        )
+        assert [job_of(o).state for o in outcomes] == [S.SCHEDULED, S.PENDING, S.PENDING, S.PROCESSING, S.PROCESSING,
+                                                   S.PENDING]  # fmt: skip
+        jobs = await backend.claim(waiting("w1", limit=2))
+        assert [j.payload for j in jobs] == [3, 4]
