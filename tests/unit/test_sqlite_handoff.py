@@ -58,10 +58,14 @@ async def test_a_lost_message_is_made_up_by_the_next_claim(
 ) -> None:
     producer, worker = pair
     await worker.claim(waiting("w1"))
+    assert not await worker.wait_for_work(["default"], 0.01)  # it waits, and has read the data version
     send = producer._channel.send_job
     monkeypatch.setattr(producer._channel, "send_job", lambda address, message: Sent.OK)  # lost
     (outcome,) = await producer.enqueue([NewJob(task="t", payload=1)])
-    (job,) = await worker.claim(waiting("w1"))  # its registration lists the job
+    # No message came: the worker's poller notices the commit, and its claim reads the job from
+    # its registration.
+    assert await worker.wait_for_work(["default"], 5)
+    (job,) = await worker.claim(waiting("w1"))
     assert job.id == job_of(outcome).id
     address = worker._channel.address
     assert address is not None
@@ -123,3 +127,18 @@ async def test_only_due_small_jobs_of_its_queues_are_handed_and_no_more_than_its
                                                    S.PENDING]  # fmt: skip
         jobs = await backend.claim(waiting("w1", limit=2))
         assert [j.payload for j in jobs] == [3, 4]
+
+
+async def test_a_registered_worker_still_claims_work_that_was_not_handed(
+    pair: tuple[SQLiteBackend, SQLiteBackend],
+) -> None:
+    producer, worker = pair
+    await worker.claim(waiting("w1"))
+    (small,) = await producer.enqueue([NewJob(task="t", payload=1)])
+    assert await worker.wait_for_work(["default"], 5)
+    assert [j.id for j in await worker.claim(waiting("w1"))] == [job_of(small).id]
+    assert await worker.claim(waiting("w1")) == []  # still registered: answered without the database
+    (big,) = await producer.enqueue([NewJob(task="t", payload="x" * 4000)])  # not handed: announced
+    assert job_of(big).state is S.PENDING
+    assert await worker.wait_for_work(["default"], 5)
+    assert [j.id for j in await worker.claim(waiting("w1"))] == [job_of(big).id]

@@ -27,6 +27,7 @@ import contextlib
 import heapq
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
 Durability = Literal["full", "strict", "normal"]
 
 _STATES = {s.value: s for s in JobState}
+#: Size to which a WAL file started over is truncated (so that its size shows restarts missed).
+WAL_SIZE_LIMIT = 8 << 20
 #: How often ``wait_for_work`` looks for commits made by other processes.
 CROSS_PROCESS_POLL = 0.05
 
@@ -223,9 +226,13 @@ class SQLiteBackend:
         self._writer: ConnectionThread | None = None
         self._reader: ConnectionThread | None = None
         self._inline: InlineWriter | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._wal = self.path.with_name(self.path.name + "-wal")
         self._wakeup = Wakeup()
         self._channel = WakeChannel(self.path)
         self._handoffs = Handoffs()
+        #: Counts hints that claimable work may exist beyond what was handed (see claim).
+        self._signals = 0
         self._data_version: int | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -247,6 +254,7 @@ class SQLiteBackend:
             conn.close()
             raise ConfigurationError(f"{self.path}: SQLite could not use WAL (journal_mode={mode}); use a local disk")
         conn.execute("PRAGMA synchronous = FULL" if self.durability != "normal" else "PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         return conn
 
     async def open(self) -> None:
@@ -269,30 +277,71 @@ class SQLiteBackend:
             raise
         self._reader = reader
         if self.durability != "strict":  # under strict every commit is fsynced: all go to the writer
-            wal = self.path.with_name(self.path.name + "-wal")
-            self._inline = InlineWriter(self._connect, self._checkpoint_soon, wal)
+            self._inline = InlineWriter(self._connect, self._checkpoint_soon, self._wal)
 
-    def _checkpoint_soon(self, done: Callable[[bool], None], hold: bool) -> None:
-        """Move committed WAL pages into the database file, off the event loop (it may fsync);
-        ``done`` hears whether every page was moved (then the next write starts the WAL over).
+    def _checkpoint_soon(self, done: Callable[[], None], hold: bool) -> None:
+        """Checkpoint the WAL and start it over, off the event loop (it fsyncs), then ``done()``.
 
-        It runs on the reader thread, so that a write falling back to the writer thread does not
-        queue behind its fsync; with ``hold``, on the writer thread, which the held writes queue on.
+        On a short-lived thread and connections of its own, so that nothing queues behind its
+        fsyncs (neither a write falling back to the writer thread nor the reader's polls); with
+        ``hold``, on the writer thread, which the held writes then queue on.
         """
 
-        def checkpoint(conn: sqlite3.Connection) -> None:
-            complete = False
+        def on_own_connections() -> None:
             try:
-                busy, log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                complete = not busy and log == moved
+                conn, locker = self._connect(), self._connect()
+            except sqlite3.Error:
+                done()
+                return
+            try:
+                self._checkpoint_and_restart(conn, locker)
+            except sqlite3.Error:
+                pass  # the next request tries again
             finally:
-                done(complete)
+                conn.close()
+                locker.close()
+                done()
 
-        thread = self._writer if hold else self._reader
-        if thread is None:
-            done(True)
+        def on_writer(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                done()
+
+        if self._writer is None:
+            done()
+        elif hold:
+            self._writer.post(on_writer)
         else:
-            thread.post(checkpoint)
+            self._checkpointer = threading.Thread(target=on_own_connections, name="jobqueue-sqlite-checkpoint")
+            self._checkpointer.start()
+
+    @staticmethod
+    def _checkpoint_and_restart(conn: sqlite3.Connection, locker: sqlite3.Connection) -> None:
+        """Checkpoint the WAL and start it over.
+
+        The first write that begins after a complete checkpoint starts the WAL over and syncs its
+        new header while it holds the write lock. Left to whichever enqueue or claim came next,
+        that sync flushed every frame written since: a stall of ten milliseconds or more. So right
+        after a complete checkpoint, a write that changes nothing (the same ``user_version``)
+        starts the WAL over while it is clean, with a short sync. A frame written during the
+        checkpoint keeps that from happening this time; should that go on until the WAL file is
+        big, the inline writer holds writes for one checkpoint (``inline.HOLD_ABOVE``). Holding the
+        write lock here to catch up instead stalled other processes for tens of milliseconds.
+        """
+        busy, log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if busy or log != moved:
+            return
+        locker.execute("PRAGMA busy_timeout = 0")  # the lock is taken: someone else starts it over
+        locker.execute("PRAGMA synchronous = NORMAL")
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = locker.execute("PRAGMA user_version").fetchone()
+            locker.execute(f"PRAGMA user_version = {int(version)}")
+        except BaseException:
+            locker.execute("ROLLBACK")
+            raise
+        locker.execute("COMMIT")
 
     async def close(self) -> None:
         for worker_id in list(self._handoffs.local):
@@ -302,6 +351,8 @@ class SQLiteBackend:
         self._writer = self._reader = self._inline = None
         if inline is not None:
             inline.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.join)
         for thread in (writer, reader):
             if thread is not None:
                 await asyncio.to_thread(thread.stop)
@@ -337,8 +388,13 @@ class SQLiteBackend:
 
     def _work_available(self) -> None:
         """Wake waiting claimers: in this process at once, in others through the wake channel."""
-        self._wakeup.wake()
+        self._wake()
         self._channel.notify()
+
+    def _wake(self) -> None:
+        """Work may be claimable that nobody was handed: claims must look in the database."""
+        self._signals += 1
+        self._wakeup.wake()
 
     # ---- enqueue --------------------------------------------------------------------------
 
@@ -531,43 +587,52 @@ class SQLiteBackend:
     async def claim(self, params: ClaimParams) -> list[Job]:
         if params.limit <= 0:
             return []
-        worker_id = params.worker_id
-        delivered = self._handoffs.take(worker_id, params.limit)
+        worker_id, handoffs = params.worker_id, self._handoffs
+        delivered = handoffs.take(worker_id, params.limit)
         if delivered:
             return delivered  # handed to it and already here: no transaction at all
         if params.wait:
             self._listen()
-            self._handoffs.local.add(worker_id)
+            handoffs.local.add(worker_id)
+            if handoffs.still_waiting(worker_id, params.limit, self._signals):
+                # Still registered with slots to spare, and nothing announced work that was not
+                # handed: a claim would find nothing (the next poll or wake-up looks again).
+                return []
+        signals = self._signals
         handed_ids: list[str] = []
         handed: list[Job] = []
+        registered_now = False
 
         def run(conn: sqlite3.Connection) -> list[Job]:
+            nonlocal registered_now
             handed_ids.clear()
             handed.clear()
+            registered_now = False
             limit = params.limit
             registered = None
-            if worker_id in self._handoffs.local:
+            if worker_id in handoffs.local:
                 registered = conn.execute(Q["get_waiting"], (worker_id,)).fetchone()
                 if registered is not None and registered[1] != "[]":
                     handed_ids.extend(load_json(registered[1]))
                     rows = conn.execute(Q["handed_jobs"], (registered[1], worker_id)).fetchall()
-                    handed.extend(_job(r) for r in rows)
+                    handed.extend(_job(r) for r in rows if not handoffs.delivered(worker_id, r[0]))
                     limit -= len(handed)
             jobs = self._claim(conn, params, limit) if limit > 0 else []
             address = self._channel.address
-            register = params.wait and not jobs and not handed_ids and address is not None
-            if register and registered == (params.limit, "[]"):
-                return jobs  # registered as before: no write, which would wake our own poller
-            if registered is not None:
-                conn.execute(Q["unregister_waiting"], (worker_id,))
-            if register:
+            if not params.wait or jobs or handed or address is None:
+                if registered is not None:
+                    conn.execute(Q["unregister_waiting"], (worker_id,))
+                return jobs
+            registered_now = True
+            if registered != (params.limit, "[]"):  # unchanged: no write, which would wake our poller
                 queues = dump_json(list(dict.fromkeys(params.queues))).decode()
                 conn.execute(Q["register_waiting"], (worker_id, address, queues, params.limit, params.lease))
             return jobs
 
         jobs: list[Job] = await self._write(run)
+        handoffs.registered(worker_id, params.limit if registered_now else 0, signals)
         if handed_ids:
-            return self._handoffs.settle(worker_id, handed_ids, handed) + jobs
+            return handoffs.settle(worker_id, handed_ids, handed) + jobs
         return jobs
 
     def _claim(self, conn: sqlite3.Connection, params: ClaimParams, limit: int) -> list[Job]:
@@ -638,7 +703,7 @@ class SQLiteBackend:
             return done
 
         done: list[bool] = await self._write(run)
-        self._wakeup.wake()
+        self._wake()  # a retry may be due at once
         return done
 
     async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
@@ -759,6 +824,7 @@ class SQLiteBackend:
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
+                self._signals += 1  # a poll: jobs may have come due meanwhile (delayed, retried)
                 return False
             step = min(remaining, CROSS_PROCESS_POLL * random.uniform(0.8, 1.2))
             if await self._wakeup.wait(step):
@@ -766,10 +832,11 @@ class SQLiteBackend:
             version = await self._data_version_now()
             if version != self._data_version:
                 self._data_version = version
+                self._signals += 1
                 return True
 
     def _listen(self) -> None:
-        self._channel.listen(self._wakeup.wake, self._on_handed_message)
+        self._channel.listen(self._wake, self._on_handed_message)
 
     async def _data_version_now(self) -> int:
         version: int = await self._read(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0])

@@ -26,6 +26,8 @@ class Handoffs:
         self._inbox: dict[str, list[Job]] = {}
         #: Per worker: ids that one path has delivered and the other has not seen yet.
         self._seen: dict[str, set[str]] = {}
+        #: Per registered worker: [slots registered, jobs delivered by message since, signals then].
+        self._registrations: dict[str, list[int]] = {}
 
     def deliver(self, worker_id: str, job: Job) -> bool:
         """A message brought ``job``: ``True`` if it is new and now waits for the worker's claim."""
@@ -46,7 +48,32 @@ class Handoffs:
             return []
         jobs = inbox[:limit]
         del inbox[:limit]
+        registration = self._registrations.get(worker_id)
+        if registration is not None:
+            registration[1] += len(jobs)
         return jobs
+
+    def delivered(self, worker_id: str, job_id: str) -> bool:
+        """A message has brought this job already (read from the writer thread too: a set lookup)."""
+        seen = self._seen.get(worker_id)
+        return seen is not None and job_id in seen
+
+    def registered(self, worker_id: str, slots: int, signals: int) -> None:
+        """A claim transaction left the worker registered with ``slots`` (0: not registered)."""
+        if slots:
+            self._registrations[worker_id] = [slots, 0, signals]
+        else:
+            self._registrations.pop(worker_id, None)
+
+    def still_waiting(self, worker_id: str, free: int, signals: int) -> bool:
+        """Whether a claim may skip the database: the worker is registered, at least half its free
+        slots are still offered (else registering again offers them all), and no hint of other
+        work (``signals``, counted by the backend) came since it registered."""
+        registration = self._registrations.get(worker_id)
+        if registration is None:
+            return False
+        slots, delivered, since = registration
+        return since == signals and slots - delivered >= max(1, (free + 1) // 2)
 
     def settle(self, worker_id: str, handed_ids: Iterable[str], still_leased: Iterable[Job]) -> list[Job]:
         """A claim removed the worker's registration: of the jobs handed since (``handed_ids``;
@@ -64,5 +91,6 @@ class Handoffs:
     def forget(self, worker_id: str) -> set[str]:
         """The worker stops: ids of the handed jobs it took, which are not to be given back."""
         self.local.discard(worker_id)
+        self._registrations.pop(worker_id, None)
         waiting = {job.id for job in self._inbox.pop(worker_id, [])}
         return self._seen.pop(worker_id, set()) - waiting

@@ -11,13 +11,10 @@ where waiting for the lock does not block the event loop.
 Writes that must be fsynced keep to the writer thread: there, one fsync serves a whole group.
 This connection never checkpoints the WAL itself (a checkpoint is an fsync too). After every
 ``CHECKPOINT_EVERY`` commits it asks the owner for one, to be run off the event loop, and goes on
-writing meanwhile: a checkpoint can take milliseconds, and jobs claimed or enqueued during it should
-not wait for it. The first write after a complete checkpoint starts the WAL file over; a stream of
-writes racing every checkpoint would keep that from happening (frames appended during a checkpoint
-are not in it) and the file would grow for ever. So once a checkpoint was raced or came back
-incomplete and the WAL file has passed ``HOLD_ABOVE`` bytes, the next one runs with writes sent to
-the writer thread (queued behind it) until it is done: a rare stall of a few milliseconds, where
-holding after every raced checkpoint stalled a busy worker every second or so.
+writing meanwhile; the owner's checkpoint also starts the WAL file over (see
+``SQLiteBackend._checkpoint_and_restart``). Should that keep failing (writes racing every
+checkpoint) until the WAL file passes ``HOLD_ABOVE`` bytes, the next one runs on the writer thread
+with writes sent there too, queued behind it, so that the file cannot grow for ever.
 """
 
 from __future__ import annotations
@@ -33,9 +30,9 @@ from jobqueue.backends.sqlite.thread import is_busy, translate
 T = TypeVar("T")
 
 #: Commits between two requests for a WAL checkpoint (SQLite's own default is ~1000 pages).
-CHECKPOINT_EVERY = 200
-#: WAL size past which a checkpoint holds writes until it completes (see above).
-HOLD_ABOVE = 16 << 20
+CHECKPOINT_EVERY = 1000
+#: WAL file size past which a checkpoint holds writes until it is done (see above).
+HOLD_ABOVE = 64 << 20
 
 
 class LockBusy(Exception):
@@ -46,11 +43,11 @@ class InlineWriter:
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
-        checkpoint: Callable[[Callable[[bool], None], bool], None],
+        checkpoint: Callable[[Callable[[], None], bool], None],
         wal: Path,
     ) -> None:
-        """``checkpoint(done, hold)`` must checkpoint the WAL elsewhere, then call ``done(complete)``;
-        with ``hold``, on the writer thread (writes are sent there meanwhile)."""
+        """``checkpoint(done, hold)`` must checkpoint the WAL elsewhere and start it over, then call
+        ``done()``; with ``hold``, on the writer thread (writes are sent there meanwhile)."""
         conn = connect()
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -62,9 +59,7 @@ class InlineWriter:
         self._commits = 0
         self._checkpoint = checkpoint
         self._checkpointing = False  # one has been asked for and is not done yet
-        self._hold = False  # writes wait for it (the previous one did not complete)
-        self._raced = False  # a write committed while it ran
-        self._last_complete = True
+        self._hold = False  # writes wait for it (the WAL file has grown too big)
         self._wal = wal
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -94,12 +89,10 @@ class InlineWriter:
                     raise
                 raise translated from exc
             self._commits += 1
-            if self._checkpointing:
-                self._raced = True
-            elif self._commits >= CHECKPOINT_EVERY:
+            if self._commits >= CHECKPOINT_EVERY and not self._checkpointing:
                 self._commits = 0
-                self._checkpointing, self._raced = True, False
-                self._hold = not self._last_complete and self._wal_size() > HOLD_ABOVE
+                self._checkpointing = True
+                self._hold = self._wal_size() > HOLD_ABOVE
                 self._checkpoint(self._checkpoint_done, self._hold)
             return result
         finally:
@@ -111,8 +104,7 @@ class InlineWriter:
         except OSError:
             return 0
 
-    def _checkpoint_done(self, complete: bool) -> None:
-        self._last_complete = complete and not self._raced
+    def _checkpoint_done(self) -> None:
         self._checkpointing = self._hold = False
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ once therefore share one fsync instead of paying fifty.
 
 Waiting for the write lock: SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries, so
 a writer that meets a lock held for 50 us would wait a millisecond or more. The writer thread
-instead retries ``BEGIN IMMEDIATE`` itself, after 50 us and then up to 2 ms, until ``busy_timeout``.
+instead retries ``BEGIN IMMEDIATE`` itself, after 50 us and then up to every 0.5 ms, until ``busy_timeout``.
 
 Durability per commit: an operation marked ``durable`` (it accepts or revives a job) is committed
 with ``synchronous=FULL``; worker state changes use ``NORMAL`` unless the backend was opened with
@@ -33,7 +33,7 @@ T = TypeVar("T")
 #: Upper bound on operations committed together, so one commit cannot grow without limit.
 MAX_GROUP = 256
 #: First and longest pause between two tries for the write lock, seconds.
-FIRST_PAUSE, LONGEST_PAUSE = 50e-6, 0.002
+FIRST_PAUSE, LONGEST_PAUSE = 50e-6, 0.0005
 
 
 @dataclass(slots=True)
