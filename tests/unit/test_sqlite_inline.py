@@ -50,9 +50,9 @@ async def test_errors_raised_in_an_inline_write_reach_the_caller_and_leave_nothi
 
 async def test_inline_commits_ask_for_wal_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The inline connection never checkpoints by itself; without the requests the WAL file would
-    # grow by every commit (tens of MB here).
+    # grow by every commit (~30 MB here). Writes this close together race most checkpoints, so
+    # it is every HOLD_AFTER-th that starts the file over.
     monkeypatch.setattr(inline, "CHECKPOINT_EVERY", 50)
-    monkeypatch.setattr(inline, "HOLD_ABOVE", 1 << 20)  # writes racing the checkpoints hold past 1 MB
     path = tmp_path / "jobs.db"
     async with SQLiteBackend(path, durability="normal") as backend:
         for i in range(1500):
@@ -60,5 +60,5 @@ async def test_inline_commits_ask_for_wal_checkpoints(tmp_path: Path, monkeypatc
             if i % 100 == 0:
                 jobs = await backend.claim(ClaimParams(["default"], "w1", 100, 30.0))
                 await backend.complete([Completion(Lease(j.id, j.lease_token), None) for j in jobs])
-        await backend.stats()  # the reader thread has run every checkpoint posted before this
-        assert (path.parent / "jobs.db-wal").stat().st_size < 4 << 20
+        await backend.stats()
+        assert (path.parent / "jobs.db-wal").stat().st_size < 8 << 20

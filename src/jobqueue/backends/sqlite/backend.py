@@ -65,8 +65,6 @@ from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
 Durability = Literal["full", "strict", "normal"]
 
 _STATES = {s.value: s for s in JobState}
-#: Size to which a WAL file started over is truncated (so that its size shows restarts missed).
-WAL_SIZE_LIMIT = 8 << 20
 #: How often ``wait_for_work`` looks for commits made by other processes.
 CROSS_PROCESS_POLL = 0.05
 
@@ -227,7 +225,6 @@ class SQLiteBackend:
         self._reader: ConnectionThread | None = None
         self._inline: InlineWriter | None = None
         self._checkpointer: threading.Thread | None = None
-        self._wal = self.path.with_name(self.path.name + "-wal")
         self._wakeup = Wakeup()
         self._channel = WakeChannel(self.path)
         self._handoffs = Handoffs()
@@ -254,7 +251,6 @@ class SQLiteBackend:
             conn.close()
             raise ConfigurationError(f"{self.path}: SQLite could not use WAL (journal_mode={mode}); use a local disk")
         conn.execute("PRAGMA synchronous = FULL" if self.durability != "normal" else "PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         return conn
 
     async def open(self) -> None:
@@ -277,10 +273,11 @@ class SQLiteBackend:
             raise
         self._reader = reader
         if self.durability != "strict":  # under strict every commit is fsynced: all go to the writer
-            self._inline = InlineWriter(self._connect, self._checkpoint_soon, self._wal)
+            self._inline = InlineWriter(self._connect, self._checkpoint_soon)
 
-    def _checkpoint_soon(self, done: Callable[[], None], hold: bool) -> None:
-        """Checkpoint the WAL and start it over, off the event loop (it fsyncs), then ``done()``.
+    def _checkpoint_soon(self, done: Callable[[bool], None], hold: bool) -> None:
+        """Checkpoint the WAL and start it over, off the event loop (it fsyncs), then
+        ``done(started_over)``.
 
         On a short-lived thread and connections of its own, so that nothing queues behind its
         fsyncs (neither a write falling back to the writer thread nor the reader's polls); with
@@ -291,25 +288,26 @@ class SQLiteBackend:
             try:
                 conn, locker = self._connect(), self._connect()
             except sqlite3.Error:
-                done()
+                done(False)
                 return
+            restarted = False
             try:
-                self._checkpoint_and_restart(conn, locker)
+                restarted = self._checkpoint_and_restart(conn, locker)
             except sqlite3.Error:
                 pass  # the next request tries again
             finally:
                 conn.close()
                 locker.close()
-                done()
+                done(restarted)
 
         def on_writer(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:
-                done()
+                done(True)  # no write came during it: the next one starts the WAL over
 
         if self._writer is None:
-            done()
+            done(True)
         elif hold:
             self._writer.post(on_writer)
         else:
@@ -317,21 +315,21 @@ class SQLiteBackend:
             self._checkpointer.start()
 
     @staticmethod
-    def _checkpoint_and_restart(conn: sqlite3.Connection, locker: sqlite3.Connection) -> None:
-        """Checkpoint the WAL and start it over.
+    def _checkpoint_and_restart(conn: sqlite3.Connection, locker: sqlite3.Connection) -> bool:
+        """Checkpoint the WAL and start it over; ``True`` if it was started over.
 
         The first write that begins after a complete checkpoint starts the WAL over and syncs its
         new header while it holds the write lock. Left to whichever enqueue or claim came next,
         that sync flushed every frame written since: a stall of ten milliseconds or more. So right
         after a complete checkpoint, a write that changes nothing (the same ``user_version``)
         starts the WAL over while it is clean, with a short sync. A frame written during the
-        checkpoint keeps that from happening this time; should that go on until the WAL file is
-        big, the inline writer holds writes for one checkpoint (``inline.HOLD_ABOVE``). Holding the
-        write lock here to catch up instead stalled other processes for tens of milliseconds.
+        checkpoint keeps that from happening this time (the next one tries again; see
+        ``inline.HOLD_AFTER``). Holding the write lock here to catch up with such frames instead
+        stalled other processes for tens of milliseconds.
         """
         busy, log, moved = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if busy or log != moved:
-            return
+            return False
         locker.execute("PRAGMA busy_timeout = 0")  # the lock is taken: someone else starts it over
         locker.execute("PRAGMA synchronous = NORMAL")
         locker.execute("BEGIN IMMEDIATE")
@@ -342,6 +340,10 @@ class SQLiteBackend:
             locker.execute("ROLLBACK")
             raise
         locker.execute("COMMIT")
+        # Started over, the WAL holds that one frame and whatever was written since: fewer than
+        # before. (This checkpoint takes no lock; it only reads how long the WAL is.)
+        _, after, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return bool(0 <= after < log)
 
     async def close(self) -> None:
         for worker_id in list(self._handoffs.local):

@@ -12,9 +12,9 @@ Writes that must be fsynced keep to the writer thread: there, one fsync serves a
 This connection never checkpoints the WAL itself (a checkpoint is an fsync too). After every
 ``CHECKPOINT_EVERY`` commits it asks the owner for one, to be run off the event loop, and goes on
 writing meanwhile; the owner's checkpoint also starts the WAL file over (see
-``SQLiteBackend._checkpoint_and_restart``). Should that keep failing (writes racing every
-checkpoint) until the WAL file passes ``HOLD_ABOVE`` bytes, the next one runs on the writer thread
-with writes sent there too, queued behind it, so that the file cannot grow for ever.
+``SQLiteBackend._checkpoint_and_restart``), unless a write raced it. Should ``HOLD_AFTER``
+checkpoints in a row be raced, the next one runs on the writer thread with writes sent there too,
+queued behind it, so that the file cannot grow for ever.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 from jobqueue.backends.sqlite.thread import is_busy, translate
@@ -30,9 +29,9 @@ from jobqueue.backends.sqlite.thread import is_busy, translate
 T = TypeVar("T")
 
 #: Commits between two requests for a WAL checkpoint (SQLite's own default is ~1000 pages).
-CHECKPOINT_EVERY = 1000
-#: WAL file size past which a checkpoint holds writes until it is done (see above).
-HOLD_ABOVE = 64 << 20
+CHECKPOINT_EVERY = 2000
+#: Checkpoints in a row that did not start the WAL over, after which one holds writes (see above).
+HOLD_AFTER = 2
 
 
 class LockBusy(Exception):
@@ -43,11 +42,10 @@ class InlineWriter:
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
-        checkpoint: Callable[[Callable[[], None], bool], None],
-        wal: Path,
+        checkpoint: Callable[[Callable[[bool], None], bool], None],
     ) -> None:
         """``checkpoint(done, hold)`` must checkpoint the WAL elsewhere and start it over, then call
-        ``done()``; with ``hold``, on the writer thread (writes are sent there meanwhile)."""
+        ``done(started_over)``; with ``hold``, on the writer thread (writes are sent there meanwhile)."""
         conn = connect()
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -59,8 +57,8 @@ class InlineWriter:
         self._commits = 0
         self._checkpoint = checkpoint
         self._checkpointing = False  # one has been asked for and is not done yet
-        self._hold = False  # writes wait for it (the WAL file has grown too big)
-        self._wal = wal
+        self._hold = False  # writes wait for it (too many in a row missed starting the WAL over)
+        self._missed = 0
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a transaction of its own, or raise :class:`LockBusy` having done nothing."""
@@ -92,19 +90,14 @@ class InlineWriter:
             if self._commits >= CHECKPOINT_EVERY and not self._checkpointing:
                 self._commits = 0
                 self._checkpointing = True
-                self._hold = self._wal_size() > HOLD_ABOVE
+                self._hold = self._missed >= HOLD_AFTER
                 self._checkpoint(self._checkpoint_done, self._hold)
             return result
         finally:
             self._lock.release()
 
-    def _wal_size(self) -> int:
-        try:
-            return self._wal.stat().st_size
-        except OSError:
-            return 0
-
-    def _checkpoint_done(self) -> None:
+    def _checkpoint_done(self, started_over: bool) -> None:
+        self._missed = 0 if started_over else self._missed + 1
         self._checkpointing = self._hold = False
 
     def close(self) -> None:
