@@ -57,6 +57,7 @@ from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
 from jobqueue.backends.sqlite.sql import Q, chunk_sizes, migrations, multi_row, read
 from jobqueue.backends.sqlite.thread import ConnectionThread
 from jobqueue.backends.sqlite.wake import MAX_MESSAGE, Sent, WakeChannel
+from jobqueue.backends.sqlite.walsync import WalSyncer
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
@@ -225,6 +226,7 @@ class SQLiteBackend:
         self._reader: ConnectionThread | None = None
         self._inline: InlineWriter | None = None
         self._checkpointer: threading.Thread | None = None
+        self._walsync: WalSyncer | None = None
         self._wakeup = Wakeup()
         self._channel = WakeChannel(self.path)
         self._handoffs = Handoffs()
@@ -274,6 +276,7 @@ class SQLiteBackend:
         self._reader = reader
         if self.durability != "strict":  # under strict every commit is fsynced: all go to the writer
             self._inline = InlineWriter(self._connect, self._checkpoint_soon)
+            self._walsync = WalSyncer(self.path.with_name(self.path.name + "-wal"))
 
     def _checkpoint_soon(self, done: Callable[[bool], None], hold: bool) -> None:
         """Checkpoint the WAL and start it over, off the event loop (it fsyncs), then
@@ -349,8 +352,10 @@ class SQLiteBackend:
         for worker_id in list(self._handoffs.local):
             with contextlib.suppress(Exception):  # closing anyway; the jobs' leases expire
                 await self.forget_worker(worker_id)
-        writer, reader, inline = self._writer, self._reader, self._inline
-        self._writer = self._reader = self._inline = None
+        writer, reader, inline, walsync = self._writer, self._reader, self._inline, self._walsync
+        self._writer = self._reader = self._inline = self._walsync = None
+        if walsync is not None:
+            await asyncio.to_thread(walsync.stop)
         if inline is not None:
             inline.close()
         if self._checkpointer is not None:
@@ -378,6 +383,8 @@ class SQLiteBackend:
         :mod:`.inline`), else on the writer thread. ``inline=False`` for long ones (prune)."""
         writer = self._threads()[0]
         durable = durable and self.durability != "normal"
+        if self._walsync is not None and not durable:
+            self._walsync.touched()  # a commit without fsync: flushed in the background soon
         if inline and not durable and self._inline is not None:
             try:
                 return self._inline.run(fn)
