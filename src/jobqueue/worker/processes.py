@@ -15,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import multiprocessing
 import signal
 import sys
 from collections.abc import Callable
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobqueue.errors import PermanentError, Retry
 from jobqueue.job import Job, JobState, dump_json, load_json
 from jobqueue.task import Task, _current_job
+
+if TYPE_CHECKING:  # multiprocessing is imported when a pool is made: most workers never need it
+    import multiprocessing.context
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 log = logging.getLogger("jobqueue.worker")
 
@@ -134,6 +136,8 @@ class ProcessPool:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        import multiprocessing
+
         self._context = multiprocessing.get_context("spawn")
         self._idle: asyncio.Queue[_Child] | None = None
         self._all: set[_Child] = set()
