@@ -163,6 +163,9 @@ def side_records() -> list[tuple[float, float]]:
 async def wait_for_started(count: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     client = side_client()
     deadline = time.monotonic() + timeout
+    # Each look is a blocking Redis call, so the first comes only after a poll interval: a worker
+    # in this process (the memory backend) must get the loop to start the job just offered first.
+    await asyncio.sleep(POLL)
     while client.llen(SIDE_KEY) < count:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(
