@@ -2,6 +2,7 @@
 
     python3 benchmarks/compare/run.py            # the full run: N=20,000, 3 runs of each row
     python3 benchmarks/compare/run.py --quick    # a smoke run: N=2,000, 1 run, main rows only
+    python3 benchmarks/compare/run.py --variants all   # also the other queues' alternative modes
 
 Each queue is installed into its own virtual environment under ``benchmarks/.venvs/`` (they pin
 conflicting versions of redis and others), from ``benchmarks/compare/requirements/<queue>.txt``;
@@ -41,7 +42,7 @@ STEPS = ("single", "batch", "process", "latency")
 class Row:
     queue: str  # the venv and adapter: benchmarks/compare/adapters/bench_<queue>.py
     variant: str = "main"
-    main: bool = True  # the queue's main configuration (quick runs only these)
+    main: bool = True  # the queue's main configuration (ANCHORS.md's); quick runs only these
     processes: int = 1  # jobqueue's scaling rows
     steps: tuple[str, ...] = STEPS
 
@@ -169,6 +170,9 @@ def measure(row: Row, runs: int, size: dict[str, int], timeout: float) -> dict[s
     for run in range(runs):
         for step in row.steps:
             started = time.monotonic()
+            # Write back what earlier steps (another queue's database, a venv install) left dirty
+            # in the page cache, so that its writeback does not stall this step's disk writes.
+            os.sync()
             result = invoke(row, step, size, timeout)
             per_step[step].append(result)
             shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
@@ -259,7 +263,12 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", metavar="QUEUE[:VARIANT]", help="only these queues or rows (huey jobqueue:sqlite)"
     )
-    parser.add_argument("--variants", choices=["main", "all"], help="which rows (default: all; quick: main)")
+    parser.add_argument(
+        "--variants",
+        choices=["main", "all"],
+        help="main: each queue's main mode; all: also the other queues' alternative modes (default: main plus "
+        "jobqueue's own variants; quick: main)",
+    )
     parser.add_argument("--no-scaling", action="store_true", help="skip jobqueue's 1/2/4-process rows")
     parser.add_argument("--timeout", type=float, default=600.0, help="longest a step may take, seconds")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the json, md and png go")
@@ -275,10 +284,16 @@ def main() -> None:
     runs = args.runs or (1 if args.quick else 3)
     size = {"n": 2_000, "offered": 200} if args.quick else {"n": 20_000, "offered": 1_000}
     size = {"n": args.n or size["n"], "offered": args.offered or size["offered"]}
-    variants = args.variants or ("main" if args.quick else "all")
-    rows = [r for r in ROWS if variants == "all" or r.main]
+    def wanted(row: Row) -> bool:
+        if args.variants == "all" or row.main:
+            return True
+        # By default the full run has every jobqueue row; the other queues' alternative modes
+        # (none of which led a column in the runs of 2026-11-29) only with --variants all.
+        return args.variants is None and not args.quick and row.queue == "jobqueue"
+
+    rows = [r for r in ROWS if wanted(r)]
     if not args.no_scaling:
-        rows += [r for r in SCALING if variants == "all" or r.main]
+        rows += [r for r in SCALING if wanted(r)]
     if args.only:
         rows = [r for r in rows if r.queue in args.only or f"{r.queue}:{r.variant}" in args.only]
     for queue in dict.fromkeys(r.queue for r in rows):
