@@ -284,6 +284,7 @@ def main() -> None:
     runs = args.runs or (1 if args.quick else 3)
     size = {"n": 2_000, "offered": 200} if args.quick else {"n": 20_000, "offered": 1_000}
     size = {"n": args.n or size["n"], "offered": args.offered or size["offered"]}
+
     def wanted(row: Row) -> bool:
         if args.variants == "all" or row.main:
             return True
