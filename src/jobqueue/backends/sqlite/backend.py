@@ -1,10 +1,13 @@
 """``sqlite:///path.db``: the embedded default backend.
 
-Stdlib sqlite3 in WAL mode. All writes go through one writer thread that commits whatever is
-waiting as one transaction (see :mod:`.thread`); reads use a second connection on its own thread,
-which WAL lets run beside the writer. Several processes may open the same file: ``BEGIN
-IMMEDIATE`` serialises their writers, and each check-then-insert runs inside that lock, so the
-idempotency and capacity checks hold across processes.
+Stdlib sqlite3 in WAL mode. A write that needs no fsync runs right on the caller's thread when
+the write lock is free at once (see :mod:`.inline`); the others, and those that found the lock
+taken, go to one writer thread that commits whatever is waiting as one transaction, one fsync for
+the group (see :mod:`.thread`). Reads use a connection on its own thread, which WAL lets run
+beside the writers. Several processes may open the same file: ``BEGIN IMMEDIATE`` serialises
+their writers, and each check-then-insert runs inside that lock, so the idempotency and capacity
+checks hold across processes. A new job can be handed straight to a worker waiting for one (see
+:mod:`.handoff`), and the WAL is flushed in the background (see :mod:`.walsync`).
 
 Durability (``durability=``):
 
