@@ -116,50 +116,6 @@ def _row(job: Job) -> list[Any]:
     ]  # fmt: skip
 
 
-@dataclass(slots=True)
-class _Offer:
-    """A waiting worker, as one enqueue transaction sees it (see ``waiting_workers``)."""
-
-    worker_id: str
-    address: str
-    queues: frozenset[str]
-    slots: int
-    lease: float
-    handed: list[str]
-    taken: int = 0
-
-
-class _Offers:
-    """The waiting workers, read once per enqueue transaction and written back at its end."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._offers: list[_Offer] | None = None  # read at the first due job
-
-    def take(self, queue: str) -> _Offer | None:
-        """The worker with the most free slots among those of ``queue``; one slot is now taken."""
-        if self._offers is None:
-            self._offers = [
-                _Offer(worker_id, address, frozenset(load_json(queues)), slots, lease, load_json(handed))
-                for worker_id, address, queues, slots, lease, handed in self._conn.execute(Q["waiting_workers"])
-            ]
-        best = None
-        for offer in self._offers:
-            free = offer.slots - offer.taken
-            if free > 0 and queue in offer.queues and (best is None or free > best.slots - best.taken):
-                best = offer
-        if best is not None:
-            best.taken += 1
-        return best
-
-    def write(self, conn: sqlite3.Connection) -> None:
-        for offer in self._offers or ():
-            if offer.taken:
-                conn.execute(
-                    Q["take_slots"], (offer.slots - offer.taken, dump_json(offer.handed).decode(), offer.worker_id)
-                )
-
-
 @dataclass(frozen=True, slots=True)
 class _Handed:
     """A job stored claimed for a waiting worker, to be sent to its process after the commit."""
@@ -456,7 +412,7 @@ class SQLiteBackend:
     ) -> tuple[list[EnqueueOutcome], list[_Handed]]:
         """Check keys and capacity, hand due jobs to waiting workers, insert the rest in one go."""
         waiting: dict[str, int] = {}
-        offers = _Offers(conn)
+        nobody_waits: set[str] = set()  # queues no waiting worker has a free slot for (any more)
         handed: list[_Handed] = []
         keys_in_batch: dict[str, Job] = {}
         rows: list[tuple[Any, ...]] = []
@@ -472,12 +428,14 @@ class SQLiteBackend:
             due = new.due_at(now)
             state = JobState.SCHEDULED if due > now else JobState.PENDING
             payload = new.payload_json.decode()
-            taker = None
-            if state is JobState.PENDING and len(payload) < MAX_MESSAGE // 2:
-                taker = offers.take(new.queue)
-            if taker is not None:
-                job = self._hand(conn, new, payload, now, taker)
-                handed.append(_Handed(taker.worker_id, taker.address, job))
+            taken = None
+            if state is JobState.PENDING and len(payload) < MAX_MESSAGE // 2 and new.queue not in nobody_waits:
+                taken = self._hand(conn, new, payload, now)
+                if taken is None:
+                    nobody_waits.add(new.queue)
+            if taken is not None:
+                handed.append(taken)
+                job = taken.job
             else:
                 rows.append(
                     (new.id, new.queue, new.task, payload, new.priority, state.value, new.max_retries,
@@ -501,7 +459,6 @@ class SQLiteBackend:
         if key_rows:
             conn.executemany(Q["put_key"], key_rows)
         counts.write(conn)
-        offers.write(conn)
         return outcomes, handed
 
     @staticmethod
@@ -536,20 +493,24 @@ class SQLiteBackend:
             waiting[new.queue] = depth + 1
         return None
 
-    def _hand(self, conn: sqlite3.Connection, new: NewJob, payload: str, now: float, taker: _Offer) -> Job:
-        """Store a new due job already claimed by a waiting worker."""
-        expires = now + taker.lease
-        conn.execute(
-            Q["insert_handed_job"],
-            (new.id, new.queue, new.task, payload, new.priority, new.max_retries, new.idempotency_key,
-             now, now, new.timeout, expires, taker.worker_id, now, now),
-        )  # fmt: skip
-        taker.handed.append(new.id)
-        return Job(
+    @staticmethod
+    def _hand(conn: sqlite3.Connection, new: NewJob, payload: str, now: float) -> _Handed | None:
+        """Store a new due job already claimed by a waiting worker, if one has a free slot."""
+        args = {
+            "id": new.id, "queue": new.queue, "task": new.task, "payload": payload, "priority": new.priority,
+            "max_retries": new.max_retries, "key": new.idempotency_key, "now": now, "timeout": new.timeout,
+        }  # fmt: skip
+        row = conn.execute(Q["insert_handed_job"], args).fetchone()
+        if row is None:
+            return None
+        worker_id, expires = row
+        (address,) = conn.execute(Q["took_handed_job"], {"id": new.id, "worker": worker_id}).fetchone()
+        job = Job(
             new.id, new.queue, new.task, load_json(new.payload_json), new.priority, JobState.PROCESSING, 0,
             new.max_retries, new.idempotency_key, now, now, started_at=now, last_attempt=now,
-            timeout=new.timeout, lease_expires_at=expires, worker_id=taker.worker_id, lease_token=1,
+            timeout=new.timeout, lease_expires_at=expires, worker_id=worker_id, lease_token=1,
         )  # fmt: skip
+        return _Handed(worker_id, address, job)
 
     async def _send_handed(self, handed: Sequence[_Handed]) -> None:
         """Send each handed job to its worker's process; give back those of processes gone."""

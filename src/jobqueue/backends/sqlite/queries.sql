@@ -124,12 +124,11 @@ RETURNING queue;
 -- name: prune_keys
 DELETE FROM idempotency_keys WHERE expires_at <= ?;
 
--- name: waiting_workers
--- Workers that take handed jobs (see waiting_workers in schema.sql).
-SELECT worker_id, address, queues, slots, lease, handed FROM waiting_workers WHERE slots > 0;
-
--- name: take_slots
-UPDATE waiting_workers SET slots = ?, handed = ? WHERE worker_id = ?;
+-- name: took_handed_job
+-- A handed job is now the worker's: one slot fewer, its id in the list the worker's next claim reads.
+UPDATE waiting_workers SET slots = slots - 1, handed = json_insert(handed, '$[#]', :id)
+WHERE worker_id = :worker
+RETURNING address;
 
 -- name: register_waiting
 INSERT INTO waiting_workers (worker_id, address, queues, slots, lease) VALUES (?, ?, ?, ?, ?)
@@ -145,11 +144,19 @@ SELECT slots, handed FROM waiting_workers WHERE worker_id = ?;
 DELETE FROM waiting_workers WHERE worker_id = ? RETURNING handed;
 
 -- name: insert_handed_job
--- A new job stored already claimed by a waiting worker (first attempt, lease token 1).
+-- A new job stored already claimed (first attempt, lease token 1) by the waiting worker of its
+-- queue with the most free slots; nothing is inserted if there is none. The job's row is the
+-- first write of the enqueue, so that a duplicate id fails before anything is written.
 INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
                   created_at, run_at, timeout, lease_token, lease_expires_at, worker_id,
                   last_attempt, started_at)
-VALUES (?, ?, ?, ?, ?, 'PROCESSING', ?, ?, ?, ?, ?, 1, ?, ?, ?, ?);
+SELECT :id, :queue, :task, :payload, :priority, 'PROCESSING', :max_retries, :key,
+       :now, :now, :timeout, 1, :now + lease, worker_id, :now, :now
+FROM waiting_workers
+WHERE slots > 0 AND EXISTS (SELECT 1 FROM json_each(queues) WHERE value = :queue)
+ORDER BY slots DESC
+LIMIT 1
+RETURNING worker_id, lease_expires_at;
 
 -- name: handed_jobs
 -- Those of these ids (a JSON array) still leased to this worker.

@@ -32,7 +32,10 @@ class WalSyncer:
 
     def touched(self) -> None:
         """A commit was made: flush within ``INTERVAL``."""
-        self._dirty.set()
+        # Set only if clear: set() takes a lock and notifies, on every commit. A flag cleared
+        # after this check is cleared before the fdatasync that then covers this commit.
+        if not self._dirty.is_set():
+            self._dirty.set()
 
     def stop(self) -> None:
         self._stopping = True
