@@ -59,3 +59,17 @@ async def test_an_enqueue_in_one_backend_wakes_a_waiter_on_another(
         await asyncio.sleep(0)
         await producer.enqueue([NewJob("x")])
         assert await asyncio.wait_for(waiter, 5) is True
+
+
+async def test_without_the_wake_channel_a_waiter_notices_another_process_by_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_backend, "CROSS_PROCESS_POLL", 0.01)
+    async with SQLiteBackend(tmp_path / "jobs.db") as producer, SQLiteBackend(tmp_path / "jobs.db") as worker:
+        worker._channel.enabled = False  # no Unix sockets here (Windows)
+        await worker.wait_for_work(["default"], 0.01)
+        waiter = asyncio.create_task(worker.wait_for_work(["default"], 30))
+        await asyncio.sleep(0)
+        producer._channel.enabled = False
+        await producer.enqueue([NewJob("x")])
+        assert await asyncio.wait_for(waiter, 5) is True  # data_version changed: long before 30 s

@@ -793,17 +793,25 @@ class SQLiteBackend:
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         """Woken at once by enqueues in this process, and by those of other processes through the
-        wake channel (:mod:`.wake`); as a fallback, commits by other processes are noticed by polling
-        SQLite's ``data_version`` every ``CROSS_PROCESS_POLL`` seconds (jittered)."""
+        wake channel (:mod:`.wake`). Without the channel (no Unix sockets), commits by other
+        processes are noticed by polling SQLite's ``data_version`` every ``CROSS_PROCESS_POLL``
+        seconds (jittered). With it, only ``timeout`` (the worker's poll interval) bounds what a
+        lost wake-up costs: a poll every 50 ms would find a change after every commit of the
+        workers' own, and wake them all to claim in a transaction for nothing."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._listen()
+        if self._channel.address is not None:
+            woken = await self._wakeup.wait(timeout)
+            if not woken:
+                self._signals += 1  # a poll: jobs may have come due meanwhile (delayed, retried)
+            return woken
         if self._data_version is None:
             self._data_version = await self._data_version_now()
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                self._signals += 1  # a poll: jobs may have come due meanwhile (delayed, retried)
+                self._signals += 1
                 return False
             step = min(remaining, CROSS_PROCESS_POLL * random.uniform(0.8, 1.2))
             if await self._wakeup.wait(step):
