@@ -28,7 +28,7 @@ DEFAULT_SCHEMA = "jobqueue"
 #: A connection of our own or one borrowed from a pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
-# Beside this module (package data); not importlib.resources, whose import costs a worker ~5 ms of start-up.
+# Beside this module (package data), read as the SQLite backend reads its own.
 _HERE = Path(__file__).parent
 
 

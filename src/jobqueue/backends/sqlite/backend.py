@@ -801,21 +801,19 @@ class SQLiteBackend:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._listen()
-        if self._channel.address is not None:
-            woken = await self._wakeup.wait(timeout)
-            if not woken:
-                self._signals += 1  # a poll: jobs may have come due meanwhile (delayed, retried)
-            return woken
-        if self._data_version is None:
+        listening = self._channel.address is not None
+        if not listening and self._data_version is None:
             self._data_version = await self._data_version_now()
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                self._signals += 1
+                self._signals += 1  # a poll: jobs may have come due meanwhile (delayed, retried)
                 return False
-            step = min(remaining, CROSS_PROCESS_POLL * random.uniform(0.8, 1.2))
+            step = remaining if listening else min(remaining, CROSS_PROCESS_POLL * random.uniform(0.8, 1.2))
             if await self._wakeup.wait(step):
                 return True
+            if listening:
+                continue
             version = await self._data_version_now()
             if version != self._data_version:
                 self._data_version = version
