@@ -35,7 +35,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from jobqueue import JobQueue, JobState, ListParams
+from jobqueue import JobQueue, JobState
+from jobqueue.backends import ListParams
 from jobqueue.backends.redis import RedisBackend
 from jobqueue.job import NewJob
 

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobqueue import JobQueue, JobState, ListParams, Worker, WorkerConfig
+from jobqueue import JobQueue, JobState, Worker, WorkerConfig
+from jobqueue.backends import ListParams
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_MODULE = "benchmarks.noop_app:app"

@@ -1,30 +1,12 @@
 """jobqueue: a durable job queue for Python.
 
-The names below are the public API; everything else may change between releases.
+The names below are the user API; everything else may change between releases. Writing a
+backend of your own: :mod:`jobqueue.backends` (the protocol and its types) and
+:mod:`jobqueue.testing` (the conformance suite). Serving the HTTP API: :mod:`jobqueue.api` and
+:mod:`jobqueue.serving`.
 """
 
 from jobqueue.app import JobQueue
-from jobqueue.backends import DEFAULT_URL, create_backend
-from jobqueue.backends.base import (
-    Accepted,
-    Backend,
-    Capabilities,
-    ClaimParams,
-    Completion,
-    Duplicate,
-    EnqueueOutcome,
-    Failure,
-    Lease,
-    ListParams,
-    Page,
-    PruneParams,
-    PruneResult,
-    QueueStats,
-    Rejected,
-    Stats,
-)
-from jobqueue.backends.memory import MemoryBackend
-from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.clock import Clock, FakeClock, SystemClock
 from jobqueue.errors import (
     BackendError,
@@ -39,28 +21,22 @@ from jobqueue.errors import (
     ValidationError,
 )
 from jobqueue.job import TRANSITIONS, Job, JobState, NewJob
-from jobqueue.recovery import recover_expired
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, QueueStats, Rejected, Stats
+from jobqueue.retention import Retention
 from jobqueue.retry import RetryPolicy
 from jobqueue.task import Task, TaskOptions, current_job
+from jobqueue.version import __version__
 from jobqueue.worker import Worker, WorkerConfig
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "DEFAULT_URL",
     "TRANSITIONS",
     "Accepted",
-    "Backend",
     "BackendError",
     "BackendUnavailable",
-    "Capabilities",
-    "ClaimParams",
     "Clock",
-    "Completion",
     "ConfigurationError",
     "Duplicate",
     "EnqueueOutcome",
-    "Failure",
     "FakeClock",
     "InvalidTransition",
     "Job",
@@ -68,20 +44,15 @@ __all__ = [
     "JobQueue",
     "JobQueueError",
     "JobState",
-    "Lease",
-    "ListParams",
-    "MemoryBackend",
     "NewJob",
     "Page",
     "PermanentError",
-    "PruneParams",
-    "PruneResult",
     "QueueFull",
     "QueueStats",
     "Rejected",
+    "Retention",
     "Retry",
     "RetryPolicy",
-    "SQLiteBackend",
     "Stats",
     "SystemClock",
     "Task",
@@ -90,7 +61,5 @@ __all__ = [
     "Worker",
     "WorkerConfig",
     "__version__",
-    "create_backend",
     "current_job",
-    "recover_expired",
 ]

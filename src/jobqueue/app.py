@@ -14,10 +14,12 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from jobqueue.backends import DEFAULT_URL, create_backend
-from jobqueue.backends.base import Accepted, Backend, Duplicate, EnqueueOutcome, ListParams, Page, Rejected, Stats
+from jobqueue.backends.base import Backend, ListParams
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull
 from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob
+from jobqueue.lifecycle import OpenClose
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats
 from jobqueue.portal import Portal
 from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from jobqueue.task import Pool, Task, TaskOptions
@@ -31,13 +33,14 @@ ENQUEUE_OPTIONS = frozenset(
 )
 
 
-class JobQueue:
+class JobQueue(OpenClose):
     """A job queue application.
 
     ``url`` selects the backend (``memory://``, ``sqlite:///path.db``); without it, ``JOBQUEUE_URL``,
     then the embedded default ``sqlite:///jobqueue.db``. ``capacity`` bounds the waiting jobs per
     queue (an int for every queue, or a mapping per queue name; ``None``: unbounded). ``key_ttl``
-    is how long an idempotency key stays reserved.
+    is how long an idempotency key stays reserved. ``clock`` (tests) drives the backend made from
+    ``url`` and, by default, the loops of this app's workers.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class JobQueue:
         if backend is not None and url is not None:
             raise ConfigurationError("give either a backend URL or a backend object, not both")
         self.url = url or os.environ.get("JOBQUEUE_URL") or DEFAULT_URL
+        self.clock = clock
         self.backend: Backend = backend or create_backend(self.url, clock=clock)
         self.capacity = capacity
         self.key_ttl = key_ttl
@@ -66,7 +70,12 @@ class JobQueue:
         if self._home is not None:
             raise ConfigurationError("the queue is already open; choose its backend before first use")
         self.url = url
-        self.backend = create_backend(url, clock=clock)
+        self.backend = create_backend(url, clock=clock or self.clock)
+
+    @property
+    def backend_name(self) -> str:
+        """The name of the app's kind of store ("sqlite", "postgres", ...)."""
+        return self.backend.name
 
     # ---- tasks ----------------------------------------------------------------------------
 
@@ -145,13 +154,6 @@ class JobQueue:
             asyncio.run_coroutine_threadsafe(self.backend.close(), self._home).result()
             self._home = self._home_thread = None
         self._portal.stop()
-
-    async def __aenter__(self) -> JobQueue:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a backend coroutine on the home loop, opening the backend on first use."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,8 +28,9 @@ class Clock(Protocol):
         """A clock for measuring intervals; never goes backwards."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """An awaitable that waits ``seconds`` of this clock's time (from this call, not from the
+        first ``await``: a fake clock's test may advance it before the sleeper runs)."""
         ...
 
 
@@ -41,15 +43,17 @@ class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        return asyncio.sleep(seconds)
 
 
 class FakeClock:
     """A clock that moves only when a test calls :meth:`advance`.
 
-    ``sleep`` returns once the clock has been advanced past its deadline, so code that sleeps on
-    this clock can be driven step by step without real waiting.
+    ``sleep`` returns once the clock has been advanced to its deadline, so code that sleeps on
+    this clock can be driven step by step without real waiting. A sleep is registered when
+    ``sleep()`` is called, so a test that advances the clock right after the code under test
+    started a sleep wakes it.
     """
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
@@ -79,13 +83,12 @@ class FakeClock:
                 still_waiting.append((deadline, future))
         self._sleepers = still_waiting
 
-    async def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> Awaitable[None]:
         if seconds <= 0:
-            await asyncio.sleep(0)
-            return
+            return asyncio.sleep(0)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sleepers.append((self._monotonic + seconds, future))
-        await future
+        return future
 
 
 def to_datetime(timestamp: float | None) -> datetime | None:

@@ -26,11 +26,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from jobqueue.api.app import create_app
 from jobqueue.api.auth import check_bind
-from jobqueue.api.commands import stats_view
 from jobqueue.api.server import bind, run, serve
 from jobqueue.app import JobQueue
+from jobqueue.cli.commands import stats_view
+from jobqueue.serving import create_app_with_workers
 from jobqueue.worker import Worker, WorkerConfig
 
 SEEDS = 15
@@ -149,7 +149,7 @@ async def _main(
     check_bind("127.0.0.1", None)
     sock = bind("127.0.0.1", port)
     worker = Worker(queue, WorkerConfig(concurrency=workers, grace=5.0))
-    app = create_app(queue, workers=[worker])
+    app = create_app_with_workers(queue, [worker])
     capacity = queue.capacity if isinstance(queue.capacity, int) else 0
     last: dict[str, Any] = {}
 
@@ -160,7 +160,7 @@ async def _main(
             await _live_stats(client, console, duration, last)
 
     await queue.open()
-    backend = queue.backend.name
+    backend = queue.backend_name
     console.print(f"[bold]jobqueue demo[/]: {workers} workers, capacity {capacity} waiting jobs, {backend} store; "
                   f"about {failing} of attempts fail and are retried with backoff")  # fmt: skip
     await serve(app, sock, on_started=scenario)

@@ -1,4 +1,4 @@
-"""Retry policy: exponential backoff with jitter, and the retry-or-dead-letter decision.
+"""Retry policy: exponential backoff with jitter, and what a failed attempt becomes.
 
 These are pure functions of (attempt, random source) so that tests can pin them with a seeded RNG.
 """
@@ -64,14 +64,26 @@ _rng = random.Random()
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
 
-def retry_delay_after_failure(
-    retry_count: int, max_retries: int, policy: RetryPolicy, rng: random.Random | None = None
+def after_failure(
+    retry_count: int,
+    max_retries: int,
+    policy: RetryPolicy,
+    *,
+    requested_delay: float | None = None,
+    permanent: bool = False,
+    rng: random.Random | None = None,
 ) -> float | None:
-    """After a failed attempt, the delay before the next one, or ``None`` to dead-letter.
+    """What a failed attempt becomes: the delay before the next attempt, or ``None`` to dead-letter.
 
-    ``retry_count`` is the number of failed attempts *before* this one.
+    The one place this is decided, for a handler's exception, a timeout, a lost worker (an expired
+    lease) and a ``Retry`` alike. ``retry_count`` counts the failed attempts *before* this one; a
+    job has ``max_retries`` retries after its first attempt. ``permanent`` (a ``PermanentError``)
+    dead-letters at once; ``requested_delay`` (a handler's ``Retry(delay)``) replaces the policy's
+    backoff, but not the attempt budget.
     """
     retry = retry_count + 1
-    if retry > max_retries:
+    if permanent or retry > max_retries:
         return None
+    if requested_delay is not None:
+        return requested_delay
     return policy.delay(retry, rng)

@@ -6,13 +6,10 @@ import contextvars
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from jobqueue.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job
 from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
-
-if TYPE_CHECKING:
-    from jobqueue.app import JobQueue
 
 Pool = Literal["async", "thread", "process"]
 
@@ -44,6 +41,14 @@ class TaskOptions:
     pool: Pool | None = None
 
 
+class Producer(Protocol):
+    """Where a task sends its jobs: the :class:`~jobqueue.app.JobQueue` it is registered on."""
+
+    async def enqueue(self, task: str, payload: Any, **overrides: Any) -> Job: ...
+
+    def enqueue_sync(self, task: str, payload: Any, **overrides: Any) -> Job: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
     """A registered handler. Call it directly to run the function in-process, or enqueue it."""
@@ -51,7 +56,7 @@ class Task:
     name: str
     fn: Callable[..., Any]
     options: TaskOptions
-    app: JobQueue = field(repr=False, compare=False)
+    app: Producer = field(repr=False, compare=False)
 
     @property
     def is_async(self) -> bool:

@@ -10,6 +10,7 @@ import httpx
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
 from jobqueue.job import JobState
+from jobqueue.serving import create_app_with_workers
 from jobqueue.task import current_job
 from jobqueue.worker import Worker, WorkerConfig
 from tests.api.conftest import NO_WAIT, client_for
@@ -45,7 +46,7 @@ async def test_flood_never_overfills_and_loses_no_accepted_job(queue: JobQueue) 
         return n
 
     worker = Worker(queue, WorkerConfig(concurrency=CONCURRENCY, poll_interval=0.01, reaper_interval=None))
-    app = create_app(queue, workers=[worker], shed_window=0.0)
+    app = create_app_with_workers(queue, [worker], shed_window=0.0)
     accepted: list[str] = []
     codes: Counter[int] = Counter()
     depths: list[tuple[int, int]] = []

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
 from jobqueue.errors import PermanentError
+from jobqueue.serving import create_app_with_workers
 from jobqueue.worker import Worker, WorkerConfig
 from tests.api.conftest import AppFactory, client_for, submit
 
@@ -41,7 +42,7 @@ async def test_worker_counters_and_histograms_reach_prometheus(queue: JobQueue) 
 
     queue.default_handler(handler)
     worker = Worker(queue, WorkerConfig(concurrency=4))
-    async with client_for(create_app(queue, workers=[worker])) as client:
+    async with client_for(create_app_with_workers(queue, [worker])) as client:
         for n in range(1, 7):
             await submit(client, n)
         await worker.drain()

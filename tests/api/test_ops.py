@@ -9,6 +9,7 @@ import httpx
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
 from jobqueue.errors import BackendUnavailable
+from jobqueue.serving import WorkerGroup, create_app_with_workers
 from jobqueue.worker import Worker, WorkerConfig
 from tests.api.conftest import AppFactory, client_for, submit
 
@@ -52,22 +53,19 @@ async def test_not_ready_when_the_store_fails(queue: JobQueue, make_app: AppFact
 
 async def test_not_ready_when_a_worker_stopped(queue: JobQueue) -> None:
     worker = Worker(queue, WorkerConfig(concurrency=2))
-    app = create_app(queue, workers=[worker])
-    state = app.state.jobqueue
-    async with client_for(app) as client:
-        state.start_workers()
+    group = WorkerGroup([worker])
+    async with client_for(create_app(queue, workers=group)) as client, group.running():
         assert (await client.get("/ready")).json()["workers"] == 2
         worker.stop()
-        await asyncio.gather(*state.worker_tasks)
+        await asyncio.gather(*group.tasks)
         response = await client.get("/ready")
     assert response.status_code == 503 and response.json()["error"] == "1 of 1 workers stopped"
-    await state.stop_workers()
 
 
 async def test_not_ready_when_workers_stall_with_jobs_pending(queue: JobQueue) -> None:
     # A worker that never claims (its queue name is right, but it is never started).
     worker = Worker(queue, WorkerConfig(concurrency=2))
-    app = create_app(queue, workers=[worker], stall_after=0.0)
+    app = create_app_with_workers(queue, [worker], stall_after=0.0)
     async with client_for(app) as client:
         assert (await client.get("/ready")).status_code == 200  # nothing pending: idle is fine
         await submit(client)

@@ -35,24 +35,21 @@ from hypothesis.stateful import (
 )
 
 from jobqueue.backends.base import (
-    Accepted,
     Backend,
     ClaimParams,
     Completion,
-    Duplicate,
     Failure,
     Lease,
     ListParams,
     PruneParams,
     PruneResult,
-    Rejected,
-    empty_counts,
 )
 from jobqueue.clock import FakeClock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
 from jobqueue.job import FINISHED_STATES, TRANSITIONS, WAITING_STATES, Job, JobState, NewJob
-from jobqueue.recovery import WORKER_LOST, recover_expired
-from jobqueue.retry import RetryPolicy, retry_delay_after_failure
+from jobqueue.outcomes import Accepted, Duplicate, Rejected, empty_counts
+from jobqueue.retry import RetryPolicy, after_failure
+from jobqueue.worker import WORKER_LOST, recover_expired
 from tests.backends import ALL_BACKENDS, open_backend
 
 S = JobState
@@ -437,7 +434,7 @@ class BackendMachine(RuleBasedStateMachine):
         assert recovered == len(expired)
         event(f"expire: {'recovered some' if expired else 'nothing expired'}")
         for job in expired:
-            delay = retry_delay_after_failure(job.retry_count, job.max_retries, POLICY)
+            delay = after_failure(job.retry_count, job.max_retries, POLICY)
             event(f"expire: worker lost, {'dead-lettered' if delay is None else 'retry'}")
             self.apply_failure(job, WORKER_LOST, delay, now)
 

@@ -14,10 +14,11 @@ import pytest
 
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
-from jobqueue.backends.base import Accepted, ClaimParams, Completion, Duplicate, Lease, ListParams, Rejected
+from jobqueue.backends.base import ClaimParams, Completion, Lease, ListParams
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.errors import BackendUnavailable
 from jobqueue.job import JobState, NewJob
+from jobqueue.outcomes import Accepted, Duplicate, Rejected
 from jobqueue.worker import Worker, WorkerConfig
 from tests.backends import drop_postgres_schema, require_postgres, unique_schema
 

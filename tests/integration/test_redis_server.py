@@ -22,9 +22,9 @@ import pytest
 
 from jobqueue import JobQueue, JobState, NewJob
 from jobqueue.api import create_app
-from jobqueue.backends.base import Accepted
 from jobqueue.backends.redis import RedisBackend
 from jobqueue.errors import BackendUnavailable, ConfigurationError
+from jobqueue.outcomes import Accepted
 from jobqueue.worker import Worker, WorkerConfig
 from tests.backends import skip_or_fail
 

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 PRODUCER = textwrap.dedent(
     """
     import asyncio, sys
-    from jobqueue.backends.base import Accepted
+    from jobqueue.outcomes import Accepted
     from jobqueue.backends.sqlite import SQLiteBackend
     from jobqueue.job import NewJob
 
@@ -66,7 +66,7 @@ PRODUCER = textwrap.dedent(
 CONTENDER = textwrap.dedent(
     """
     import asyncio, random, sys
-    from jobqueue.backends.base import Accepted, Duplicate, Rejected
+    from jobqueue.outcomes import Accepted, Duplicate, Rejected
     from jobqueue.backends.sqlite import SQLiteBackend
     from jobqueue.job import NewJob
 

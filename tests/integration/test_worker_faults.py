@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobqueue import JobQueue, JobState
-from jobqueue.recovery import WORKER_LOST
+from jobqueue.worker import WORKER_LOST
 from tests.backends import SHARED_STORES
 
 pytestmark = pytest.mark.slow

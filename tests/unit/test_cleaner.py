@@ -8,8 +8,9 @@ from jobqueue.app import JobQueue
 from jobqueue.backends.base import Backend, ListParams
 from jobqueue.clock import FakeClock
 from jobqueue.job import JobState, NewJob
+from jobqueue.retention import HOUR, Retention
 from jobqueue.worker import Worker, WorkerConfig
-from jobqueue.worker.cleaner import HOUR, Cleaner, Retention
+from jobqueue.worker.cleaner import Cleaner
 
 S = JobState
 
@@ -55,6 +56,5 @@ def test_retention_is_validated_and_none_keeps_forever() -> None:
         Retention(completed=-1)
     with pytest.raises(ValueError):
         Retention(interval=0)
-    params = Retention(completed=None, dead_lettered=10, cancelled=None).params(1000.0)
-    assert (params.completed_before, params.dead_before, params.cancelled_before) == (None, 990.0, None)
+    assert Retention(completed=None, dead_lettered=10, cancelled=None).cutoffs(1000.0) == (None, 990.0, None)
     assert WorkerConfig().retention == Retention()

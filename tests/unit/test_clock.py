@@ -9,8 +9,7 @@ from jobqueue.clock import FakeClock, SystemClock, to_datetime
 
 async def test_fake_clock_sleep_returns_when_advanced_past_deadline() -> None:
     clock = FakeClock(start=100.0)
-    sleeper = asyncio.create_task(clock.sleep(10))
-    await asyncio.sleep(0)
+    sleeper = asyncio.ensure_future(clock.sleep(10))
     clock.advance(9)
     await asyncio.sleep(0)
     assert not sleeper.done()

@@ -12,12 +12,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from jobqueue import create_backend
-from jobqueue.backends.base import Accepted, ClaimParams, Completion, Failure, Lease, ListParams
-from jobqueue.backends.redis import RedisBackend, Retention
+from jobqueue.backends import create_backend
+from jobqueue.backends.base import ClaimParams, Completion, Failure, Lease, ListParams
+from jobqueue.backends.redis import RedisBackend
 from jobqueue.clock import FakeClock
 from jobqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from jobqueue.job import JobState, NewJob
+from jobqueue.outcomes import Accepted
+from jobqueue.retention import Retention
 from tests.backends import TestRedisBackend, require_redis, unique_prefix
 
 S = JobState

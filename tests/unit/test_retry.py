@@ -5,7 +5,7 @@ import random
 import pytest
 
 from jobqueue.errors import ValidationError
-from jobqueue.retry import RetryPolicy, retry_delay_after_failure
+from jobqueue.retry import RetryPolicy, after_failure
 
 
 def test_default_is_the_originals_backoff() -> None:
@@ -49,8 +49,8 @@ def test_huge_retry_numbers_do_not_overflow() -> None:
 def test_retry_or_dead_letter() -> None:
     policy = RetryPolicy(jitter="none")
     # max_retries=3: failures 1..3 retry, the 4th (retry_count 3 before it) dead-letters.
-    assert [retry_delay_after_failure(n, 3, policy) for n in range(4)] == [0.5, 1.0, 2.0, None]
-    assert retry_delay_after_failure(0, 0, policy) is None
+    assert [after_failure(n, 3, policy) for n in range(4)] == [0.5, 1.0, 2.0, None]
+    assert after_failure(0, 0, policy) is None
 
 
 @pytest.mark.parametrize("kwargs", [{"base": -1}, {"factor": 0.5}, {"jitter_ratio": 2}])

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue import Accepted, ClaimParams, Completion, EnqueueOutcome, Job, JobState, Lease, NewJob, SQLiteBackend
-from jobqueue.backends.sqlite.backend import _row
+from jobqueue import Accepted, EnqueueOutcome, Job, JobState, NewJob
+from jobqueue.backends import ClaimParams, Completion, Lease, SQLiteBackend
+from jobqueue.backends.sqlite.rows import row_of
 from jobqueue.backends.sqlite.wake import Sent
 from jobqueue.job import dump_json
 
@@ -21,7 +22,7 @@ def job_of(outcome: EnqueueOutcome) -> Job:
 
 
 def waiting(worker: str, limit: int = 10) -> ClaimParams:
-    return ClaimParams(["default"], worker, limit, 30.0, wait=True)
+    return ClaimParams(["default"], worker, limit, 30.0)
 
 
 @pytest.fixture
@@ -38,26 +39,26 @@ async def test_a_waiting_worker_in_another_process_is_handed_the_job(
     pair: tuple[SQLiteBackend, SQLiteBackend],
 ) -> None:
     producer, worker = pair
-    assert await worker.claim(waiting("w1")) == []  # nothing yet: w1 now waits for work
+    assert await worker.claim_or_wait(waiting("w1")) == []  # nothing yet: w1 now waits for work
     (outcome,) = await producer.enqueue([NewJob(task="t", payload={"n": 1})])
     handed = job_of(outcome)
     assert (handed.state, handed.worker_id, handed.lease_token) == (S.PROCESSING, "w1", 1)
     assert await producer.claim(ClaimParams(["default"], "w2", 10)) == []  # nobody else gets it
     assert await worker.wait_for_work(["default"], 5)  # the message woke the worker's process
-    (job,) = await worker.claim(waiting("w1"))
+    (job,) = await worker.claim_or_wait(waiting("w1"))
     assert (job.id, job.payload, job.lease_token) == (handed.id, {"n": 1}, 1)
     assert await worker.complete([Completion(Lease(job.id, job.lease_token), "ok")]) == [True]
     stored = await producer.get(job.id)
     assert stored is not None and (stored.state, stored.result) == (S.COMPLETED, "ok")
     assert (await producer.stats()).queues["default"].counts[S.COMPLETED] == 1
-    assert await worker.claim(waiting("w1")) == []  # handed once, not twice
+    assert await worker.claim_or_wait(waiting("w1")) == []  # handed once, not twice
 
 
 async def test_a_lost_message_is_made_up_by_the_next_claim(
     pair: tuple[SQLiteBackend, SQLiteBackend], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     producer, worker = pair
-    await worker.claim(waiting("w1"))
+    await worker.claim_or_wait(waiting("w1"))
     assert not await worker.wait_for_work(["default"], 0.01)  # it waits, listening
     send = producer._channel.send_job
     monkeypatch.setattr(producer._channel, "send_job", lambda address, message: Sent.OK)  # lost
@@ -65,21 +66,21 @@ async def test_a_lost_message_is_made_up_by_the_next_claim(
     # No message came: the worker's wait ends at its poll interval, and its claim reads the job
     # from its registration.
     assert not await worker.wait_for_work(["default"], 0.05)
-    (job,) = await worker.claim(waiting("w1"))
+    (job,) = await worker.claim_or_wait(waiting("w1"))
     assert job.id == job_of(outcome).id
     address = worker._channel.address
     assert address is not None
-    assert send(address, dump_json(["w1", _row(job_of(outcome))])) is Sent.OK  # the message, late
+    assert send(address, dump_json(["w1", row_of(job_of(outcome))])) is Sent.OK  # the message, late
     producer._channel.notify()  # a wake-up behind it: once woken, the worker has read both
     assert await worker.wait_for_work(["default"], 5)
-    assert await worker.claim(waiting("w1")) == []  # the late copy was dropped
+    assert await worker.claim_or_wait(waiting("w1")) == []  # the late copy was dropped
 
 
 async def test_a_job_handed_to_a_dead_process_goes_back_to_the_queue(
     pair: tuple[SQLiteBackend, SQLiteBackend],
 ) -> None:
     producer, worker = pair
-    await worker.claim(waiting("w1"))
+    await worker.claim_or_wait(waiting("w1"))
     listener = worker._channel._listener
     assert listener is not None
     listener.close()  # the process died: its socket file is left, nobody reads it
@@ -95,10 +96,10 @@ async def test_a_job_handed_to_a_dead_process_goes_back_to_the_queue(
 
 async def test_a_stopping_worker_gives_back_what_it_has_not_taken(tmp_path: Path) -> None:
     async with SQLiteBackend(tmp_path / "jobs.db", durability="normal") as backend:
-        await backend.claim(waiting("w1"))
+        await backend.claim_or_wait(waiting("w1"))
         taken, untaken = await backend.enqueue([NewJob(task="t", payload=1), NewJob(task="t", payload=2)])
         assert job_of(taken).worker_id == job_of(untaken).worker_id == "w1"
-        (job,) = await backend.claim(waiting("w1", limit=1))  # one delivered job is taken
+        (job,) = await backend.claim_or_wait(waiting("w1", limit=1))  # one delivered job is taken
         assert job.id == job_of(taken).id
         await backend.forget_worker("w1")
         kept, released = await backend.get(job_of(taken).id), await backend.get(job_of(untaken).id)
@@ -112,7 +113,7 @@ async def test_a_stopping_worker_gives_back_what_it_has_not_taken(tmp_path: Path
 
 async def test_only_due_small_jobs_of_its_queues_are_handed_and_no_more_than_its_slots(tmp_path: Path) -> None:
     async with SQLiteBackend(tmp_path / "jobs.db", durability="normal") as backend:
-        await backend.claim(waiting("w1", limit=2))
+        await backend.claim_or_wait(waiting("w1", limit=2))
         outcomes = await backend.enqueue(
             [
                 NewJob(task="t", payload=1, delay=60),  # not due
@@ -125,7 +126,7 @@ async def test_only_due_small_jobs_of_its_queues_are_handed_and_no_more_than_its
         )
         assert [job_of(o).state for o in outcomes] == [S.SCHEDULED, S.PENDING, S.PENDING, S.PROCESSING, S.PROCESSING,
                                                    S.PENDING]  # fmt: skip
-        jobs = await backend.claim(waiting("w1", limit=2))
+        jobs = await backend.claim_or_wait(waiting("w1", limit=2))
         assert [j.payload for j in jobs] == [3, 4]
 
 
@@ -133,12 +134,12 @@ async def test_a_registered_worker_still_claims_work_that_was_not_handed(
     pair: tuple[SQLiteBackend, SQLiteBackend],
 ) -> None:
     producer, worker = pair
-    await worker.claim(waiting("w1"))
+    await worker.claim_or_wait(waiting("w1"))
     (small,) = await producer.enqueue([NewJob(task="t", payload=1)])
     assert await worker.wait_for_work(["default"], 5)
-    assert [j.id for j in await worker.claim(waiting("w1"))] == [job_of(small).id]
-    assert await worker.claim(waiting("w1")) == []  # still registered: answered without the database
+    assert [j.id for j in await worker.claim_or_wait(waiting("w1"))] == [job_of(small).id]
+    assert await worker.claim_or_wait(waiting("w1")) == []  # still registered: answered without the database
     (big,) = await producer.enqueue([NewJob(task="t", payload="x" * 4000)])  # not handed: announced
     assert job_of(big).state is S.PENDING
     assert await worker.wait_for_work(["default"], 5)
-    assert [j.id for j in await worker.claim(waiting("w1"))] == [job_of(big).id]
+    assert [j.id for j in await worker.claim_or_wait(waiting("w1"))] == [job_of(big).id]

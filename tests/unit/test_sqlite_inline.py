@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue import ClaimParams, Completion, Lease, NewJob, SQLiteBackend
+from jobqueue import NewJob
+from jobqueue.backends import ClaimParams, Completion, Lease, SQLiteBackend
 from jobqueue.backends.sqlite import inline
 
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue.backends.base import Accepted, ListParams
+from jobqueue.backends.base import ListParams
 from jobqueue.backends.sqlite import SQLiteBackend
-from jobqueue.backends.sqlite.backend import _statements, apply_schema
+from jobqueue.backends.sqlite.connection import _statements, apply_schema
 from jobqueue.backends.sqlite.sql import migrations
 from jobqueue.clock import FakeClock
 from jobqueue.errors import ConfigurationError
 from jobqueue.job import JobState, NewJob
+from jobqueue.outcomes import Accepted
 
 SchemaRow = tuple[str, str, str, str | None]
 

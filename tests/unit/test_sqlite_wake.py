@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue import NewJob, SQLiteBackend
+from jobqueue import NewJob
+from jobqueue.backends import SQLiteBackend
 from jobqueue.backends.sqlite import backend as sqlite_backend
 from jobqueue.backends.sqlite.wake import Sent, WakeChannel
 

@@ -1,4 +1,4 @@
-"""The worker and task API against every backend, driven by drain and the fake clock."""
+"""The worker and task API against every backend, driven by drain, the fake clock and test signals."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from jobqueue.backends.base import Backend, ClaimParams
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.errors import BackendUnavailable, ConfigurationError, QueueFull
 from jobqueue.job import Job
-from jobqueue.recovery import WORKER_LOST
 from jobqueue.retry import RetryPolicy
 from jobqueue.task import current_job
-from jobqueue.worker import Worker, WorkerConfig
+from jobqueue.worker import WORKER_LOST, Worker, WorkerConfig
 
 S = JobState
 
@@ -31,9 +30,12 @@ async def app(backend: Backend) -> AsyncIterator[JobQueue]:
     yield queue
 
 
-def worker(app: JobQueue, **config: Any) -> Worker:
+def worker(app: JobQueue, clock: FakeClock | None = None, **config: Any) -> Worker:
+    """A worker without a reaper (tests run it by hand), on ``clock`` if given, with its signals on."""
     config.setdefault("reaper_interval", None)
-    return Worker(app, WorkerConfig(**config))
+    made = Worker(app, WorkerConfig(**config), clock=clock)
+    made.signals.init()
+    return made
 
 
 async def test_async_and_sync_handlers_run_and_store_results(app: JobQueue) -> None:
@@ -203,13 +205,14 @@ async def test_lost_lease_stops_the_work(app: JobQueue, clock: FakeClock) -> Non
             raise
 
     job = await long.enqueue(1)
-    w = worker(app, lease=10)
+    frozen = FakeClock()  # the worker's own clock stands still, as a stopped process's would
+    w = worker(app, frozen, lease=10)
     runner = asyncio.create_task(w.run())
     await asyncio.wait_for(started.wait(), 5)
-    clock.advance(11)
-    other = worker(app)
-    assert await other.reap_once() == 1  # another worker's reaper takes the job back
-    await w.heartbeat_once()
+    clock.advance(11)  # the store's time passes the lease
+    assert await worker(app).reaper.run_once() == 1  # another worker's reaper takes the job back
+    frozen.advance(10 / 3)  # the worker comes back to life: its heartbeat is due
+    assert await w.signals.heartbeat_sent.wait() == [False]
     await asyncio.wait_for(cancelled.wait(), 5)
     w.stop()
     await asyncio.wait_for(runner, 5)
@@ -228,13 +231,13 @@ async def test_heartbeats_keep_a_long_job_leased(app: JobQueue, clock: FakeClock
         return "ok"
 
     job = await long.enqueue(1)
-    w = worker(app, lease=10)
+    w = worker(app, clock, lease=10)
     runner = asyncio.create_task(w.run())
     await asyncio.wait_for(started.wait(), 5)
-    for _ in range(20):  # 20 leases long, renewed every lease/3
+    for _ in range(20):  # 20 leases long, renewed every lease/3 by the worker's heartbeat timer
         clock.advance(10 / 3)
-        await w.heartbeat_once()
-        assert await worker(app).reap_once() == 0
+        assert await w.signals.heartbeat_sent.wait() == [True]
+        assert await worker(app).reaper.run_once() == 0
     finish.set()
     w.stop()
     await asyncio.wait_for(runner, 5)
@@ -242,7 +245,7 @@ async def test_heartbeats_keep_a_long_job_leased(app: JobQueue, clock: FakeClock
     assert done is not None and done.state is S.COMPLETED and done.retry_count == 0
 
 
-async def test_graceful_stop_releases_jobs_past_the_grace(app: JobQueue) -> None:
+async def test_graceful_stop_releases_jobs_past_the_grace(app: JobQueue, clock: FakeClock) -> None:
     started = asyncio.Event()
 
     @app.task(name="forever")
@@ -255,12 +258,17 @@ async def test_graceful_stop_releases_jobs_past_the_grace(app: JobQueue) -> None
         return "ok"
 
     long_job = await forever.enqueue(1)
-    w = worker(app, grace=0.1)
+    w = worker(app, clock, grace=10)
     runner = asyncio.create_task(w.run())
     await asyncio.wait_for(started.wait(), 5)
     quick_job = await quick.enqueue(2)
     await app.wait(quick_job.id, timeout=5)
     w.stop()
+    assert await w.signals.stopping.wait() == 1  # one job still running: it gets the grace
+    clock.advance(9.9)
+    still = await app.get(long_job.id)  # a store call: the worker has had its turns meanwhile
+    assert still is not None and still.state is S.PROCESSING and not runner.done()
+    clock.advance(0.1)
     await asyncio.wait_for(runner, 5)
     released = await app.get(long_job.id)
     assert released is not None and released.state is S.PENDING and released.retry_count == 0
@@ -315,8 +323,7 @@ async def test_a_worker_with_nothing_to_claim_waits_instead_of_claiming_again(ap
     w = worker(app, concurrency=10)
     runner = asyncio.create_task(w.run())
     await asyncio.wait_for(started.wait(), 5)
-    for _ in range(50):  # the fetch loop looks for more work, finds none and waits
-        await asyncio.sleep(0)
+    await w.signals.waiting.wait()  # the fetch loop looked for more work, found none and waits
     gate.set()  # the job ends while the fetch loop waits: its freed slot interrupts the wait
     assert (await app.wait(job.id, timeout=5)).state is S.COMPLETED
     before = claims

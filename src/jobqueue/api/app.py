@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,14 +23,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from jobqueue.api.auth import BearerAuthMiddleware
 from jobqueue.api.fastpath import ApiApp, Endpoint, ErrorHandler, HotRoutes
 from jobqueue.api.limits import BodyLimitMiddleware
+from jobqueue.api.metrics import ApiCounters
 from jobqueue.api.responses import ApiError, error_response
 from jobqueue.api.routes import dlq, jobs, system
 from jobqueue.api.schemas import BatchSubmission, JobSubmission
 from jobqueue.api.state import ApiConfig, ApiState, get_state
 from jobqueue.app import JobQueue
 from jobqueue.errors import BackendError, BackendUnavailable, InvalidTransition, JobNotFound, QueueFull, ValidationError
-from jobqueue.metrics import ApiCounters
-from jobqueue.worker import Worker
+from jobqueue.status import WorkerStatus
+from jobqueue.version import __version__
+
+#: Something else that lives as long as the app, inside its lifespan (in-process workers).
+Lifespan = Callable[[], AbstractAsyncContextManager[None]]
 
 log = logging.getLogger("jobqueue.api")
 
@@ -38,7 +42,8 @@ log = logging.getLogger("jobqueue.api")
 def create_app(
     queue: JobQueue,
     *,
-    workers: Sequence[Worker] = (),
+    workers: WorkerStatus | None = None,
+    lifespan: Lifespan | None = None,
     token: str | None = None,
     max_body_bytes: int = 1 << 20,
     max_batch: int = 1000,
@@ -49,10 +54,12 @@ def create_app(
 ) -> FastAPI:
     """Build the API for ``queue``.
 
-    ``workers`` run inside this app's process for as long as it is served (started by the ASGI
-    lifespan, stopped gracefully at shutdown): ``jobqueue serve``. Without them the API only
-    submits and reads (``jobqueue api``), and workers run elsewhere. The lifespan also opens the
-    queue at startup and closes it at shutdown.
+    The app's ASGI lifespan opens the queue at startup and closes it at shutdown. ``workers``
+    (read only) is the status of workers running in this process, shown by ``/metrics`` and
+    watched by ``/ready``; ``lifespan`` runs inside the app's (after the queue opens, before it
+    closes), for whatever else lives as long as the app, such as those workers.
+    :func:`jobqueue.serving.create_app_with_workers` composes both for ``jobqueue serve``; without
+    them the API only submits and reads (``jobqueue api``), and workers run elsewhere.
 
     ``token``: every route except ``/health`` requires ``Authorization: Bearer <token>``.
     ``max_body_bytes``: larger bodies get 413, checked while they stream in. ``max_batch``: most
@@ -64,10 +71,10 @@ def create_app(
     app = ApiApp(
         title="jobqueue",
         summary="A durable job queue: the original JobQueue's HTTP contract, and more.",
-        version=_version(),
-        lifespan=_lifespan,
+        version=__version__,
+        lifespan=_lifespan_with(lifespan),
     )
-    app.state.jobqueue = ApiState(queue, config, list(workers))
+    app.state.jobqueue = ApiState(queue, config, workers)
     # Routes are added to the app itself, not through included routers: each included router
     # adds a matching layer that costs more per request than parsing and storing a job.
     for module in (jobs, dlq, system):
@@ -90,22 +97,21 @@ def create_app(
     return app
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    state: ApiState = app.state.jobqueue
-    await state.queue.open()
-    state.start_workers()
-    try:
-        yield
-    finally:
-        await state.stop_workers()
-        await state.queue.close()
+def _lifespan_with(inner: Lifespan | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state: ApiState = app.state.jobqueue
+        await state.queue.open()
+        try:
+            if inner is None:
+                yield
+            else:
+                async with inner():
+                    yield
+        finally:
+            await state.queue.close()
 
-
-def _version() -> str:
-    from jobqueue import __version__
-
-    return __version__
+    return lifespan
 
 
 class TimingMiddleware:

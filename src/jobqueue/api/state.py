@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from jobqueue.api.metrics import ApiCounters, MetricsSnapshot, PrometheusExporter
 from jobqueue.api.schemas import TaskDefaults
 from jobqueue.api.shedding import Shedder
 from jobqueue.app import JobQueue
-from jobqueue.metrics import ApiCounters, MetricsSnapshot, PrometheusExporter, WorkerSummary
-from jobqueue.worker import Worker
-
-log = logging.getLogger("jobqueue.api")
+from jobqueue.status import WorkerStatus, WorkerSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +40,14 @@ class ApiConfig:
 
 @dataclass(slots=True)
 class ApiState:
-    """What one app holds: its queue, settings, in-process workers, counters and caches."""
+    """What one app holds: its queue, settings, the status of in-process workers, counters, caches."""
 
     queue: JobQueue
     config: ApiConfig
-    #: Workers this app runs in its own process (``jobqueue serve``); empty for an API alone.
-    workers: list[Worker]
+    #: The workers run beside this app in its process (``jobqueue serve``); ``None`` for an API alone.
+    workers: WorkerStatus | None
     counters: ApiCounters = field(default_factory=ApiCounters)
     exporter: PrometheusExporter = field(default_factory=PrometheusExporter)
-    worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     shedder: Shedder = field(init=False)
     #: Task defaults for submissions, worked out once per task.
     defaults: TaskDefaults = field(default_factory=TaskDefaults)
@@ -74,35 +69,14 @@ class ApiState:
 
     def worker_summary(self) -> WorkerSummary:
         """The in-process workers' slots, running jobs and counters, added up."""
-        return WorkerSummary.of((w.config.concurrency, w.running, w.metrics) for w in self.workers)
+        return WorkerSummary() if self.workers is None else self.workers.worker_summary()
 
     async def snapshot(self) -> MetricsSnapshot:
         """The store's counts and this process's counters, for ``/metrics`` and ``/queues``."""
         stats = await self.queue.stats()
-        queues = sorted(set(stats.queues) | {q for w in self.workers for q in w.config.queues} | {"default"})
-        return MetricsSnapshot(stats, self.capacities(queues), self.counters, self.worker_summary())
-
-    # ---- in-process workers ---------------------------------------------------------------
-
-    def start_workers(self) -> None:
-        """Run each in-process worker as a task on the running loop (the app's lifespan calls this)."""
-        for worker in self.workers:
-            self.worker_tasks.append(asyncio.get_running_loop().create_task(worker.run(), name=f"worker-{worker.id}"))
-
-    async def stop_workers(self) -> None:
-        """Stop claiming, let running jobs finish within each worker's grace, release the rest."""
-        for worker in self.workers:
-            worker.stop()
-        for task in self.worker_tasks:
-            try:
-                await task
-            except Exception:
-                log.exception("a worker stopped with an error")
-        self.worker_tasks.clear()
-
-    def dead_workers(self) -> int:
-        """Workers whose task ended while the app runs (a crash: they no longer fetch)."""
-        return sum(task.done() for task in self.worker_tasks)
+        workers = self.worker_summary()
+        queues = sorted(set(stats.queues) | workers.queues | {"default"})
+        return MetricsSnapshot(stats, self.capacities(queues), self.counters, workers)
 
 
 def get_state(request: Request) -> ApiState:

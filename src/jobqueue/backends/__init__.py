@@ -1,4 +1,10 @@
-"""Storage backends and the URL that selects one.
+"""Storage backends, the URL that selects one, and the interface for writing one.
+
+A backend implements :class:`Backend` (``base.py``: every operation and what it must guarantee),
+most easily by subclassing :class:`BackendBase` (``core.py``: lifecycle, guards and shared checks)
+and implementing the ``_operation`` methods; :class:`Handoff` is an optional capability. It is
+done when it passes the conformance suite, :class:`jobqueue.testing.BackendSuite`. The names of
+``__all__`` below are that interface.
 
 ==============================  ==============================================================
 ``memory://``                   in-process, nothing persisted (tests, scripts, the demo)
@@ -15,13 +21,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from jobqueue.backends.base import Backend
+from jobqueue.backends.base import (
+    DEFAULT_LEASE,
+    Backend,
+    Capabilities,
+    ClaimParams,
+    Completion,
+    Failure,
+    Handoff,
+    Lease,
+    ListParams,
+    PruneParams,
+    PruneResult,
+)
+from jobqueue.backends.core import BackendBase
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from jobqueue.backends.postgres import PostgresBackend
     from jobqueue.backends.redis import RedisBackend
 
 DEFAULT_URL = "sqlite:///jobqueue.db"
@@ -93,11 +113,35 @@ def _postgres(netloc: str, path: str, clock: Clock | None, query: dict[str, Any]
 
 
 def __getattr__(name: str) -> Any:
+    # The server backends are imported on first use: their drivers add ~70 ms to a process's start.
     if name == "RedisBackend":
         from jobqueue.backends.redis import RedisBackend
 
         return RedisBackend
+    if name == "PostgresBackend":
+        from jobqueue.backends.postgres import PostgresBackend
+
+        return PostgresBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_URL", "Backend", "MemoryBackend", "RedisBackend", "SQLiteBackend", "create_backend"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_URL",
+    "Backend",
+    "BackendBase",
+    "Capabilities",
+    "ClaimParams",
+    "Completion",
+    "Failure",
+    "Handoff",
+    "Lease",
+    "ListParams",
+    "MemoryBackend",
+    "PostgresBackend",
+    "PruneParams",
+    "PruneResult",
+    "RedisBackend",
+    "SQLiteBackend",
+    "create_backend",
+]

@@ -16,11 +16,12 @@ PROCESSING under that token; they answer ``False`` for such a stale lease.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from jobqueue.errors import ValidationError
 from jobqueue.job import Job, JobState, NewJob
+from jobqueue.outcomes import EnqueueOutcome, Page, Stats
 
 DEFAULT_LEASE = 30.0
 #: The most jobs one ``list_jobs`` page may hold.
@@ -41,51 +42,17 @@ class Capabilities:
     server_clock: bool
 
 
-# ---- enqueue -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """The job was stored."""
-
-    job: Job
-
-
-@dataclass(frozen=True, slots=True)
-class Duplicate:
-    """A live job already holds this idempotency key; nothing was stored. ``job`` is that job."""
-
-    job: Job
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """The queue was at capacity; nothing was stored."""
-
-    queue: str
-    capacity: int
-
-
-EnqueueOutcome = Accepted | Duplicate | Rejected
-
-
 # ---- claim and its results ------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimParams:
-    """Claim up to ``limit`` due jobs from ``queues`` for ``worker_id``, leased for ``lease`` seconds.
-
-    ``wait=True`` says the caller will wait for work if the claim comes back empty, so a backend
-    may hand it jobs enqueued meanwhile directly (already claimed for it; they come back from its
-    next claim) until that next claim or :meth:`Backend.forget_worker`.
-    """
+    """Claim up to ``limit`` due jobs from ``queues`` for ``worker_id``, leased for ``lease`` seconds."""
 
     queues: Sequence[str]
     worker_id: str
     limit: int
     lease: float = DEFAULT_LEASE
-    wait: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,32 +107,6 @@ class ListParams:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    jobs: list[Job]
-    #: Pass as ``ListParams.cursor`` for the next page; ``None`` when this was the last one.
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    """Job counts of one queue by state (every state present, zero when none)."""
-
-    counts: Mapping[JobState, int]
-
-    @property
-    def waiting(self) -> int:
-        """Jobs that count against capacity: PENDING + SCHEDULED + FAILED awaiting retry."""
-        return self.counts[JobState.PENDING] + self.counts[JobState.SCHEDULED] + self.counts[JobState.FAILED]
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    queues: Mapping[str, QueueStats]
-    #: Idempotency keys currently reserved (including expired ones not yet pruned).
-    idempotency_keys: int
-
-
-@dataclass(frozen=True, slots=True)
 class PruneParams:
     """Delete finished jobs that finished before these times (``None`` keeps them), and expired keys."""
 
@@ -178,26 +119,6 @@ class PruneParams:
 class PruneResult:
     jobs: int
     keys: int
-
-
-def empty_counts() -> dict[JobState, int]:
-    return dict.fromkeys(JobState, 0)
-
-
-@dataclass(slots=True)
-class StatsBuilder:
-    """Accumulates (queue, state, count) rows into :class:`Stats`."""
-
-    counts: dict[str, dict[JobState, int]] = field(default_factory=dict)
-
-    def add(self, queue: str, state: JobState | str, n: int) -> None:
-        per_queue = self.counts.get(queue)
-        if per_queue is None:
-            per_queue = self.counts[queue] = empty_counts()
-        per_queue[JobState(state)] += n
-
-    def build(self, keys: int) -> Stats:
-        return Stats({q: QueueStats(c) for q, c in sorted(self.counts.items())}, keys)
 
 
 @runtime_checkable
@@ -234,11 +155,6 @@ class Backend(Protocol):
         ``lease_expires_at = now + lease``; ``started_at`` is set on the first attempt and
         ``last_attempt`` on every one. Jobs come back in claim order.
         """
-        ...
-
-    async def forget_worker(self, worker_id: str) -> None:
-        """The worker claims no more (it is stopping): hand it nothing more, and give back to the
-        queue any job handed to it (see :attr:`ClaimParams.wait`) that its claims have not taken."""
         ...
 
     async def complete(self, completions: Sequence[Completion]) -> list[bool]:
@@ -303,4 +219,25 @@ class Backend(Protocol):
 
     async def prune(self, params: PruneParams) -> PruneResult:
         """Delete finished jobs older than the given times, and expired idempotency keys."""
+        ...
+
+
+@runtime_checkable
+class Handoff(Protocol):
+    """An optional capability: new jobs handed straight to a worker waiting for work.
+
+    A worker that would wait after an empty claim calls :meth:`claim_or_wait` instead of
+    :meth:`Backend.claim`. When nothing is due, the backend may remember the worker and store
+    jobs enqueued meanwhile already claimed for it; they come back from its next
+    ``claim_or_wait``, so no claim of its own lies between their enqueue and their start. A
+    worker that stops calls :meth:`forget_worker`. Each job still reaches one worker once.
+    """
+
+    async def claim_or_wait(self, params: ClaimParams) -> list[Job]:
+        """:meth:`Backend.claim`; when that finds nothing, hand the worker what comes next."""
+        ...
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """The worker claims no more (it is stopping): hand it nothing more, and give back to the
+        queue any job handed to it that its calls have not taken."""
         ...

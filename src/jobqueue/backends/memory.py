@@ -13,27 +13,21 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 from jobqueue.backends.base import (
-    DEFAULT_LEASE,
-    Accepted,
     Capabilities,
     ClaimParams,
     Completion,
-    Duplicate,
-    EnqueueOutcome,
     Failure,
     Lease,
     ListParams,
-    Page,
     PruneParams,
     PruneResult,
-    Rejected,
-    Stats,
-    StatsBuilder,
 )
+from jobqueue.backends.core import BackendBase
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
-from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull, ValidationError
-from jobqueue.job import FINISHED_STATES, WAITING_STATES, Job, JobState, NewJob, dump_json, load_json
+from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
+from jobqueue.job import FINISHED_STATES, WAITING_STATES, Job, JobState, NewJob, load_json
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats, StatsBuilder
 
 S = JobState
 
@@ -43,7 +37,7 @@ _ReadyEntry = tuple[int, int, int, str]  # (-priority, seq, version, id)
 _DelayedEntry = tuple[float, int, int, str]  # (due, seq, version, id)
 
 
-class MemoryBackend:
+class MemoryBackend(BackendBase):
     """The in-process backend. ``clock`` decides leases and due times (a FakeClock in tests)."""
 
     name = "memory"
@@ -64,18 +58,11 @@ class MemoryBackend:
         self._tokens = itertools.count(1)
         self._wakeup = Wakeup()
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         return None
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         self._wakeup.wake()
-
-    async def __aenter__(self) -> MemoryBackend:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # ---- bookkeeping ----------------------------------------------------------------------
 
@@ -145,7 +132,7 @@ class MemoryBackend:
 
     # ---- operations -----------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+    async def _enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[EnqueueOutcome]:
         now = self.clock.time()
         outcomes: list[EnqueueOutcome] = []
         accepted = False
@@ -191,7 +178,7 @@ class MemoryBackend:
             self._wakeup.wake()
         return outcomes
 
-    async def claim(self, params: ClaimParams) -> list[Job]:
+    async def _claim(self, params: ClaimParams) -> list[Job]:
         now = self.clock.time()
         heaps = []
         for queue in dict.fromkeys(params.queues):
@@ -222,11 +209,7 @@ class MemoryBackend:
             claimed.append(job.copy())
         return claimed
 
-    async def forget_worker(self, worker_id: str) -> None:
-        return None  # jobs are never handed to a waiting worker here: it claims them itself
-
-    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
-        results = [_json_copy(c.result) for c in completions]  # validate all before changing any
+    async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
         now = self.clock.time()
         done: list[bool] = []
         for completion, result in zip(completions, results, strict=True):
@@ -236,12 +219,12 @@ class MemoryBackend:
                 continue
             self._end_lease(job)
             self._set_state(job, S.COMPLETED)
-            job.result = result
+            job.result = load_json(result)  # a copy, as a store would give back
             job.finished_at = now
             done.append(True)
         return done
 
-    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
+    async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
         now = self.clock.time()
         done: list[bool] = []
         for failure in failures:
@@ -265,7 +248,7 @@ class MemoryBackend:
         self._wakeup.wake()
         return done
 
-    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
+    async def _heartbeat(self, leases: Sequence[Lease], lease: float) -> list[bool]:
         expires = self.clock.time() + lease
         owned: list[bool] = []
         for ref in leases:
@@ -275,7 +258,7 @@ class MemoryBackend:
             owned.append(job is not None)
         return owned
 
-    async def release(self, leases: Sequence[Lease]) -> list[bool]:
+    async def _release(self, leases: Sequence[Lease]) -> list[bool]:
         now = self.clock.time()
         released: list[bool] = []
         for ref in leases:
@@ -289,7 +272,7 @@ class MemoryBackend:
         self._wakeup.wake()
         return released
 
-    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+    async def _expired_leases(self, limit: int) -> list[Job]:
         now = self.clock.time()
         expired = [
             job
@@ -299,11 +282,11 @@ class MemoryBackend:
         expired.sort(key=lambda j: (j.lease_expires_at or 0.0, j.id))
         return [j.copy() for j in expired[:limit]]
 
-    async def get(self, job_id: str) -> Job | None:
+    async def _get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
         return None if job is None else job.copy()
 
-    async def list_jobs(self, params: ListParams) -> Page:
+    async def _list_jobs(self, params: ListParams) -> Page:
         start = 0 if params.cursor is None else bisect.bisect_right(self._ids, params.cursor)
         page: list[Job] = []
         for job_id in itertools.islice(self._ids, start, None):
@@ -318,7 +301,7 @@ class MemoryBackend:
                 page.append(job.copy())
         return Page(page, None)
 
-    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+    async def _replay_dead(self, job_id: str, capacity: int | None) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
@@ -336,7 +319,7 @@ class MemoryBackend:
         self._wakeup.wake()
         return job.copy()
 
-    async def cancel(self, job_id: str) -> Job:
+    async def _cancel(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
@@ -347,17 +330,17 @@ class MemoryBackend:
         job.next_retry_at = None
         return job.copy()
 
-    async def stats(self) -> Stats:
+    async def _stats(self) -> Stats:
         builder = StatsBuilder()
         for queue, counts in self._counts.items():
             for state, n in counts.items():
                 builder.add(queue, state, n)
         return builder.build(len(self._keys))
 
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+    async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         return await self._wakeup.wait(timeout)
 
-    async def prune(self, params: PruneParams) -> PruneResult:
+    async def _prune(self, params: PruneParams) -> PruneResult:
         now = self.clock.time()
         cutoffs = {
             S.COMPLETED: params.completed_before,
@@ -383,14 +366,3 @@ class MemoryBackend:
         for key in expired_keys:
             del self._keys[key]
         return PruneResult(jobs=len(doomed), keys=len(expired_keys))
-
-
-def _json_copy(value: object) -> object:
-    """What storing ``value`` as JSON and reading it back gives (a new object, checked to be JSON)."""
-    kind = type(value)
-    if value is None or kind is str or kind is bool or (kind is int and -(2**63) <= value < 2**64):  # type: ignore[operator]
-        return value  # immutable and surely JSON: nothing to copy (floats go the long way: NaN)
-    try:
-        return load_json(dump_json(value))
-    except TypeError as exc:
-        raise ValidationError("result", f"must be JSON-serializable ({exc})") from None

@@ -69,3 +69,7 @@ class Completer:
         """Wait until every queued outcome is written (shielded from cancellation)."""
         while self._flushing is not None and not self._flushing.done():
             await asyncio.shield(self._flushing)
+
+    async def stop(self) -> None:
+        """The worker stops: write what is queued."""
+        await self.drain()

@@ -12,7 +12,7 @@ from typing import Any
 from jobqueue.backends.base import Completion, Failure, Lease
 from jobqueue.errors import PermanentError, Retry
 from jobqueue.job import Job, dump_json
-from jobqueue.retry import DEFAULT_RETRY_POLICY, retry_delay_after_failure
+from jobqueue.retry import DEFAULT_RETRY_POLICY, after_failure
 from jobqueue.task import Pool, Task, _current_job
 from jobqueue.worker.processes import ProcessPool, ProcessTimeout, RemoteFailure
 
@@ -66,26 +66,23 @@ async def run_attempt(job: Job, task: Task | None, runtime: Runtime) -> Outcome:
     except asyncio.CancelledError:
         raise
     except Retry as exc:
-        delay = exc.delay
-        if job.retry_count + 1 > job.max_retries:
-            delay = None
-        elif delay is None:
-            delay = _retry_delay(job, task)
-        return Outcome(failure=Failure(lease, f"Retry: {exc.reason}", delay))
+        return Outcome(failure=Failure(lease, f"Retry: {exc.reason}", _decide(job, task, requested_delay=exc.delay)))
     except PermanentError as exc:
-        return Outcome(failure=Failure(lease, _describe(exc), None))
+        return Outcome(failure=Failure(lease, _describe(exc), _decide(job, task, permanent=True)))
     except AttemptTimeout as exc:
-        return Outcome(failure=Failure(lease, str(exc), _retry_delay(job, task)), abandoned_thread=True)
+        return Outcome(failure=Failure(lease, str(exc), _decide(job, task)), abandoned_thread=True)
     except (ProcessTimeout, RemoteFailure) as exc:
-        return Outcome(failure=Failure(lease, str(exc), _retry_delay(job, task)))
+        return Outcome(failure=Failure(lease, str(exc), _decide(job, task)))
     except Exception as exc:
-        return Outcome(failure=Failure(lease, _describe(exc), _retry_delay(job, task)))
+        return Outcome(failure=Failure(lease, _describe(exc), _decide(job, task)))
 
 
-def _retry_delay(job: Job, task: Task | None) -> float | None:
-    """The task's retry decision after this attempt failed (``None``: dead-letter)."""
+def _decide(
+    job: Job, task: Task | None, *, requested_delay: float | None = None, permanent: bool = False
+) -> float | None:
+    """What this failed attempt becomes, by the task's retry policy (``None``: dead-letter)."""
     policy = DEFAULT_RETRY_POLICY if task is None else task.options.retry
-    return retry_delay_after_failure(job.retry_count, job.max_retries, policy)
+    return after_failure(job.retry_count, job.max_retries, policy, requested_delay=requested_delay, permanent=permanent)
 
 
 def _describe(exc: BaseException) -> str:

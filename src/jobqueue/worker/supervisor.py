@@ -1,9 +1,8 @@
-"""``jobqueue worker``: load the app, run one worker, or supervise several worker processes."""
+"""``jobqueue worker``: run one worker in this process, or supervise several worker processes."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import signal
@@ -12,27 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from jobqueue.app import JobQueue
-from jobqueue.errors import ConfigurationError
-from jobqueue.worker.worker import Worker, WorkerConfig
+from jobqueue.worker.config import WorkerConfig
+from jobqueue.worker.worker import Worker
 
 log = logging.getLogger("jobqueue.worker")
-
-
-def load_app(spec: str) -> JobQueue:
-    """Import ``module:attribute`` (the current directory is importable, as for uvicorn)."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ConfigurationError(f"APP must look like 'module:attribute', got {spec!r}")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"cannot import {module_name!r}: {exc}") from None
-    app = getattr(module, attribute, None)
-    if not isinstance(app, JobQueue):
-        raise ConfigurationError(f"{spec!r} is not a jobqueue.JobQueue (got {type(app).__name__})")
-    return app
 
 
 #: Set by the supervisor in its children: the pid they must outlive no longer than a moment.

@@ -29,9 +29,9 @@ from jobqueue.api.schemas import (
 )
 from jobqueue.api.shedding import Admission
 from jobqueue.api.state import ApiState, get_state
-from jobqueue.backends.base import Accepted, Duplicate, EnqueueOutcome, Rejected
 from jobqueue.errors import InvalidTransition, JobNotFound
 from jobqueue.job import Job, JobState
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected
 
 #: A job id in a path: UUIDs are 36 characters; anything much longer is no id of ours.
 JobId = Annotated[str, Path(max_length=64, description="The job's id (a UUIDv7).")]

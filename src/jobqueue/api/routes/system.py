@@ -14,6 +14,7 @@ from jobqueue.api.responses import error_response, json_response
 from jobqueue.api.routes.jobs import ERRORS
 from jobqueue.api.state import ApiState, get_state
 from jobqueue.job import JobState
+from jobqueue.status import WorkerSummary
 
 #: Media types in ``Accept`` that ask for the Prometheus exposition instead of JSON.
 PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
@@ -65,29 +66,27 @@ async def ready(request: Request) -> Response:
             stats = await state.queue.stats()
     except Exception as exc:  # any failure to answer means: do not send traffic here
         reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
-        return error_response(503, f"store unreachable: {reason}", state.retry_after, backend=state.queue.backend.name)
-    problem = _worker_problem(state, {q: s.counts[JobState.PENDING] for q, s in stats.queues.items()})
+        return error_response(503, f"store unreachable: {reason}", state.retry_after, backend=state.queue.backend_name)
     summary = state.worker_summary()
-    body: dict[str, Any] = {"backend": state.queue.backend.name, "workers": summary.slots, "workers_busy": summary.busy}
+    problem = _worker_problem(state, summary, {q: s.counts[JobState.PENDING] for q, s in stats.queues.items()})
+    body: dict[str, Any] = {"backend": state.queue.backend_name, "workers": summary.slots, "workers_busy": summary.busy}
     if problem:
         return error_response(503, problem, state.retry_after, **body)
     return json_response({"status": "ready", **body})
 
 
-def _worker_problem(state: ApiState, pending: dict[str, int]) -> str | None:
+def _worker_problem(state: ApiState, workers: WorkerSummary, pending: dict[str, int]) -> str | None:
     """Why the in-process workers are not doing their job, or ``None``."""
-    if not state.workers:
+    if not workers.workers:
         return None  # an API alone: workers run elsewhere and are watched there
-    dead = state.dead_workers()
-    if dead:
-        return f"{dead} of {len(state.workers)} workers stopped"
+    if workers.stopped:
+        return f"{workers.stopped} of {workers.workers} workers stopped"
     # Stalled: jobs pending, a slot free, and no claim since an earlier probe saw the same. Two
     # probes are needed, so that a job enqueued a moment ago is never mistaken for a stall.
-    claimed = sum(w.metrics.claimed for w in state.workers)
-    waiting = sum(pending.get(q, 0) for q in {q for w in state.workers for q in w.config.queues})
-    has_free_slot = any(w.running < w.config.concurrency for w in state.workers)
+    claimed = workers.metrics.claimed
+    waiting = sum(pending.get(q, 0) for q in workers.queues)
     now = time.monotonic()
-    if claimed != state.last_claimed or not waiting or not has_free_slot:
+    if claimed != state.last_claimed or not waiting or not workers.has_free_slot:
         state.last_claimed, state.stalled_since = claimed, None
         return None
     if state.stalled_since is None:

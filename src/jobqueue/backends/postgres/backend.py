@@ -32,29 +32,25 @@ from typing import Any, Literal
 import asyncpg
 
 from jobqueue.backends.base import (
-    DEFAULT_LEASE,
-    Accepted,
     Capabilities,
     ClaimParams,
     Completion,
-    EnqueueOutcome,
     Failure,
     Lease,
     ListParams,
-    Page,
     PruneParams,
     PruneResult,
-    Stats,
-    StatsBuilder,
 )
+from jobqueue.backends.core import BackendBase
 from jobqueue.backends.postgres.driver import DRIVER_ERRORS, Runner, fetch_on, translate
 from jobqueue.backends.postgres.enqueue import enqueue_rounds
 from jobqueue.backends.postgres.notify import Announcer, Listener
 from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
-from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull, ValidationError
-from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
+from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull
+from jobqueue.job import Job, JobState, NewJob, load_json
+from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, Stats, StatsBuilder
 
 log = logging.getLogger("jobqueue.postgres")
 
@@ -97,7 +93,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     locks; advisory locks here are transaction-scoped)."""
 
 
-class PostgresBackend:
+class PostgresBackend(BackendBase):
     """The PostgreSQL backend on the database ``dsn`` names, in schema ``schema``.
 
     ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:
@@ -167,15 +163,15 @@ class PostgresBackend:
         )
         return conn
 
-    async def open(self) -> None:
+    async def _open(self) -> None:
         # Many first calls may arrive at once (an API's first burst): one of them connects.
         if self._work is not None:
             return
         if self._opening is None or self._opening.done():
-            self._opening = asyncio.get_running_loop().create_task(self._open())
+            self._opening = asyncio.get_running_loop().create_task(self._connect())
         await asyncio.shield(self._opening)
 
-    async def _open(self) -> None:
+    async def _connect(self) -> None:
         accept = await self._create_pool("off" if self.durability == "normal" else None)
         try:
             work = await self._create_pool(None if self.durability == "strict" else "off")
@@ -223,7 +219,7 @@ class PostgresBackend:
         finally:
             await conn.close()
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         await self._announcer.close()
         accept, work = self._accept, self._work
         self._accept = self._work = None
@@ -236,16 +232,8 @@ class PostgresBackend:
                     runner.pool.terminate()
         self._wakeup.wake()
 
-    async def __aenter__(self) -> PostgresBackend:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     def _runners(self) -> tuple[Runner, Runner]:
-        if self._accept is None or self._work is None:
-            raise ConfigurationError("the postgres backend is not open; call `await backend.open()` first")
+        assert self._accept is not None and self._work is not None, "opened: see BackendBase"
         return self._accept, self._work
 
     async def _run(self, name: str, *args: Any, accept: bool = False) -> list[asyncpg.Record]:
@@ -265,9 +253,7 @@ class PostgresBackend:
 
     # ---- enqueue --------------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
-        if not jobs:
-            return []
+    async def _enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[EnqueueOutcome]:
         accept, _ = self._runners()
         # A lone enqueue notifies in its own transaction (delivered at commit: no extra round trip
         # before a worker hears of it). Concurrent ones leave it to the announcer, since commits
@@ -275,7 +261,7 @@ class PostgresBackend:
         alone = self._enqueuing == 0
         self._enqueuing += 1
         try:
-            outcomes = await self._enqueue(accept, jobs, capacity, self.q.channel if alone else None)
+            outcomes = await self._enqueue_on(accept, jobs, capacity, self.q.channel if alone else None)
         finally:
             self._enqueuing -= 1
         queues = {o.job.queue for o in outcomes if type(o) is Accepted and o.job.state is JobState.PENDING}
@@ -296,9 +282,9 @@ class PostgresBackend:
         """
         if not jobs:
             return []
-        return await self._enqueue(connection, jobs, capacity, self.q.channel)
+        return await self._enqueue_on(connection, jobs, capacity, self.q.channel)
 
-    async def _enqueue(
+    async def _enqueue_on(
         self,
         target: Runner | asyncpg.Connection,
         jobs: Sequence[NewJob],
@@ -316,32 +302,19 @@ class PostgresBackend:
 
     # ---- worker operations ----------------------------------------------------------------
 
-    async def claim(self, params: ClaimParams) -> list[Job]:
-        if params.limit <= 0:
-            return []
+    async def _claim(self, params: ClaimParams) -> list[Job]:
         queues = list(dict.fromkeys(params.queues))
         rows = await self._run("claim", queues, params.limit, params.worker_id, float(params.lease))
         return [_job(row) for row in rows]
 
-    async def forget_worker(self, worker_id: str) -> None:
-        return None  # jobs are never handed to a waiting worker here: it claims them itself
-
-    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
-        if not completions:
-            return []
-        try:
-            results = [dump_json(c.result).decode() for c in completions]
-        except TypeError as exc:
-            raise ValidationError("result", f"must be JSON-serializable ({exc})") from None
+    async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
         ids = [c.lease.job_id for c in completions]
         tokens = [c.lease.token for c in completions]
-        rows = await self._run("complete", ids, tokens, results)
+        rows = await self._run("complete", ids, tokens, [r.decode() for r in results])
         done = {row[0] for row in rows}
         return [c.lease.job_id in done for c in completions]
 
-    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
-        if not failures:
-            return []
+    async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
         rows = await self._run(
             "fail",
             [f.lease.job_id for f in failures],
@@ -355,31 +328,27 @@ class PostgresBackend:
         self._work_available({row[1] for row in rows if row[0] in due_now})
         return [f.lease.job_id in done for f in failures]
 
-    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
-        if not leases:
-            return []
+    async def _heartbeat(self, leases: Sequence[Lease], lease: float) -> list[bool]:
         rows = await self._run("heartbeat", [r.job_id for r in leases], [r.token for r in leases], float(lease))
         held = {row[0] for row in rows}
         return [r.job_id in held for r in leases]
 
-    async def release(self, leases: Sequence[Lease]) -> list[bool]:
-        if not leases:
-            return []
+    async def _release(self, leases: Sequence[Lease]) -> list[bool]:
         rows = await self._run("release", [r.job_id for r in leases], [r.token for r in leases])
         self._work_available({row[1] for row in rows})
         released = {row[0] for row in rows}
         return [r.job_id in released for r in leases]
 
-    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+    async def _expired_leases(self, limit: int) -> list[Job]:
         return [_job(row) for row in await self._run("expired_leases", limit)]
 
     # ---- reading and administration -------------------------------------------------------
 
-    async def get(self, job_id: str) -> Job | None:
+    async def _get(self, job_id: str) -> Job | None:
         rows = await self._run("get_job", job_id)
         return _job(rows[0]) if rows else None
 
-    async def list_jobs(self, params: ListParams) -> Page:
+    async def _list_jobs(self, params: ListParams) -> Page:
         cursor, limit = params.cursor or "", params.limit + 1
         if params.state is JobState.DEAD_LETTERED:  # the DLQ has an index of its own
             rows = await self._run("list_dead_jobs", cursor, params.queue, params.task, limit)
@@ -389,7 +358,7 @@ class PostgresBackend:
         jobs = [_job(row) for row in rows[: params.limit]]
         return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
 
-    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+    async def _replay_dead(self, job_id: str, capacity: int | None) -> Job:
         rows = await self._run("replay", job_id, capacity, accept=True)
         if not rows:
             raise JobNotFound(job_id)
@@ -399,11 +368,11 @@ class PostgresBackend:
             self._work_available({job.queue})
             return job
         if outcome == "full":
-            current = await self.get(job_id)
+            current = await self._get(job_id)
             raise QueueFull(current.queue if current else "?", capacity or 0)
         raise InvalidTransition(job_id, outcome, "replay")
 
-    async def cancel(self, job_id: str) -> Job:
+    async def _cancel(self, job_id: str) -> Job:
         rows = await self._run("cancel", job_id, accept=True)
         if not rows:
             raise JobNotFound(job_id)
@@ -411,7 +380,7 @@ class PostgresBackend:
             return _job(rows[0], 1)
         raise InvalidTransition(job_id, rows[0][0], "cancel")
 
-    async def stats(self) -> Stats:
+    async def _stats(self) -> Stats:
         builder = StatsBuilder()
         keys = 0
         for queue, state, n in await self._run("stats"):
@@ -421,7 +390,7 @@ class PostgresBackend:
                 builder.add(queue, state, n)
         return builder.build(keys)
 
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+    async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         """Woken by NOTIFY from any producer (and at once by this process's own enqueues); while
         the listening connection is down, only by those and by the timeout."""
         loop = asyncio.get_running_loop()
@@ -437,7 +406,7 @@ class PostgresBackend:
             if await self._wakeup.wait(step):
                 return True
 
-    async def prune(self, params: PruneParams) -> PruneResult:
+    async def _prune(self, params: PruneParams) -> PruneResult:
         jobs = keys = 0
         while True:
             ((deleted, expired),) = await self._run(

@@ -16,9 +16,9 @@ from typing import Any
 import asyncpg
 import orjson
 
-from jobqueue.backends.base import Accepted, Duplicate, EnqueueOutcome, Rejected
 from jobqueue.errors import BackendError
 from jobqueue.job import Job, JobState, NewJob, load_json
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected
 
 _STATES = {s.value: s for s in JobState}
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from jobqueue.backends.sqlfiles import SqlFiles
 from jobqueue.errors import ConfigurationError
 
 #: The jobs columns in the order of :class:`jobqueue.job.Job`'s fields.
@@ -28,12 +29,9 @@ DEFAULT_SCHEMA = "jobqueue"
 #: A connection of our own or one borrowed from a pool.
 Connection = asyncpg.Connection | PoolConnectionProxy
 
-# Beside this module (package data), read as the SQLite backend reads its own.
-_HERE = Path(__file__).parent
-
-
-def read(name: str) -> str:
-    return (_HERE / name).read_text(encoding="utf-8")
+FILES = SqlFiles(Path(__file__).parent)
+read = FILES.read
+migrations = FILES.migrations
 
 
 def check_schema_name(schema: str) -> str:
@@ -58,17 +56,10 @@ class Queries:
         text = re.sub(r"\{(\w+\.)?job_columns\}", _expand, text)
         text = text.replace("{job_nulls}", ", ".join(["NULL"] * (len(JOB_COLUMNS) - 1)))
         text = text.replace("{schema}", f'"{schema}"').replace("{shard}", f"(pg_backend_pid() % {COUNT_SHARDS})")
-        self.statements: dict[str, str] = {}
-        self.takes_now: set[str] = set()
-        for block in re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]:
-            name, _, body = block.partition("\n")
-            lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
-            statement = "\n".join(lines).strip()
-            name = name.strip()
-            if "{now}" in statement:
-                self.takes_now.add(name)
-                statement = statement.replace("{now}", NOW)
-            self.statements[name] = statement
+        self.statements = FILES.named(text)
+        self.takes_now = {name for name, statement in self.statements.items() if "{now}" in statement}
+        for name in self.takes_now:
+            self.statements[name] = self.statements[name].replace("{now}", NOW)
 
     def __getitem__(self, name: str) -> str:
         return self.statements[name]
@@ -77,16 +68,6 @@ class Queries:
     def channel(self) -> str:
         """The LISTEN/NOTIFY channel of this schema's workers."""
         return f"jobqueue_{self.schema}"
-
-
-def migrations() -> list[tuple[int, str]]:
-    """``[(version, script)]`` in order, from ``migrations/NNNN_description.sql``."""
-    found = []
-    for entry in (_HERE / "migrations").iterdir():
-        match = re.fullmatch(r"(\d{4})_\w+\.sql", entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    return sorted(found)
 
 
 def latest_version() -> int:

@@ -1,5 +1,5 @@
 """The Redis backend (``redis://`` and ``rediss://``)."""
 
-from jobqueue.backends.redis.backend import RedisBackend, Retention
+from jobqueue.backends.redis.backend import RedisBackend
 
-__all__ = ["RedisBackend", "Retention"]
+__all__ = ["RedisBackend"]

@@ -20,32 +20,23 @@ Lua script (``lua/``), so each operation is atomic and one round trip. The key l
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from jobqueue.backends.base import (
-    DEFAULT_LEASE,
-    Accepted,
     Capabilities,
     ClaimParams,
     Completion,
-    Duplicate,
-    EnqueueOutcome,
     Failure,
     Lease,
     ListParams,
-    Page,
     PruneParams,
     PruneResult,
-    Rejected,
-    Stats,
-    StatsBuilder,
 )
+from jobqueue.backends.core import BackendBase
 from jobqueue.backends.redis.scripts import Scripts
 from jobqueue.backends.redis.wake import WakeListener
 from jobqueue.backends.redis.wire import Address, Arg, RedisReplyError, Wire
@@ -58,9 +49,10 @@ from jobqueue.errors import (
     InvalidTransition,
     JobNotFound,
     QueueFull,
-    ValidationError,
 )
-from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob, dump_json, load_json
+from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob, load_json
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats, StatsBuilder
+from jobqueue.retention import Retention
 
 log = logging.getLogger("jobqueue.redis")
 
@@ -81,15 +73,6 @@ PRUNE_CHUNK = 1000
 ENQUEUE_CHUNK = 1000
 
 _STATES = {s.value.encode(): s for s in JobState}
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    """How long finished jobs are kept, in seconds (``None``: until :meth:`RedisBackend.prune`)."""
-
-    completed: float | None = 24 * 3600.0
-    dead_lettered: float | None = 7 * 24 * 3600.0
-    cancelled: float | None = 24 * 3600.0
 
 
 #: The delays and key TTLs most jobs have, formatted once.
@@ -149,7 +132,12 @@ def options_from_url(query: Mapping[str, str]) -> dict[str, Any]:
         else:
             options[name] = seconds
     if keep:
-        options["retention"] = Retention(**{**dataclasses.asdict(Retention()), **keep})
+        default = Retention()
+        options["retention"] = Retention(
+            keep.get("completed", default.completed),
+            keep.get("dead_lettered", default.dead_lettered),
+            keep.get("cancelled", default.cancelled),
+        )
     return options
 
 
@@ -157,13 +145,14 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-class RedisBackend:
+class RedisBackend(BackendBase):
     """The Redis backend. ``url`` as for :func:`~jobqueue.backends.create_backend`.
 
     ``prefix`` namespaces the keys (``{prefix}:...``); ``retention`` says how long finished jobs
-    stay; ``key_grace`` is how long an expired idempotency key is kept before an enqueue forgets
-    it (``prune`` forgets it at once); ``command_timeout`` bounds the wait for any one reply;
-    ``clock`` replaces the server's clock (tests only).
+    stay (its ``interval`` is unused: the scripts prune as they finish jobs); ``key_grace`` is
+    how long an expired idempotency key is kept before an enqueue forgets it (``prune`` forgets
+    it at once); ``command_timeout`` bounds the wait for any one reply; ``clock`` replaces the
+    server's clock (tests only).
     """
 
     name = "redis"
@@ -201,14 +190,11 @@ class RedisBackend:
             _seconds(self.retention.cancelled),
         )
         self._key_grace = _seconds(key_grace)
-        self._opened = False
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Connect, check the server's eviction policy, and load the scripts. Idempotent."""
-        if self._opened:
-            return
+    async def _open(self) -> None:
+        """Connect, check the server's eviction policy, and load the scripts."""
         try:
             memory = await self._wire.call("INFO", "memory")
             persistence = await self._wire.call("INFO", "persistence")
@@ -231,10 +217,8 @@ class RedisBackend:
             await self._scripts.load()
         except RedisReplyError as exc:
             raise _translate(exc) from exc
-        self._opened = True
 
-    async def close(self) -> None:
-        self._opened = False
+    async def _close(self) -> None:
         await self._listener.close()
         self._wire.close()
         self._wakeup.wake()
@@ -251,13 +235,6 @@ class RedisBackend:
             if cursor == b"0":
                 return deleted
 
-    async def __aenter__(self) -> RedisBackend:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     # ---- plumbing -------------------------------------------------------------------------
 
     def _now(self) -> str:
@@ -271,8 +248,6 @@ class RedisBackend:
             raise _translate(exc) from exc
 
     async def _run(self, script: str, *args: Arg) -> Any:
-        if not self._opened:
-            raise ConfigurationError("the redis backend is not open; call `await backend.open()` first")
         try:
             return await self._scripts.run(script, *args)
         except RedisReplyError as exc:
@@ -280,26 +255,24 @@ class RedisBackend:
 
     # ---- enqueue --------------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+    async def _enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[EnqueueOutcome]:
         if len(jobs) <= ENQUEUE_CHUNK:
-            outcomes, accepted = await self._enqueue(jobs, capacity)
+            outcomes, accepted = await self._enqueue_part(jobs, capacity)
         else:
             # A large batch goes as several scripts, one after the other, so that none holds
             # Redis for long; each job is still atomic, and later jobs still see earlier ones.
             outcomes, accepted = [], False
             for start in range(0, len(jobs), ENQUEUE_CHUNK):
-                part, some = await self._enqueue(jobs[start : start + ENQUEUE_CHUNK], capacity)
+                part, some = await self._enqueue_part(jobs[start : start + ENQUEUE_CHUNK], capacity)
                 outcomes += part
                 accepted = accepted or some
         if accepted:
             self._wakeup.wake()  # waiters in this process; other processes hear the PUBLISH
         return outcomes
 
-    async def _enqueue(
+    async def _enqueue_part(
         self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None
     ) -> tuple[list[EnqueueOutcome], bool]:
-        if not jobs:
-            return [], False
         # This loop and the next run once per job: attribute reads and calls are kept few.
         args: list[Arg] = [self._now(), self._key_grace]
         limits = capacity or {}
@@ -339,31 +312,19 @@ class RedisBackend:
 
     # ---- worker operations ----------------------------------------------------------------
 
-    async def claim(self, params: ClaimParams) -> list[Job]:
-        if params.limit <= 0:
-            return []
+    async def _claim(self, params: ClaimParams) -> list[Job]:
         queues = list(dict.fromkeys(params.queues))
         rows = await self._run("claim", self._now(), repr(float(params.lease)), params.worker_id,
                                str(params.limit), *queues)  # fmt: skip
         return [_job(row) for row in rows]
 
-    async def forget_worker(self, worker_id: str) -> None:
-        return None  # jobs are never handed to a waiting worker here: it claims them itself
-
-    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
-        if not completions:
-            return []
+    async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
         args: list[Arg] = [self._now(), *self._retain]
-        try:
-            for c in completions:
-                args += (c.lease.job_id, str(c.lease.token), dump_json(c.result))
-        except TypeError as exc:
-            raise ValidationError("result", f"must be JSON-serializable ({exc})") from None
+        for c, result in zip(completions, results, strict=True):
+            args += (c.lease.job_id, str(c.lease.token), result)
         return [flag == 1 for flag in await self._run("complete", *args)]
 
-    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
-        if not failures:
-            return []
+    async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
         args: list[Arg] = [self._now(), *self._retain]
         for f in failures:
             args += (f.lease.job_id, str(f.lease.token), f.error, _seconds(f.retry_delay), "1" if f.if_expired else "0")
@@ -371,17 +332,13 @@ class RedisBackend:
         self._wakeup.wake()
         return done
 
-    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
-        if not leases:
-            return []
+    async def _heartbeat(self, leases: Sequence[Lease], lease: float) -> list[bool]:
         args: list[Arg] = [self._now(), repr(float(lease))]
         for ref in leases:
             args += (ref.job_id, str(ref.token))
         return [flag == 1 for flag in await self._run("heartbeat", *args)]
 
-    async def release(self, leases: Sequence[Lease]) -> list[bool]:
-        if not leases:
-            return []
+    async def _release(self, leases: Sequence[Lease]) -> list[bool]:
         args: list[Arg] = [self._now()]
         for ref in leases:
             args += (ref.job_id, str(ref.token))
@@ -390,19 +347,17 @@ class RedisBackend:
             self._wakeup.wake()
         return released
 
-    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+    async def _expired_leases(self, limit: int) -> list[Job]:
         rows = await self._run("expired", self._now(), str(limit))
         return [_job(row) for row in rows]
 
     # ---- reading and administration -------------------------------------------------------
 
-    async def get(self, job_id: str) -> Job | None:
-        if not self._opened:
-            raise ConfigurationError("the redis backend is not open; call `await backend.open()` first")
+    async def _get(self, job_id: str) -> Job | None:
         row = await self._call("HMGET", f"{self.namespace}job:{job_id}", *JOB_FIELDS)
         return None if row[0] is None else _job(row)
 
-    async def list_jobs(self, params: ListParams) -> Page:
+    async def _list_jobs(self, params: ListParams) -> Page:
         state = "" if params.state is None else params.state.value
         reply = await self._run(
             "list", params.cursor or "", str(params.limit), state, params.queue or "", params.task or ""
@@ -410,7 +365,7 @@ class RedisBackend:
         jobs = [_job(row) for row in reply[1:]]
         return Page(jobs, jobs[-1].id if reply[0] == 1 and jobs else None)
 
-    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+    async def _replay_dead(self, job_id: str, capacity: int | None) -> Job:
         reply = await self._run("replay", self._now(), job_id, "" if capacity is None else str(capacity))
         if reply[0] == b"FULL":
             raise QueueFull(reply[1].decode(), capacity or 0)
@@ -418,7 +373,7 @@ class RedisBackend:
         self._wakeup.wake()
         return job
 
-    async def cancel(self, job_id: str) -> Job:
+    async def _cancel(self, job_id: str) -> Job:
         reply = await self._run("cancel", self._now(), job_id, self._retain[2])
         return self._checked(reply, job_id, "cancel")
 
@@ -434,7 +389,7 @@ class RedisBackend:
             return _job(reply[1])
         raise BackendError(f"unexpected reply from the {operation} script: {reply!r}")
 
-    async def stats(self) -> Stats:
+    async def _stats(self) -> Stats:
         keys, flat = await self._run("stats")
         builder = StatsBuilder()
         for i in range(0, len(flat), 2):
@@ -442,7 +397,7 @@ class RedisBackend:
             builder.add(queue, state, int(flat[i + 1]))
         return builder.build(int(keys))
 
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+    async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         """Woken by the wake channel (pub/sub) within a millisecond of new work anywhere; a
         delayed job coming due ends the wait at its due time."""
         if await self._listener.listen(queues, timeout):
@@ -456,7 +411,7 @@ class RedisBackend:
             return True
         return await self._wakeup.wait(timeout)
 
-    async def prune(self, params: PruneParams) -> PruneResult:
+    async def _prune(self, params: PruneParams) -> PruneResult:
         jobs = keys = 0
         cutoffs = (_seconds(params.completed_before), _seconds(params.dead_before), _seconds(params.cancelled_before))
         while True:

@@ -15,8 +15,18 @@ this runs on the event loop's thread; the database side lives in the backend.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from jobqueue.job import Job
+
+
+@dataclass(frozen=True, slots=True)
+class Handed:
+    """A job stored claimed for a waiting worker, to be sent to its process after the commit."""
+
+    worker_id: str
+    address: str
+    job: Job
 
 
 class Handoffs:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
+
+from jobqueue.backends.sqlfiles import SqlFiles
 
 JOB_COLUMNS = (
     "id, queue, task, payload, priority, state, retry_count, max_retries, idempotency_key, "
@@ -12,36 +13,11 @@ JOB_COLUMNS = (
     "timeout, lease_expires_at, worker_id, lease_token"
 )
 
-# Beside this module (package data); not importlib.resources, whose import costs a worker ~5 ms of start-up.
-_HERE = Path(__file__).parent
-
-
-def read(name: str) -> str:
-    return (_HERE / name).read_text(encoding="utf-8")
-
-
-def load_queries() -> dict[str, str]:
-    """``{name: statement}`` from the ``-- name: x`` blocks of queries.sql."""
-    text = read("queries.sql").replace("{job_columns}", JOB_COLUMNS)
-    queries: dict[str, str] = {}
-    for block in re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]:
-        name, _, body = block.partition("\n")
-        lines = [line for line in body.splitlines() if not line.lstrip().startswith("--")]
-        queries[name.strip()] = "\n".join(lines).strip()
-    return queries
-
-
-def migrations() -> list[tuple[int, str]]:
-    """``[(version, script)]`` in order, from ``migrations/NNNN_description.sql``."""
-    found = []
-    for entry in (_HERE / "migrations").iterdir():
-        match = re.fullmatch(r"(\d{4})_\w+\.sql", entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-Q = load_queries()
+FILES = SqlFiles(Path(__file__).parent)
+read = FILES.read
+migrations = FILES.migrations
+#: ``{name: statement}`` of queries.sql.
+Q = FILES.named(read("queries.sql").replace("{job_columns}", JOB_COLUMNS))
 
 
 @functools.cache

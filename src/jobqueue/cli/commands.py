@@ -13,7 +13,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from jobqueue.api.client import EXIT_OK, Answer, Target, request
+from jobqueue.cli.client import EXIT_OK, Answer, Target, request
 from jobqueue.job import JobState
 
 

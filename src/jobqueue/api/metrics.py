@@ -1,10 +1,10 @@
 """Metrics: what the API counts, one snapshot of everything, and its JSON and Prometheus forms.
 
-A :class:`MetricsSnapshot` joins three sources: the store's counts (:class:`~jobqueue.backends.base.Stats`,
+A :class:`MetricsSnapshot` joins three sources: the store's counts (:class:`~jobqueue.outcomes.Stats`,
 the truth for every process sharing the store), the counters of this API process
 (:class:`ApiCounters`: what it accepted, refused, answered) and the counters of the workers running
-in this process (:class:`~jobqueue.worker.metrics.WorkerMetrics`). Workers in other processes are
-not visible here; their effects are, through the store's counts.
+in this process (:class:`~jobqueue.status.WorkerSummary`, when the app was given them). Workers in
+other processes are not visible here; their effects are, through the store's counts.
 
 The JSON form keeps the original's keys (``queue.current_size``, ``queue.max_size``,
 ``queue.total_enqueued``, ``queue.total_dequeued``, ``queue.total_rejected``, ``dlq_size``,
@@ -14,7 +14,7 @@ The Prometheus form is rendered by prometheus-client from a per-app registry, ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +22,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from jobqueue.backends.base import Stats
 from jobqueue.job import DEFAULT_QUEUE, JobState
-from jobqueue.worker.metrics import BUCKETS, Histogram, WorkerMetrics
+from jobqueue.outcomes import Stats
+from jobqueue.status import BUCKETS, Histogram, WorkerSummary
 
 
 @dataclass(slots=True)
@@ -47,35 +47,6 @@ class ApiCounters:
         if histogram is None:
             histogram = self.requests[(method, route)] = Histogram()
         histogram.observe(seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSummary:
-    """The in-process workers, added up."""
-
-    #: Jobs they can run at once (the sum of their concurrency); 0 when none run in this process.
-    slots: int = 0
-    #: Jobs running now.
-    busy: int = 0
-    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
-
-    @classmethod
-    def of(cls, workers: Iterable[tuple[int, int, WorkerMetrics]]) -> WorkerSummary:
-        """Add up ``(concurrency, running, metrics)`` of each worker."""
-        total = WorkerMetrics()
-        slots = busy = 0
-        for concurrency, running, metrics in workers:
-            slots += concurrency
-            busy += running
-            for name in ("claimed", "completed", "failed", "retried", "dead_lettered", "lost_leases",
-                         "released", "recovered", "abandoned_threads"):  # fmt: skip
-                setattr(total, name, getattr(total, name) + getattr(metrics, name))
-            for name in ("start_latency", "duration"):
-                mine, theirs = getattr(total, name), getattr(metrics, name)
-                mine.counts = [a + b for a, b in zip(mine.counts, theirs.counts, strict=True)]
-                mine.total += theirs.total
-                mine.n += theirs.n
-        return cls(slots, busy, total)
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,8 +82,9 @@ def worker(
     import logging
     import sys
 
-    from jobqueue.worker.supervisor import load_app, run_worker, supervise
-    from jobqueue.worker.worker import WorkerConfig
+    from jobqueue.cli.apps import load_app
+    from jobqueue.worker import WorkerConfig
+    from jobqueue.worker.supervisor import run_worker, supervise
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
@@ -180,9 +181,9 @@ def _serve_api(
     import logging
     import sys
 
-    from jobqueue.api.runner import echo_app, serve_queue
     from jobqueue.app import JobQueue
-    from jobqueue.worker.supervisor import load_app
+    from jobqueue.cli.apps import load_app
+    from jobqueue.serving import echo_app, serve_queue
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
@@ -229,7 +230,7 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the AP
 def _client_run(call: Callable[..., int], url: str, backend: str | None, token: str | None, *args: Any) -> None:
     from rich.console import Console
 
-    from jobqueue.api.client import EXIT_INVALID, EXIT_UNREACHABLE, Target, Unreachable
+    from jobqueue.cli.client import EXIT_INVALID, EXIT_UNREACHABLE, Target, Unreachable
 
     err = Console(stderr=True)
     try:
@@ -258,7 +259,7 @@ def submit(
 ) -> None:  # fmt: skip
     """Submit a job; print its id (for a held idempotency key, the id of the job holding it). PAYLOAD:
     JSON if it parses as JSON, else a string."""
-    from jobqueue.api import commands
+    from jobqueue.cli import commands
 
     options = {"task": task, "queue": queue, "priority": priority, "max_retries": max_retries,
                "idempotency_key": key, "delay": delay}  # fmt: skip
@@ -270,7 +271,7 @@ def submit(
 @_client_options
 def get(job_id: str, url: str, backend: str | None, token: str | None) -> None:
     """Print a job as JSON: state, attempts, last error, result."""
-    from jobqueue.api import commands
+    from jobqueue.cli import commands
 
     _client_run(commands.get, url, backend, token, job_id)
 
@@ -282,7 +283,7 @@ def get(job_id: str, url: str, backend: str | None, token: str | None) -> None:
 @_client_options
 def dlq(action: str, job_id: str | None, as_json: bool, url: str, backend: str | None, token: str | None) -> None:
     """List the dead-letter queue, or put one of its jobs back in its queue (dlq retry ID)."""
-    from jobqueue.api import commands
+    from jobqueue.cli import commands
 
     if action not in ("list", "retry"):
         raise _fail(f"unknown action {action!r}: use 'jobqueue dlq list' or 'jobqueue dlq retry ID'")
@@ -294,7 +295,7 @@ def dlq(action: str, job_id: str | None, as_json: bool, url: str, backend: str |
 @_client_options
 def stats(as_json: bool, url: str, backend: str | None, token: str | None) -> None:
     """Show queue depths, capacities, jobs by state and the API's totals."""
-    from jobqueue.api import commands
+    from jobqueue.cli import commands
 
     _client_run(commands.stats, url, backend, token, as_json)
 
@@ -330,7 +331,7 @@ def migrate(backend: str | None) -> None:
 @app.command()
 def version() -> None:
     """Print the installed version."""
-    from jobqueue import __version__
+    from jobqueue.version import __version__
 
     click.echo(__version__)
 

@@ -1,0 +1,181 @@
+"""``BackendBase``: what every backend shares, so that a backend implements storage alone.
+
+The public operations of :class:`~jobqueue.backends.base.Backend` are defined here once. Each
+refuses to run before :meth:`~BackendBase.open` (a clear :class:`ConfigurationError` rather than
+a driver's ``NoneType`` error), answers an empty batch without a store call, and makes the checks
+every store needs (results are JSON), then calls the backend's own ``_operation``. A backend sets
+``name`` and ``capabilities`` and implements ``_open``, ``_close`` and those operations, each on
+arguments already checked.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+
+from jobqueue.backends.base import (
+    DEFAULT_LEASE,
+    Capabilities,
+    ClaimParams,
+    Completion,
+    Failure,
+    Lease,
+    ListParams,
+    PruneParams,
+    PruneResult,
+)
+from jobqueue.errors import ConfigurationError, ValidationError
+from jobqueue.job import Job, NewJob, dump_json
+from jobqueue.lifecycle import OpenClose
+from jobqueue.outcomes import EnqueueOutcome, Page, Stats
+
+
+class BackendBase(OpenClose, ABC):
+    """The lifecycle, guards and shared checks of a backend; subclasses store."""
+
+    #: Short name used in URLs and reports ("memory", "sqlite", ...).
+    name: str
+    capabilities: Capabilities
+    _is_open: bool = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and prepare the store (create or migrate the schema). Idempotent."""
+        if not self._is_open:
+            await self._open()
+            self._is_open = True
+
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent, and safe after a failed open."""
+        self._is_open = False
+        await self._close()
+
+    def _require_open(self) -> None:
+        if not self._is_open:
+            raise ConfigurationError(f"the {self.name} backend is not open; call `await backend.open()` first")
+
+    @abstractmethod
+    async def _open(self) -> None: ...
+
+    @abstractmethod
+    async def _close(self) -> None: ...
+
+    # ---- the operations, checked ----------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None = None) -> list[EnqueueOutcome]:
+        if not jobs:
+            return []
+        self._require_open()
+        return await self._enqueue(jobs, capacity)
+
+    async def claim(self, params: ClaimParams) -> list[Job]:
+        if params.limit <= 0:
+            return []
+        self._require_open()
+        return await self._claim(params)
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        if not completions:
+            return []
+        self._require_open()
+        try:  # every result checked before any job changes
+            results = [dump_json(c.result) for c in completions]
+        except TypeError as exc:
+            raise ValidationError("result", f"must be JSON-serializable ({exc})") from None
+        return await self._complete(completions, results)
+
+    async def fail(self, failures: Sequence[Failure]) -> list[bool]:
+        if not failures:
+            return []
+        self._require_open()
+        return await self._fail(failures)
+
+    async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
+        if not leases:
+            return []
+        self._require_open()
+        return await self._heartbeat(leases, lease)
+
+    async def release(self, leases: Sequence[Lease]) -> list[bool]:
+        if not leases:
+            return []
+        self._require_open()
+        return await self._release(leases)
+
+    async def expired_leases(self, limit: int = 1000) -> list[Job]:
+        self._require_open()
+        return await self._expired_leases(limit)
+
+    async def get(self, job_id: str) -> Job | None:
+        self._require_open()
+        return await self._get(job_id)
+
+    async def list_jobs(self, params: ListParams) -> Page:
+        self._require_open()
+        return await self._list_jobs(params)
+
+    async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
+        self._require_open()
+        return await self._replay_dead(job_id, capacity)
+
+    async def cancel(self, job_id: str) -> Job:
+        self._require_open()
+        return await self._cancel(job_id)
+
+    async def stats(self) -> Stats:
+        self._require_open()
+        return await self._stats()
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        self._require_open()
+        return await self._wait_for_work(queues, timeout)
+
+    async def prune(self, params: PruneParams) -> PruneResult:
+        self._require_open()
+        return await self._prune(params)
+
+    # ---- what a backend implements (see Backend for what each must do) --------------------
+
+    @abstractmethod
+    async def _enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[EnqueueOutcome]: ...
+
+    @abstractmethod
+    async def _claim(self, params: ClaimParams) -> list[Job]: ...
+
+    @abstractmethod
+    async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
+        """``results``: each completion's result as JSON, in order."""
+
+    @abstractmethod
+    async def _fail(self, failures: Sequence[Failure]) -> list[bool]: ...
+
+    @abstractmethod
+    async def _heartbeat(self, leases: Sequence[Lease], lease: float) -> list[bool]: ...
+
+    @abstractmethod
+    async def _release(self, leases: Sequence[Lease]) -> list[bool]: ...
+
+    @abstractmethod
+    async def _expired_leases(self, limit: int) -> list[Job]: ...
+
+    @abstractmethod
+    async def _get(self, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    async def _list_jobs(self, params: ListParams) -> Page: ...
+
+    @abstractmethod
+    async def _replay_dead(self, job_id: str, capacity: int | None) -> Job: ...
+
+    @abstractmethod
+    async def _cancel(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    async def _stats(self) -> Stats: ...
+
+    @abstractmethod
+    async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool: ...
+
+    @abstractmethod
+    async def _prune(self, params: PruneParams) -> PruneResult: ...

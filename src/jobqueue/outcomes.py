@@ -1,0 +1,92 @@
+"""What the store answers: enqueue outcomes, pages of jobs, counts by queue and state.
+
+Backends build these and the app hands them to its callers unchanged, so they live below both:
+the HTTP API reads them without knowing any backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from jobqueue.job import Job, JobState
+
+# ---- enqueue -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The job was stored."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A live job already holds this idempotency key; nothing was stored. ``job`` is that job."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The queue was at capacity; nothing was stored."""
+
+    queue: str
+    capacity: int
+
+
+EnqueueOutcome = Accepted | Duplicate | Rejected
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, oldest job first."""
+
+    jobs: list[Job]
+    #: Pass as the cursor of the next call for the next page; ``None`` when this was the last one.
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Job counts of one queue by state (every state present, zero when none)."""
+
+    counts: Mapping[JobState, int]
+
+    @property
+    def waiting(self) -> int:
+        """Jobs that count against capacity: PENDING + SCHEDULED + FAILED awaiting retry."""
+        return self.counts[JobState.PENDING] + self.counts[JobState.SCHEDULED] + self.counts[JobState.FAILED]
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Job counts of every queue that holds jobs, and the idempotency keys reserved."""
+
+    queues: Mapping[str, QueueStats]
+    #: Idempotency keys currently reserved (including expired ones not yet pruned).
+    idempotency_keys: int
+
+
+def empty_counts() -> dict[JobState, int]:
+    return dict.fromkeys(JobState, 0)
+
+
+@dataclass(slots=True)
+class StatsBuilder:
+    """Accumulates (queue, state, count) rows into :class:`Stats`."""
+
+    counts: dict[str, dict[JobState, int]] = field(default_factory=dict)
+
+    def add(self, queue: str, state: JobState | str, n: int) -> None:
+        per_queue = self.counts.get(queue)
+        if per_queue is None:
+            per_queue = self.counts[queue] = empty_counts()
+        per_queue[JobState(state)] += n
+
+    def build(self, keys: int) -> Stats:
+        return Stats({q: QueueStats(c) for q, c in sorted(self.counts.items())}, keys)
