@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobqueue.backends.base import Backend, ClaimParams, Completion, Lease
+from jobqueue.backends import Backend, ClaimParams, Completion, Lease
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.job import JobState, NewJob

@@ -36,7 +36,7 @@ from typing import Any
 
 import asyncpg
 
-from jobqueue.backends.base import ClaimParams, Completion, Lease
+from jobqueue.backends import ClaimParams, Completion, Lease
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.job import JobState, NewJob
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from jobqueue.backends.base import Backend
+from jobqueue.backends import Backend
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.backends.redis import RedisBackend
 from jobqueue.backends.sqlite import SQLiteBackend

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue.backends.base import Backend
+from jobqueue.backends import Backend
 from jobqueue.clock import FakeClock
 from tests.backends import ALL_BACKENDS, open_backend
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from jobqueue.backends import DEFAULT_URL, create_backend
-from jobqueue.backends.base import Backend, ListParams
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import ListParams
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull
 from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob

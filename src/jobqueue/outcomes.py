@@ -1,4 +1,4 @@
-"""What the store answers: enqueue outcomes, pages of jobs, counts by queue and state.
+"""What the store answers: enqueue outcomes, pages of jobs, counts by queue and state, prunes.
 
 Backends build these and the app hands them to its callers unchanged, so they live below both:
 the HTTP API reads them without knowing any backend.
@@ -70,6 +70,14 @@ class Stats:
     queues: Mapping[str, QueueStats]
     #: Idempotency keys currently reserved (including expired ones not yet pruned).
     idempotency_keys: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What a prune deleted: finished jobs, and expired idempotency keys."""
+
+    jobs: int
+    keys: int
 
 
 def empty_counts() -> dict[JobState, int]:

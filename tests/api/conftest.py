@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
-from jobqueue.backends.base import Backend
+from jobqueue.backends import Backend
 from jobqueue.retry import RetryPolicy
 
 #: Retries at once: with the fake clock a delayed retry would never come due.

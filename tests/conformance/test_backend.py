@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue.backends.base import Backend, Handoff
+from jobqueue.backends import Backend, Handoff
 from jobqueue.clock import FakeClock
 from jobqueue.testing import BackendSuite, HandoffSuite
 from tests.backends import ALL_BACKENDS, open_backend

@@ -34,20 +34,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from jobqueue.backends.base import (
-    Backend,
-    ClaimParams,
-    Completion,
-    Failure,
-    Lease,
-    ListParams,
-    PruneParams,
-    PruneResult,
-)
+from jobqueue.backends import Backend, ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
 from jobqueue.clock import FakeClock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
 from jobqueue.job import FINISHED_STATES, TRANSITIONS, WAITING_STATES, Job, JobState, NewJob
-from jobqueue.outcomes import Accepted, Duplicate, Rejected, empty_counts
+from jobqueue.outcomes import Accepted, Duplicate, PruneResult, Rejected, empty_counts
 from jobqueue.retry import RetryPolicy, after_failure
 from jobqueue.worker import WORKER_LOST, recover_expired
 from tests.backends import ALL_BACKENDS, open_backend

@@ -14,7 +14,7 @@ import pytest
 
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
-from jobqueue.backends.base import ClaimParams, Completion, Lease, ListParams
+from jobqueue.backends import ClaimParams, Completion, Lease, ListParams
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.errors import BackendUnavailable
 from jobqueue.job import JobState, NewJob

@@ -21,7 +21,7 @@ from typing import IO
 
 import pytest
 
-from jobqueue.backends.base import ListParams
+from jobqueue.backends import ListParams
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.job import Job, JobState
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobqueue.app import JobQueue
-from jobqueue.backends.base import Backend, ListParams
+from jobqueue.backends import Backend, ListParams
 from jobqueue.clock import FakeClock
 from jobqueue.job import JobState, NewJob
 from jobqueue.retention import HOUR, Retention

@@ -12,8 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from jobqueue.backends import create_backend
-from jobqueue.backends.base import ClaimParams, Completion, Failure, Lease, ListParams
+from jobqueue.backends import ClaimParams, Completion, Failure, Lease, ListParams, create_backend
 from jobqueue.backends.redis import RedisBackend
 from jobqueue.clock import FakeClock
 from jobqueue.errors import BackendError, BackendUnavailable, ConfigurationError

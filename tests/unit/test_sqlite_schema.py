@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue.backends.base import ListParams
+from jobqueue.backends import ListParams
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.backends.sqlite.connection import _statements, apply_schema
 from jobqueue.backends.sqlite.sql import migrations

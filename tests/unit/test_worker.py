@@ -12,10 +12,11 @@ import pytest
 
 from jobqueue import FakeClock, JobState, PermanentError, Retry
 from jobqueue.app import JobQueue
-from jobqueue.backends.base import Backend, ClaimParams
+from jobqueue.backends import Backend, ClaimParams
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.errors import BackendUnavailable, ConfigurationError, QueueFull
 from jobqueue.job import Job
+from jobqueue.retention import Retention
 from jobqueue.retry import RetryPolicy
 from jobqueue.task import current_job
 from jobqueue.worker import WORKER_LOST, Worker, WorkerConfig
@@ -243,6 +244,39 @@ async def test_heartbeats_keep_a_long_job_leased(app: JobQueue, clock: FakeClock
     await asyncio.wait_for(runner, 5)
     done = await app.get(job.id)
     assert done is not None and done.state is S.COMPLETED and done.retry_count == 0
+
+
+async def test_the_reaper_runs_on_the_workers_clock(app: JobQueue, backend: Backend, clock: FakeClock) -> None:
+    job = await app.enqueue("t", 1, max_retries=1)
+    (held,) = await backend.claim(ClaimParams(["default"], "a-worker-that-died", 1, lease=10))
+    w = worker(app, clock, reaper_interval=5.0)
+    runner = asyncio.create_task(w.run())
+    assert await w.signals.lease_recovered.wait() == 0  # its first look, at start: nothing expired
+    clock.advance(11)  # the lease has expired, and the reaper's next look (every 4-6 s) is due
+    assert await w.signals.lease_recovered.wait() == 1
+    recovered = await app.get(job.id)
+    assert recovered is not None and recovered.state is S.FAILED and recovered.error == WORKER_LOST
+    assert held.id == job.id and w.metrics.recovered == 1
+    w.stop()
+    await asyncio.wait_for(runner, 5)
+
+
+async def test_the_cleaner_runs_on_the_workers_clock(app: JobQueue, clock: FakeClock) -> None:
+    @app.task(name="ok")
+    async def ok(payload: object) -> object:
+        return payload
+
+    job = await ok.enqueue(1)
+    w = worker(app, clock, retention=Retention(completed=60, interval=100))
+    runner = asyncio.create_task(w.run())
+    assert (await w.signals.finished.wait()).id == job.id
+    clock.advance(79)  # kept 60 s, pruned every 80-120 s: not yet
+    assert w.signals.pruned.pending() == 0 and await app.get(job.id) is not None
+    clock.advance(41)
+    assert (await w.signals.pruned.wait()).jobs == 1
+    assert await app.get(job.id) is None
+    w.stop()
+    await asyncio.wait_for(runner, 5)
 
 
 async def test_graceful_stop_releases_jobs_past_the_grace(app: JobQueue, clock: FakeClock) -> None:

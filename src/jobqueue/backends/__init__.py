@@ -21,24 +21,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from jobqueue.backends.base import (
-    DEFAULT_LEASE,
-    Backend,
-    Capabilities,
-    ClaimParams,
-    Completion,
-    Failure,
-    Handoff,
-    Lease,
-    ListParams,
-    PruneParams,
-    PruneResult,
-)
+from jobqueue.backends.base import Backend, Capabilities, Handoff
 from jobqueue.backends.core import BackendBase
 from jobqueue.backends.memory import MemoryBackend
+from jobqueue.backends.params import DEFAULT_LEASE, ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError
+from jobqueue.outcomes import PruneResult
 
 if TYPE_CHECKING:
     from jobqueue.backends.postgres import PostgresBackend
@@ -83,7 +73,8 @@ def create_backend(url: str, *, clock: Clock | None = None, **options: Any) -> B
 
 def _redis(url: str, clock: Clock | None, query: dict[str, Any]) -> Backend:
     # Imported here, like asyncpg below: the redis client adds ~70 ms to every process's start.
-    from jobqueue.backends.redis.backend import RedisBackend, options_from_url
+    from jobqueue.backends.redis.backend import RedisBackend
+    from jobqueue.backends.redis.options import options_from_url
 
     return RedisBackend(url, clock=clock, **options_from_url(query))
 

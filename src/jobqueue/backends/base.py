@@ -2,7 +2,7 @@
 
 A backend stores jobs and keeps each operation atomic; it holds no policy. Whether a failed job is
 retried and after how long is decided above it (:mod:`jobqueue.retry`) and passed down as a delay.
-Every backend passes the shared conformance suite in ``tests/conformance``.
+Every backend passes the shared conformance suite, :mod:`jobqueue.testing`.
 
 Time: delays are seconds relative to the backend's clock (its injected :class:`~jobqueue.clock.Clock`
 for memory and SQLite, the server's clock for PostgreSQL and Redis), so the clocks of producers and
@@ -17,15 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from jobqueue.errors import ValidationError
-from jobqueue.job import Job, JobState, NewJob
-from jobqueue.outcomes import EnqueueOutcome, Page, Stats
-
-DEFAULT_LEASE = 30.0
-#: The most jobs one ``list_jobs`` page may hold.
-MAX_PAGE = 10_000
+from jobqueue.backends.params import DEFAULT_LEASE, ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.job import Job, NewJob
+from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,85 +36,6 @@ class Capabilities:
     cross_process_wakeup: bool
     #: The store's own clock decides leases and due times (clock skew between workers is harmless).
     server_clock: bool
-
-
-# ---- claim and its results ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimParams:
-    """Claim up to ``limit`` due jobs from ``queues`` for ``worker_id``, leased for ``lease`` seconds."""
-
-    queues: Sequence[str]
-    worker_id: str
-    limit: int
-    lease: float = DEFAULT_LEASE
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """Identifies one attempt: the job and the token its claim received."""
-
-    job_id: str
-    token: int
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """A successful attempt and its JSON result."""
-
-    lease: Lease
-    result: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A failed attempt.
-
-    ``retry_delay`` is the wait before the next attempt in seconds, or ``None`` to dead-letter.
-    The attempt is counted (``retry_count`` + 1) either way. ``if_expired`` (the reaper's) applies
-    the failure only while the lease is still expired: a heartbeat that renewed it in the meantime
-    wins, and the worker keeps its job.
-    """
-
-    lease: Lease
-    error: str
-    retry_delay: float | None
-    if_expired: bool = False
-
-
-# ---- reading --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ListParams:
-    """Filter and page for :meth:`Backend.list_jobs`; jobs come oldest first (by id)."""
-
-    state: JobState | None = None
-    queue: str | None = None
-    task: str | None = None
-    #: Return jobs whose id sorts after this one (the ``next_cursor`` of the previous page).
-    cursor: str | None = None
-    limit: int = 100
-
-    def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_PAGE:
-            raise ValidationError("limit", f"must be an integer from 1 to {MAX_PAGE}")
-
-
-@dataclass(frozen=True, slots=True)
-class PruneParams:
-    """Delete finished jobs that finished before these times (``None`` keeps them), and expired keys."""
-
-    completed_before: float | None = None
-    dead_before: float | None = None
-    cancelled_before: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    jobs: int
-    keys: int
 
 
 @runtime_checkable

@@ -13,21 +13,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
-from jobqueue.backends.base import (
+from jobqueue.backends.base import Capabilities
+from jobqueue.backends.params import (
     DEFAULT_LEASE,
-    Capabilities,
     ClaimParams,
     Completion,
     Failure,
     Lease,
     ListParams,
     PruneParams,
-    PruneResult,
 )
 from jobqueue.errors import ConfigurationError, ValidationError
 from jobqueue.job import Job, NewJob, dump_json
 from jobqueue.lifecycle import OpenClose
-from jobqueue.outcomes import EnqueueOutcome, Page, Stats
+from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
 
 
 class BackendBase(OpenClose, ABC):

@@ -12,22 +12,14 @@ import heapq
 import itertools
 from collections.abc import Mapping, Sequence
 
-from jobqueue.backends.base import (
-    Capabilities,
-    ClaimParams,
-    Completion,
-    Failure,
-    Lease,
-    ListParams,
-    PruneParams,
-    PruneResult,
-)
+from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
 from jobqueue.job import FINISHED_STATES, WAITING_STATES, Job, JobState, NewJob, load_json
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats, StatsBuilder
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, PruneResult, Rejected, Stats, StatsBuilder
 
 S = JobState
 

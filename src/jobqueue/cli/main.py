@@ -26,6 +26,10 @@ def _fail(message: str, code: int = 2) -> click.exceptions.Exit:
 
 BACKEND_HELP = "Backend URL (overrides the app's own)."
 LOG_LEVEL = click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+QUEUES = click.option("--queues", default="default", show_default=True,
+                      help="Comma-separated queues the workers take jobs from.")  # fmt: skip
+LEASE = click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                     help="Lease per claim in seconds, renewed while a job runs.")  # fmt: skip
 
 
 @app.command()
@@ -57,15 +61,14 @@ def demo(
 @app.command()
 @click.argument("app_spec", metavar="APP")
 @click.option("--backend", envvar="JOBQUEUE_URL", help=BACKEND_HELP)
-@click.option("--queues", default="default", show_default=True, help="Comma-separated queues to take jobs from.")
+@QUEUES
 @click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
               help="Jobs run at once per process.")  # fmt: skip
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes (restarted if one dies).")  # fmt: skip
 @click.option("--pool", default="thread", show_default=True,
               help="Where plain-function handlers run: thread, or process (killed on timeout).")  # fmt: skip
-@click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Lease per claim, seconds.")  # fmt: skip
+@LEASE
 @click.option("--grace", type=click.FloatRange(min=0.0), default=30.0, show_default=True,
               help="Seconds running jobs get to finish on SIGTERM.")  # fmt: skip
 @click.option("--poll-interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
@@ -149,10 +152,8 @@ def _api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_api_options
 @click.option("--workers", type=click.IntRange(min=1), default=10, show_default=True,
               help="Jobs processed at once in this process.")  # fmt: skip
-@click.option("--queues", default="default", show_default=True,
-              help="Comma-separated queues the workers take jobs from.")  # fmt: skip
-@click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Workers' lease per claim, seconds.")  # fmt: skip
+@QUEUES
+@LEASE
 def serve(
     app_spec: str | None, backend: str | None, host: str, port: int, capacity: int | None, token: str | None,
     max_body_bytes: int, log_level: str, workers: int, queues: str, lease: float,

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from jobqueue.backends.base import Backend, Completion, Failure, ListParams, PruneParams
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import Completion, Failure, ListParams, PruneParams
 from jobqueue.clock import FakeClock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull, ValidationError
 from jobqueue.job import NewJob

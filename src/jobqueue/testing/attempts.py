@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobqueue.backends.base import Backend, ClaimParams, Completion, Failure, Lease
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease
 from jobqueue.clock import FakeClock
 from jobqueue.errors import ValidationError
 from jobqueue.job import NewJob

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from jobqueue.backends.base import Backend, Completion, Failure, ListParams
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import Completion, Failure, ListParams
 from jobqueue.clock import FakeClock
 from jobqueue.job import NewJob
 from jobqueue.outcomes import Accepted, Duplicate, Rejected

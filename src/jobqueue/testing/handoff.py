@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from jobqueue.backends.base import Backend, ClaimParams, Handoff
+from jobqueue.backends.base import Backend, Handoff
+from jobqueue.backends.params import ClaimParams
 from jobqueue.job import NewJob
 from jobqueue.testing.helpers import claim, put
 

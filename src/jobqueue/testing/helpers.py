@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from jobqueue.backends.base import Backend, ClaimParams, Failure, Lease
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import ClaimParams, Failure, Lease
 from jobqueue.job import Job, JobState, NewJob
 from jobqueue.outcomes import Accepted
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import random
 
-from jobqueue.backends.base import Backend, PruneParams, PruneResult
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import PruneParams
 from jobqueue.clock import Clock, SystemClock
+from jobqueue.outcomes import PruneResult
 from jobqueue.retention import Retention
 from jobqueue.worker.service import PeriodicService
 from jobqueue.worker.signals import WorkerSignals

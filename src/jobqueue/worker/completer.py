@@ -11,7 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from jobqueue.backends.base import Backend, Completion, Failure
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import Completion, Failure
 
 log = logging.getLogger("jobqueue.worker")
 

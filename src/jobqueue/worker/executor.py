@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from jobqueue.backends.base import Completion, Failure, Lease
+from jobqueue.backends.params import Completion, Failure, Lease
 from jobqueue.errors import PermanentError, Retry
 from jobqueue.job import Job, dump_json
 from jobqueue.retry import DEFAULT_RETRY_POLICY, after_failure

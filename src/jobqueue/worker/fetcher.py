@@ -15,7 +15,8 @@ import logging
 import random
 from collections.abc import Callable
 
-from jobqueue.backends.base import Backend, ClaimParams, Handoff
+from jobqueue.backends.base import Backend, Handoff
+from jobqueue.backends.params import ClaimParams
 from jobqueue.clock import Clock
 from jobqueue.errors import BackendError
 from jobqueue.job import Job

@@ -13,7 +13,8 @@ import logging
 import random
 from collections.abc import Callable
 
-from jobqueue.backends.base import Backend, Failure, Lease
+from jobqueue.backends.base import Backend
+from jobqueue.backends.params import Failure, Lease
 from jobqueue.clock import Clock
 from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy, after_failure
 from jobqueue.status import WorkerMetrics

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from jobqueue.backends.base import PruneResult
 from jobqueue.job import Job
+from jobqueue.outcomes import PruneResult
 from jobqueue.signals import TestSignal
 
 

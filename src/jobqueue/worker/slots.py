@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from jobqueue.backends.base import Lease
+from jobqueue.backends.params import Lease
 
 
 class Slots:

@@ -27,7 +27,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from jobqueue.app import JobQueue
-from jobqueue.backends.base import Lease
+from jobqueue.backends.params import Lease
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.job import Job
 from jobqueue.retention import Retention

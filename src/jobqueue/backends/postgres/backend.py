@@ -31,66 +31,25 @@ from typing import Any, Literal
 
 import asyncpg
 
-from jobqueue.backends.base import (
-    Capabilities,
-    ClaimParams,
-    Completion,
-    Failure,
-    Lease,
-    ListParams,
-    PruneParams,
-    PruneResult,
-)
+from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
-from jobqueue.backends.postgres.driver import DRIVER_ERRORS, Runner, fetch_on, translate
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.postgres.driver import DRIVER_ERRORS, Runner, create_pool, fetch_on, translate
 from jobqueue.backends.postgres.enqueue import enqueue_rounds
 from jobqueue.backends.postgres.notify import Announcer, Listener
+from jobqueue.backends.postgres.rows import job_of
 from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull
-from jobqueue.job import Job, JobState, NewJob, load_json
-from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, Stats, StatsBuilder
+from jobqueue.job import Job, JobState, NewJob
+from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats, StatsBuilder
 
 log = logging.getLogger("jobqueue.postgres")
 
 Durability = Literal["full", "strict", "normal"]
-_STATES = {s.value: s for s in JobState}
-#: Settings of every pooled connection. Generic plans: the statements take arrays, which custom
-#: plans gain nothing from, and planning the enqueue statement costs more than running it. A
-#: generic plan is kept for the connection's life, so it must not depend on how big the tables
-#: were when it was made: every statement here touches a few rows found by index (jobs by id,
-#: waiting jobs by queue, leases by expiry), so sequential scans and hash or merge joins (which
-#: read a whole table) are turned off, and a plan made on an empty table still probes the indexes
-#: once there are millions of jobs. No JIT: statements are short, and the disabled plan types
-#: inflate cost estimates past JIT's thresholds.
-SESSION_SETTINGS = {
-    "application_name": "jobqueue",
-    "plan_cache_mode": "force_generic_plan",
-    "enable_seqscan": "off",
-    "enable_hashjoin": "off",
-    "enable_mergejoin": "off",
-    "jit": "off",
-}
-
 #: Finished jobs deleted per prune statement: short transactions, however large the backlog.
 PRUNE_BATCH = 5_000
-
-
-def _job(row: asyncpg.Record, at: int = 0) -> Job:
-    r = row
-    result = r[at + 16]
-    return Job(
-        r[at], r[at + 1], r[at + 2], load_json(r[at + 3]), r[at + 4], _STATES[r[at + 5]], r[at + 6], r[at + 7],
-        r[at + 8], r[at + 9], r[at + 10], r[at + 11], r[at + 12], r[at + 13], r[at + 14], r[at + 15],
-        None if result is None else load_json(result), r[at + 17], r[at + 18], r[at + 19], r[at + 20],
-    )  # fmt: skip
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """No reset when a connection goes back to the pool: asyncpg's default costs a round trip per
-    operation, and these statements leave no session state (no LISTEN, SET, cursors or session
-    locks; advisory locks here are transaction-scoped)."""
 
 
 class PostgresBackend(BackendBase):
@@ -141,21 +100,7 @@ class PostgresBackend(BackendBase):
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def _create_pool(self, synchronous_commit: str | None) -> asyncpg.Pool:
-        settings = dict(SESSION_SETTINGS)
-        if synchronous_commit is not None:
-            settings["synchronous_commit"] = synchronous_commit
-        try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=1,
-                max_size=self.pool_size,
-                server_settings=settings,
-                timeout=self.connect_timeout,
-                reset=_keep_session,
-            )
-        except DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
-        return pool
+        return await create_pool(self.dsn, self.pool_size, self.connect_timeout, synchronous_commit)
 
     async def _connect_listener(self) -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(
@@ -305,7 +250,7 @@ class PostgresBackend(BackendBase):
     async def _claim(self, params: ClaimParams) -> list[Job]:
         queues = list(dict.fromkeys(params.queues))
         rows = await self._run("claim", queues, params.limit, params.worker_id, float(params.lease))
-        return [_job(row) for row in rows]
+        return [job_of(row) for row in rows]
 
     async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
         ids = [c.lease.job_id for c in completions]
@@ -340,13 +285,13 @@ class PostgresBackend(BackendBase):
         return [r.job_id in released for r in leases]
 
     async def _expired_leases(self, limit: int) -> list[Job]:
-        return [_job(row) for row in await self._run("expired_leases", limit)]
+        return [job_of(row) for row in await self._run("expired_leases", limit)]
 
     # ---- reading and administration -------------------------------------------------------
 
     async def _get(self, job_id: str) -> Job | None:
         rows = await self._run("get_job", job_id)
-        return _job(rows[0]) if rows else None
+        return job_of(rows[0]) if rows else None
 
     async def _list_jobs(self, params: ListParams) -> Page:
         cursor, limit = params.cursor or "", params.limit + 1
@@ -355,7 +300,7 @@ class PostgresBackend(BackendBase):
         else:
             state = None if params.state is None else params.state.value
             rows = await self._run("list_jobs", cursor, state, params.queue, params.task, limit)
-        jobs = [_job(row) for row in rows[: params.limit]]
+        jobs = [job_of(row) for row in rows[: params.limit]]
         return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
 
     async def _replay_dead(self, job_id: str, capacity: int | None) -> Job:
@@ -364,7 +309,7 @@ class PostgresBackend(BackendBase):
             raise JobNotFound(job_id)
         outcome = rows[0][0]
         if outcome == "done":
-            job = _job(rows[0], 1)
+            job = job_of(rows[0], 1)
             self._work_available({job.queue})
             return job
         if outcome == "full":
@@ -377,7 +322,7 @@ class PostgresBackend(BackendBase):
         if not rows:
             raise JobNotFound(job_id)
         if rows[0][0] == "done":
-            return _job(rows[0], 1)
+            return job_of(rows[0], 1)
         raise InvalidTransition(job_id, rows[0][0], "cancel")
 
     async def _stats(self) -> Stats:

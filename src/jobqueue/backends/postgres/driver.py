@@ -81,3 +81,41 @@ async def fetch_on(conn: asyncpg.Connection, query: str, args: Sequence[Any]) ->
     except DRIVER_ERRORS as exc:
         raise translate(exc) from exc
     return rows
+
+
+#: Settings of every pooled connection. Generic plans: the statements take arrays, which custom
+#: plans gain nothing from, and planning the enqueue statement costs more than running it. A
+#: generic plan is kept for the connection's life, so it must not depend on how big the tables
+#: were when it was made: every statement here touches a few rows found by index (jobs by id,
+#: waiting jobs by queue, leases by expiry), so sequential scans and hash or merge joins (which
+#: read a whole table) are turned off, and a plan made on an empty table still probes the indexes
+#: once there are millions of jobs. No JIT: statements are short, and the disabled plan types
+#: inflate cost estimates past JIT's thresholds.
+SESSION_SETTINGS = {
+    "application_name": "jobqueue",
+    "plan_cache_mode": "force_generic_plan",
+    "enable_seqscan": "off",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "jit": "off",
+}
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset when a connection goes back to the pool: asyncpg's default costs a round trip per
+    operation, and these statements leave no session state (no LISTEN, SET, cursors or session
+    locks; advisory locks here are transaction-scoped)."""
+
+
+async def create_pool(dsn: str, size: int, timeout: float, synchronous_commit: str | None) -> asyncpg.Pool:
+    """A pool of up to ``size`` connections with :data:`SESSION_SETTINGS` (and ``synchronous_commit``)."""
+    settings = dict(SESSION_SETTINGS)
+    if synchronous_commit is not None:
+        settings["synchronous_commit"] = synchronous_commit
+    try:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=size, server_settings=settings, timeout=timeout, reset=_keep_session
+        )
+    except DRIVER_ERRORS as exc:
+        raise translate(exc) from exc
+    return pool

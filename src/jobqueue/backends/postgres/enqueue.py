@@ -16,25 +16,13 @@ from typing import Any
 import asyncpg
 import orjson
 
+from jobqueue.backends.postgres.rows import job_from_json
 from jobqueue.errors import BackendError
 from jobqueue.job import Job, JobState, NewJob, load_json
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected
 
-_STATES = {s.value: s for s in JobState}
-
 #: Runs the statement with these arguments: (rows, whether a connection was lost meanwhile).
 Execute = Callable[[tuple[Any, ...]], Awaitable[tuple[list[asyncpg.Record], bool]]]
-
-
-def job_from_json(text: str) -> Job:
-    """A job from ``row_to_json`` of a jobs row (extra columns ignored)."""
-    row = load_json(text)
-    return Job(
-        row["id"], row["queue"], row["task"], row["payload"], row["priority"], _STATES[row["state"]],
-        row["retry_count"], row["max_retries"], row["idempotency_key"], row["created_at"], row["run_at"],
-        row["started_at"], row["finished_at"], row["last_attempt"], row["next_retry_at"], row["error"],
-        row["result"], row["timeout"], row["lease_expires_at"], row["worker_id"], row["lease_token"],
-    )  # fmt: skip
 
 
 #: Payload bytes sent in one statement at most (PostgreSQL refuses a parameter of 1 GiB or more).
@@ -52,23 +40,25 @@ async def enqueue_rounds(
 
     A batch of very large payloads is sent in several parts, in order (each sees the ones before).
     """
+
+    async def run(batch: list[NewJob], caps: dict[str, int], look: bool) -> tuple[list[asyncpg.Record], bool]:
+        return await execute(statement_args(batch, caps, channel, look, now()))
+
     outcomes: list[EnqueueOutcome] = []
     start = size = 0
     for end, job in enumerate(jobs):
         size += len(job.payload_json)
         if size > MAX_STATEMENT_BYTES and end > start:
-            outcomes += await _rounds(jobs[start:end], capacity, execute, now, channel)
+            outcomes += await _rounds(jobs[start:end], capacity, run)
             start, size = end, len(job.payload_json)
-    return outcomes + await _rounds(jobs[start:], capacity, execute, now, channel)
+    return outcomes + await _rounds(jobs[start:], capacity, run)
 
 
-async def _rounds(
-    jobs: Sequence[NewJob],
-    capacity: Mapping[str, int] | None,
-    execute: Execute,
-    now: Callable[[], float | None],
-    channel: str | None,
-) -> list[EnqueueOutcome]:
+#: Runs one round: (the jobs, their queues' capacities, whether to look for stored ids first).
+Round = Callable[[list[NewJob], dict[str, int], bool], Awaitable[tuple[list[asyncpg.Record], bool]]]
+
+
+async def _rounds(jobs: Sequence[NewJob], capacity: Mapping[str, int] | None, run: Round) -> list[EnqueueOutcome]:
     outcomes: list[EnqueueOutcome | None] = [None] * len(jobs)
     pending = list(range(len(jobs)))
     first_round, lost_connection = True, False
@@ -89,9 +79,8 @@ async def _rounds(
                                             if jobs[i].queue in capacity}  # fmt: skip
         # The first round leaves ids already stored to the insert's ON CONFLICT (they come back
         # as K), which saves an index probe per job on the common path; later rounds look.
-        args = statement_args([jobs[i] for i in batch], caps, channel, not first_round, now())
+        rows, lost = await run([jobs[i] for i in batch], caps, not first_round)
         first_round = False
-        rows, lost = await execute(args)
         lost_connection = lost_connection or lost
         retry = decide(jobs, batch, rows, caps, outcomes, lost_connection)
         pending = sorted(later + retry)

@@ -26,17 +26,10 @@ from typing import Any
 
 import orjson
 
-from jobqueue.backends.base import (
-    Capabilities,
-    ClaimParams,
-    Completion,
-    Failure,
-    Lease,
-    ListParams,
-    PruneParams,
-    PruneResult,
-)
+from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.redis.codec import JOB_FIELDS, job_of, translate
 from jobqueue.backends.redis.scripts import Scripts
 from jobqueue.backends.redis.wake import WakeListener
 from jobqueue.backends.redis.wire import Address, Arg, RedisReplyError, Wire
@@ -50,95 +43,22 @@ from jobqueue.errors import (
     JobNotFound,
     QueueFull,
 )
-from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob, load_json
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats, StatsBuilder
+from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, PruneResult, Rejected, Stats, StatsBuilder
 from jobqueue.retention import Retention
 
 log = logging.getLogger("jobqueue.redis")
 
 DEFAULT_PREFIX = "jobqueue"
-#: Order of the job hash fields the scripts return (``JOB_FIELDS`` in ``lua/common.lua``).
-JOB_FIELDS = (
-    "spec", "queue", "task", "state", "retry_count", "created_at", "run_at", "started_at",
-    "finished_at", "last_attempt", "next_retry_at", "error", "result", "lease_expires_at",
-    "worker_id", "lease_token",
-)  # fmt: skip
 #: ``maxmemory-policy`` values that may evict keys without a TTL, which all of ours are.
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
-#: Redis errors that mean "not now" rather than "wrong": answered as BackendUnavailable (503).
-TRANSIENT_ERRORS = frozenset({"OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"})
 #: Most jobs (and keys) one prune script deletes before handing back to the event loop and Redis.
 PRUNE_CHUNK = 1000
 #: Most jobs one enqueue script stores: a larger batch is sent as several scripts.
 ENQUEUE_CHUNK = 1000
 
-_STATES = {s.value.encode(): s for s in JobState}
-
-
 #: The delays and key TTLs most jobs have, formatted once.
 _SECONDS = {value: repr(value) for value in (0.0, DEFAULT_KEY_TTL)}
-
-
-def _job(v: Sequence[Any]) -> Job:
-    """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent; an absent
-    retry_count or lease_token is 0: enqueue does not write them). The lease fields of a job that
-    is not PROCESSING are left over from its last attempt and read as None. Inlined: it runs per job."""
-    (spec, queue, task, state, retries, created, run_at, started, finished, last, next_retry, error, result,
-     expires, worker, token) = v  # fmt: skip
-    id_, priority, max_retries, key, timeout, payload = load_json(spec)
-    if state != b"PROCESSING":
-        expires = worker = None
-    return Job(
-        id_, queue.decode(), task.decode(), payload, priority, _STATES[state],
-        0 if retries is None else int(retries), max_retries, key, float(created), float(run_at),
-        None if started is None else float(started), None if finished is None else float(finished),
-        None if last is None else float(last), None if next_retry is None else float(next_retry),
-        None if error is None else error.decode(), None if result is None else load_json(result), timeout,
-        None if expires is None else float(expires), None if worker is None else worker.decode(),
-        0 if token is None else int(token),
-    )  # fmt: skip
-
-
-#: URL options (``?name=value``) and how each is read; the ``keep_*`` ones set :class:`Retention`.
-URL_OPTIONS = ("prefix", "key_grace", "connect_timeout", "command_timeout", "keep_completed", "keep_dead",
-               "keep_cancelled")  # fmt: skip
-#: Options the connection itself reads (see :class:`~jobqueue.backends.redis.wire.Address`).
-CONNECTION_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs")
-
-
-def options_from_url(query: Mapping[str, str]) -> dict[str, Any]:
-    """Keyword arguments of :class:`RedisBackend` from a URL's query string.
-
-    ``keep_completed``, ``keep_dead`` and ``keep_cancelled`` are retention times in seconds, or
-    ``forever`` to keep those jobs until :meth:`RedisBackend.prune`.
-    """
-    unknown = set(query) - set(URL_OPTIONS) - set(CONNECTION_OPTIONS)
-    if unknown:
-        raise ConfigurationError(f"unknown redis option(s): {', '.join(sorted(unknown))}")
-    options: dict[str, Any] = {}
-    keep: dict[str, float | None] = {}
-    for name, value in query.items():
-        if name in CONNECTION_OPTIONS:
-            continue
-        if name == "prefix":
-            options[name] = value
-            continue
-        try:
-            seconds = None if name.startswith("keep_") and value == "forever" else float(value)
-        except ValueError:
-            raise ConfigurationError(f"redis option {name}={value!r} is not a number of seconds") from None
-        if name.startswith("keep_"):
-            keep[{"keep_completed": "completed", "keep_dead": "dead_lettered"}.get(name, "cancelled")] = seconds
-        else:
-            options[name] = seconds
-    if keep:
-        default = Retention()
-        options["retention"] = Retention(
-            keep.get("completed", default.completed),
-            keep.get("dead_lettered", default.dead_lettered),
-            keep.get("cancelled", default.cancelled),
-        )
-    return options
 
 
 def _seconds(value: float | None) -> str:
@@ -216,7 +136,7 @@ class RedisBackend(BackendBase):
         try:
             await self._scripts.load()
         except RedisReplyError as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
 
     async def _close(self) -> None:
         await self._listener.close()
@@ -245,13 +165,13 @@ class RedisBackend(BackendBase):
         try:
             return await self._wire.call(*args)
         except RedisReplyError as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
 
     async def _run(self, script: str, *args: Arg) -> Any:
         try:
             return await self._scripts.run(script, *args)
         except RedisReplyError as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
 
     # ---- enqueue --------------------------------------------------------------------------
 
@@ -307,7 +227,7 @@ class RedisBackend(BackendBase):
                 assert capacity is not None
                 outcomes.append(Rejected(new.queue, capacity[new.queue]))
             else:
-                outcomes.append(Duplicate(_job(result)))
+                outcomes.append(Duplicate(job_of(result)))
         return outcomes, accepted
 
     # ---- worker operations ----------------------------------------------------------------
@@ -316,7 +236,7 @@ class RedisBackend(BackendBase):
         queues = list(dict.fromkeys(params.queues))
         rows = await self._run("claim", self._now(), repr(float(params.lease)), params.worker_id,
                                str(params.limit), *queues)  # fmt: skip
-        return [_job(row) for row in rows]
+        return [job_of(row) for row in rows]
 
     async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
         args: list[Arg] = [self._now(), *self._retain]
@@ -349,20 +269,20 @@ class RedisBackend(BackendBase):
 
     async def _expired_leases(self, limit: int) -> list[Job]:
         rows = await self._run("expired", self._now(), str(limit))
-        return [_job(row) for row in rows]
+        return [job_of(row) for row in rows]
 
     # ---- reading and administration -------------------------------------------------------
 
     async def _get(self, job_id: str) -> Job | None:
         row = await self._call("HMGET", f"{self.namespace}job:{job_id}", *JOB_FIELDS)
-        return None if row[0] is None else _job(row)
+        return None if row[0] is None else job_of(row)
 
     async def _list_jobs(self, params: ListParams) -> Page:
         state = "" if params.state is None else params.state.value
         reply = await self._run(
             "list", params.cursor or "", str(params.limit), state, params.queue or "", params.task or ""
         )
-        jobs = [_job(row) for row in reply[1:]]
+        jobs = [job_of(row) for row in reply[1:]]
         return Page(jobs, jobs[-1].id if reply[0] == 1 and jobs else None)
 
     async def _replay_dead(self, job_id: str, capacity: int | None) -> Job:
@@ -386,7 +306,7 @@ class RedisBackend(BackendBase):
         if status == b"STATE":
             raise InvalidTransition(job_id, reply[1].decode(), operation)
         if status == b"OK":
-            return _job(reply[1])
+            return job_of(reply[1])
         raise BackendError(f"unexpected reply from the {operation} script: {reply!r}")
 
     async def _stats(self) -> Stats:
@@ -428,10 +348,3 @@ def _info_field(info: bytes, name: str) -> str | None:
         if key == name:
             return value.strip()
     return None
-
-
-def _translate(exc: RedisReplyError) -> BackendError:
-    """A Redis error reply as jobqueue's: transient conditions are BackendUnavailable (retry later)."""
-    if exc.code in TRANSIENT_ERRORS:
-        return BackendUnavailable(f"Redis cannot take this now: {exc}")
-    return BackendError(f"Redis error: {exc}")

@@ -39,17 +39,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from jobqueue.backends.base import (
-    Capabilities,
-    ClaimParams,
-    Completion,
-    Failure,
-    Lease,
-    ListParams,
-    PruneParams,
-    PruneResult,
-)
+from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
 from jobqueue.backends.sqlite import transactions as tx
 from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Durability, apply_schema, connect
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
@@ -63,7 +55,7 @@ from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError
 from jobqueue.job import Job, NewJob, dump_json, load_json
-from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, Stats
+from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats
 
 T = TypeVar("T")
 Body = Callable[[sqlite3.Connection], T]

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobqueue.backends.base import ClaimParams, Failure, Lease, PruneParams, PruneResult
+from jobqueue.backends.params import ClaimParams, Failure, Lease, PruneParams
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
 from jobqueue.backends.sqlite.rows import Counts, job_of
 from jobqueue.backends.sqlite.sql import Q, chunk_sizes, multi_row
@@ -20,7 +20,7 @@ from jobqueue.backends.sqlite.wake import MAX_MESSAGE
 from jobqueue.clock import Clock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
 from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected, Stats, StatsBuilder
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, PruneResult, Rejected, Stats, StatsBuilder
 
 # ---- enqueue -------------------------------------------------------------------------------
 

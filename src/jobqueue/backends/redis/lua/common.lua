@@ -68,7 +68,7 @@ local Changes = {}
 Changes.__index = Changes
 
 local function changes()
-  return setmetatable({zadd = {}, zrem = {}, incr = {}}, Changes)
+  return setmetatable({zadd = {}, zrem = {}, incr = {}, woken = {}}, Changes)
 end
 
 function Changes:add(key, score, member)
@@ -123,6 +123,11 @@ local function variadic(command, key, args)
   end
 end
 
+-- Work may have become claimable in a queue: its waiters are told once the changes are written.
+function Changes:wake(queue)
+  self.woken[queue] = true
+end
+
 function Changes:write()
   for key, members in pairs(self.zrem) do
     variadic('ZREM', key, members)
@@ -134,6 +139,9 @@ function Changes:write()
     if delta ~= 0 then
       redis.call('HINCRBY', P .. 'counts', field, delta)
     end
+  end
+  for queue in pairs(self.woken) do
+    redis.call('PUBLISH', P .. 'wake:' .. queue, '1')
   end
 end
 
@@ -149,10 +157,6 @@ local function schedule(ch, queue, id, rank, due, now)
   else
     ch:add(P .. 'delayed:' .. queue, fmt(due), id)
   end
-end
-
-local function wake(queue)
-  redis.call('PUBLISH', P .. 'wake:' .. queue, '1')
 end
 
 -- Delete up to `limit` jobs of a finished state that finished before `cutoff`; returns how many.

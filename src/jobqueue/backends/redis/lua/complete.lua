@@ -12,15 +12,14 @@ for i = 5, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   local key = job_key(id)
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue')
-  if v[1] == 'PROCESSING' and v[2] == token then
+  local held = v[1] == 'PROCESSING' and v[2] == token
+  out[#out + 1] = held and 1 or 0
+  if held then
     redis.call('HSET', key, 'state', 'COMPLETED', 'result', ARGV[i + 2], 'finished_at', stamp)
     ch:remove(leases, id)
     ch:add(done, stamp, id)
     ch:move(v[3], id, 'PROCESSING', 'COMPLETED')
     finished = finished + 1
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
   end
 end
 ch:write()

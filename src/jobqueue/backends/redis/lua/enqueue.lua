@@ -19,7 +19,6 @@ end
 local seq = redis.call('INCRBY', P .. 'seq', n) - n
 local ch = changes()
 local depth = {} -- queue -> waiting jobs, counting this batch's
-local woken = {}
 local inserted = {}
 local with_keys = false
 -- Key names built once per call, not once per job.
@@ -92,16 +91,13 @@ for i = 3, #ARGV, 10 do
       else
         ch:add(P .. 'delayed:' .. queue, due_text, id)
       end
-      woken[queue] = true
+      ch:wake(queue)
       inserted[id] = true
       out[#out + 1] = 1
     end
   end
 end
 ch:write()
-for queue in pairs(woken) do
-  wake(queue)
-end
 -- Keys expired longer ago than the grace are forgotten by the calls that add keys (the cleaner
 -- for keys): a few more than each call adds, so that they cannot pile up under any steady load.
 if with_keys and ARGV[2] ~= '' then

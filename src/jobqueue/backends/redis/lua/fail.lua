@@ -6,13 +6,13 @@ local now = clock(ARGV[1])
 local stamp = fmt(now)
 local ch = changes()
 local out = {}
-local woken = {}
 local dead = 0
 for i = 5, #ARGV, 5 do
   local id, token, err, delay, if_expired = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = job_key(id)
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'rank', 'retry_count')
-  if v[1] == 'PROCESSING' and v[2] == token and (if_expired == '0' or tonumber(v[4]) <= now) then
+  local held = v[1] == 'PROCESSING' and v[2] == token and (if_expired == '0' or tonumber(v[4]) <= now)
+  if held then
     local queue = v[3]
     local retries = (tonumber(v[6]) or 0) + 1
     ch:remove(P .. 'leases', id)
@@ -28,16 +28,11 @@ for i = 5, #ARGV, 5 do
       -- A retry always re-enters its queue, whatever the capacity.
       schedule(ch, queue, id, v[5], due, now)
       ch:move(queue, id, 'PROCESSING', 'FAILED')
-      woken[queue] = true
+      ch:wake(queue)
     end
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
   end
+  out[#out + 1] = held and 1 or 0
 end
 ch:write()
-for queue in pairs(woken) do
-  wake(queue)
-end
 retain('DEAD_LETTERED', now, ARGV[3], dead)
 return out

@@ -8,13 +8,12 @@ for i = 3, #ARGV, 2 do
   local id = ARGV[i]
   local key = job_key(id)
   local v = redis.call('HMGET', key, 'state', 'lease_token')
-  if v[1] == 'PROCESSING' and v[2] == ARGV[i + 1] then
+  local held = v[1] == 'PROCESSING' and v[2] == ARGV[i + 1]
+  if held then
     redis.call('HSET', key, 'lease_expires_at', expires)
     ch:add(P .. 'leases', expires, id)
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
   end
+  out[#out + 1] = held and 1 or 0
 end
 ch:write()
 return out

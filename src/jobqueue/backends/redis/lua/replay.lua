@@ -20,6 +20,6 @@ local ch = changes()
 ch:remove(P .. 'done:DEAD_LETTERED', id)
 schedule(ch, v[2], id, v[3], now, now)
 ch:move(v[2], id, 'DEAD_LETTERED', 'PENDING')
+ch:wake(v[2])
 ch:write()
-wake(v[2])
 return {'OK', read_job(id)}

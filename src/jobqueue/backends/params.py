@@ -1,0 +1,88 @@
+"""What the backend operations take and return (besides jobs and the outcomes of
+:mod:`jobqueue.outcomes`): one small frozen dataclass per kind of argument."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jobqueue.errors import ValidationError
+from jobqueue.job import JobState
+
+DEFAULT_LEASE = 30.0
+#: The most jobs one ``list_jobs`` page may hold.
+MAX_PAGE = 10_000
+
+
+# ---- claim and its results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimParams:
+    """Claim up to ``limit`` due jobs from ``queues`` for ``worker_id``, leased for ``lease`` seconds."""
+
+    queues: Sequence[str]
+    worker_id: str
+    limit: int
+    lease: float = DEFAULT_LEASE
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Identifies one attempt: the job and the token its claim received."""
+
+    job_id: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A successful attempt and its JSON result."""
+
+    lease: Lease
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed attempt.
+
+    ``retry_delay`` is the wait before the next attempt in seconds, or ``None`` to dead-letter.
+    The attempt is counted (``retry_count`` + 1) either way. ``if_expired`` (the reaper's) applies
+    the failure only while the lease is still expired: a heartbeat that renewed it in the meantime
+    wins, and the worker keeps its job.
+    """
+
+    lease: Lease
+    error: str
+    retry_delay: float | None
+    if_expired: bool = False
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListParams:
+    """Filter and page for ``Backend.list_jobs``; jobs come oldest first (by id)."""
+
+    state: JobState | None = None
+    queue: str | None = None
+    task: str | None = None
+    #: Return jobs whose id sorts after this one (the ``next_cursor`` of the previous page).
+    cursor: str | None = None
+    limit: int = 100
+
+    def __post_init__(self) -> None:
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_PAGE:
+            raise ValidationError("limit", f"must be an integer from 1 to {MAX_PAGE}")
+
+
+@dataclass(frozen=True, slots=True)
+class PruneParams:
+    """Delete finished jobs that finished before these times (``None`` keeps them), and expired keys."""
+
+    completed_before: float | None = None
+    dead_before: float | None = None
+    cancelled_before: float | None = None
