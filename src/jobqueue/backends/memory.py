@@ -211,7 +211,7 @@ class MemoryBackend(BackendBase):
                 continue
             self._end_lease(job)
             self._set_state(job, S.COMPLETED)
-            job.result = load_json(result)  # a copy, as a store would give back
+            job.result = None if result == b"null" else load_json(result)  # a copy, as a store gives back
             job.finished_at = now
             done.append(True)
         return done

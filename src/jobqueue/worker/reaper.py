@@ -83,6 +83,6 @@ class Reaper(PeriodicService):
         recovered = await recover_expired(self.backend, self.policy_for)
         if recovered:
             self.metrics.recovered += recovered
-            log.warning("worker.recovered jobs=%d (lease expired: worker lost)", recovered)
+            log.warning("worker.recovered id=%s jobs=%d (lease expired: worker lost)", self.owner, recovered)
         self.signals.lease_recovered.signal(recovered)
         return recovered

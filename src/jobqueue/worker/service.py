@@ -31,6 +31,8 @@ class PeriodicService:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
+        #: The worker this service belongs to, for log lines.
+        self.owner = ""
         self._task: asyncio.Task[None] | None = None
 
     def interval(self) -> float:
@@ -61,4 +63,4 @@ class PeriodicService:
         try:
             await self.run_once()
         except Exception as exc:
-            log.error("worker.%s_failed: %s", self.name, exc)
+            log.error("worker.%s_failed id=%s: %s", self.name, self.owner, exc)

@@ -10,9 +10,10 @@ from jobqueue.backends.params import Lease
 
 
 class Slots:
-    def __init__(self, concurrency: int, on_freed: Callable[[], None]) -> None:
+    def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
-        self._on_freed = on_freed
+        #: Called when a slot is freed (the fetcher's ``poke``: a free slot may end its wait).
+        self.on_freed: Callable[[], None] = _nothing
         self._running: dict[str, tuple[Lease, asyncio.Task[None]]] = {}
         self._lost: set[str] = set()
 
@@ -31,7 +32,7 @@ class Slots:
         """The job's attempt is over (recorded, fenced or cancelled)."""
         self._lost.discard(job_id)
         self._running.pop(job_id, None)
-        self._on_freed()
+        self.on_freed()
 
     def held(self) -> list[tuple[Lease, asyncio.Task[None]]]:
         return list(self._running.values())
@@ -45,3 +46,7 @@ class Slots:
 
     def was_lost(self, job_id: str) -> bool:
         return job_id in self._lost
+
+
+def _nothing() -> None:
+    pass

@@ -58,13 +58,16 @@ class Worker:
         self.signals = WorkerSignals()
         backend = app.backend
         self.completer = Completer(backend)
-        self.slots = Slots(config.concurrency, on_freed=self._slot_freed)
+        self.slots = Slots(config.concurrency)
         self.fetcher = Fetcher(backend, config, self.id, self.slots, self._start, self.completer, self.clock,
                                self.signals)  # fmt: skip
+        self.slots.on_freed = self.fetcher.poke
         self.heartbeater = Heartbeater(backend, self.slots, config.lease, self.clock, self.signals)
         self.reaper = Reaper(backend, app.retry_policy, config.reaper_interval or 5.0, self.clock, self.metrics,
                              self.signals)  # fmt: skip
         self.cleaner = Cleaner(backend, config.retention or Retention(), self.clock, self.signals)
+        for service in (self.heartbeater, self.reaper, self.cleaner):
+            service.owner = self.id
         self._signals = 0
         self._runtime: Runtime | None = None
 
@@ -183,9 +186,6 @@ class Worker:
         return pending
 
     # ---- running jobs ---------------------------------------------------------------------
-
-    def _slot_freed(self) -> None:
-        self.fetcher.poke()
 
     def _start(self, job: Job) -> None:
         self.metrics.claimed += 1
