@@ -129,7 +129,8 @@ class Backend(Protocol):
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         """Wait until a job may be claimable in ``queues`` or ``timeout`` seconds pass.
 
-        ``True`` when woken by new work. A spurious wake-up is allowed; a missed one is not (a
+        A delayed or retried job coming due is work: the wait ends at its due time, not at the
+        timeout. ``True`` when woken by new work. A spurious wake-up is allowed; a missed one is not (a
         job enqueued in this process always wakes a waiter at once).
         """
         ...

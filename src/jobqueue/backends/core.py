@@ -28,6 +28,10 @@ from jobqueue.job import Job, NewJob, dump_json
 from jobqueue.lifecycle import OpenClose
 from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
 
+#: Seconds a wait for a due job lasts past its due time, so that the claim after it finds the job
+#: due however the clocks round (a claim a moment early finds nothing and waits again).
+DUE_MARGIN = 0.001
+
 
 class BackendBase(OpenClose, ABC):
     """The lifecycle, guards and shared checks of a backend; subclasses store."""
@@ -128,7 +132,14 @@ class BackendBase(OpenClose, ABC):
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         self._require_open()
-        return await self._wait_for_work(queues, timeout)
+        # A delayed or retried job must start at its time, not at the next poll: the wait ends
+        # when the earliest one comes due. Work enqueued meanwhile wakes the wait, and the next
+        # wait looks again.
+        due_in = await self._due_in(queues)
+        if due_in is None or due_in >= timeout:
+            return await self._wait_for_work(queues, timeout)
+        await self._wait_for_work(queues, max(due_in, 0.0) + DUE_MARGIN)
+        return True  # woken, or the job came due: work either way
 
     async def prune(self, params: PruneParams) -> PruneResult:
         self._require_open()
@@ -175,6 +186,11 @@ class BackendBase(OpenClose, ABC):
 
     @abstractmethod
     async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool: ...
+
+    async def _due_in(self, queues: Sequence[str]) -> float | None:
+        """Seconds until the earliest delayed or retried job of ``queues`` is due (<= 0: one is
+        due now), or ``None`` when there is none. Without this, such jobs start at the next poll."""
+        return None
 
     @abstractmethod
     async def _prune(self, params: PruneParams) -> PruneResult: ...

@@ -332,6 +332,12 @@ class MemoryBackend(BackendBase):
     async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         return await self._wakeup.wait(timeout)
 
+    async def _due_in(self, queues: Sequence[str]) -> float | None:
+        # A heap may start with a stale entry (a job cancelled since): the wait then ends early,
+        # and the claim after it drops the entry.
+        firsts = [heap[0][0] for queue in queues if (heap := self._delayed.get(queue))]
+        return min(firsts) - self.clock.time() if firsts else None
+
     async def _prune(self, params: PruneParams) -> PruneResult:
         now = self.clock.time()
         cutoffs = {

@@ -147,6 +147,37 @@ class AdminSuite:
         await put(backend, NewJob("x"))
         assert await asyncio.wait_for(waiter, 5) is True
 
+    async def test_wait_for_work_wakes_on_a_delayed_enqueue(self, backend: Backend) -> None:
+        # The waiter must learn of the new due time: it was waiting for the whole timeout.
+        await backend.wait_for_work(["default"], 0.01)
+        waiter = asyncio.create_task(backend.wait_for_work(["default"], 30))
+        await asyncio.sleep(0)
+        await put(backend, NewJob("x", delay=60))
+        assert await asyncio.wait_for(waiter, 5) is True
+
+    async def test_wait_for_work_ends_when_a_delayed_job_comes_due(self, backend: Backend, clock: FakeClock) -> None:
+        (job,) = await put(backend, NewJob("x", delay=0.2))
+        await _wait_until_due(backend, 0.2)
+        clock.advance(0.2)
+        assert [j.id for j in await claim(backend)] == [job.id]
+
+    async def test_wait_for_work_ends_when_a_retry_comes_due(self, backend: Backend, clock: FakeClock) -> None:
+        await put(backend, NewJob("x"))
+        (job,) = await claim(backend)
+        assert await backend.fail([Failure(lease_of(job), "boom", retry_delay=0.2)]) == [True]
+        await _wait_until_due(backend, 0.2)
+        clock.advance(0.2)
+        assert [j.id for j in await claim(backend)] == [job.id]
+
     async def test_wait_for_work_times_out_without_work(self, backend: Backend) -> None:
         await backend.wait_for_work(["default"], 0.01)
         assert await backend.wait_for_work(["default"], 0.05) is False
+
+
+async def _wait_until_due(backend: Backend, due_in: float) -> None:
+    """Wait for work as an idle worker would, with a poll interval far longer than ``due_in``: each
+    wait must end by the due time (the fake clock stands still, so it stays ``due_in`` away)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() < started + due_in:  # a spurious wake-up is allowed: wait again
+        await asyncio.wait_for(backend.wait_for_work(["default"], 30), 10 * due_in)

@@ -209,7 +209,8 @@ class PostgresBackend(BackendBase):
             outcomes = await self._enqueue_on(accept, jobs, capacity, self.q.channel if alone else None)
         finally:
             self._enqueuing -= 1
-        queues = {o.job.queue for o in outcomes if type(o) is Accepted and o.job.state is JobState.PENDING}
+        # Delayed jobs too: a waiting worker shortens its wait to their due time.
+        queues = {o.job.queue for o in outcomes if type(o) is Accepted}
         if not alone:
             self._work_available(queues)
         elif queues:
@@ -269,8 +270,9 @@ class PostgresBackend(BackendBase):
             [f.if_expired for f in failures],
         )
         done = {row[0] for row in rows}
-        due_now = {f.lease.job_id for f in failures if f.retry_delay is not None and f.retry_delay <= 0}
-        self._work_available({row[1] for row in rows if row[0] in due_now})
+        # Every retry, due now or later: a waiting worker shortens its wait to its due time.
+        retried = {f.lease.job_id for f in failures if f.retry_delay is not None}
+        self._work_available({row[1] for row in rows if row[0] in retried})
         return [f.lease.job_id in done for f in failures]
 
     async def _heartbeat(self, leases: Sequence[Lease], lease: float) -> list[bool]:
@@ -350,6 +352,10 @@ class PostgresBackend(BackendBase):
             step = remaining if retry_in is None else min(remaining, retry_in + 0.001)
             if await self._wakeup.wait(step):
                 return True
+
+    async def _due_in(self, queues: Sequence[str]) -> float | None:
+        ((due_in,),) = await self._run("due_in", list(queues))
+        return None if due_in is None else float(due_in)
 
     async def _prune(self, params: PruneParams) -> PruneResult:
         jobs = keys = 0

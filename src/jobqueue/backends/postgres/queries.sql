@@ -216,6 +216,16 @@ SELECT {job_columns} FROM {schema}.jobs
 WHERE state = 'PROCESSING' AND lease_expires_at <= {now}
 ORDER BY lease_expires_at, id LIMIT $2;
 
+-- name: due_in
+-- Seconds until the earliest delayed or retried job of the queues $2 is due (<= 0: one is due
+-- now), NULL when none waits: one seek of jobs_due per queue.
+SELECT min(d.run_at) - {now} FROM unnest($2::text[]) AS q(name)
+CROSS JOIN LATERAL (
+    SELECT run_at FROM {schema}.jobs
+    WHERE queue = q.name AND state IN ('SCHEDULED', 'FAILED')
+    ORDER BY run_at LIMIT 1
+) AS d;
+
 -- name: get_job
 SELECT {job_columns} FROM {schema}.jobs WHERE id = $1;
 

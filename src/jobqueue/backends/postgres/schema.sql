@@ -37,6 +37,9 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_waiting ON jobs (queue, priority DESC, seq)
     WHERE state IN ('PENDING', 'SCHEDULED', 'FAILED');
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'PROCESSING';
+-- An idle worker's wait ends when the earliest delayed or retried job of its queues comes due
+-- (due_in): one seek here, however many jobs wait.
+CREATE INDEX jobs_due ON jobs (queue, run_at) WHERE state IN ('SCHEDULED', 'FAILED');
 CREATE INDEX jobs_finished ON jobs (state, finished_at)
     WHERE state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED');
 -- The dead-letter queue, listed oldest first (list_dead_jobs): dead jobs are few, so it is small.

@@ -37,7 +37,6 @@ from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
 from jobqueue.errors import (
     BackendError,
-    BackendUnavailable,
     ConfigurationError,
     InvalidTransition,
     JobNotFound,
@@ -318,18 +317,14 @@ class RedisBackend(BackendBase):
         return builder.build(int(keys))
 
     async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
-        """Woken by the wake channel (pub/sub) within a millisecond of new work anywhere; a
-        delayed job coming due ends the wait at its due time."""
+        """Woken by the wake channel (pub/sub) within a millisecond of new work anywhere."""
         if await self._listener.listen(queues, timeout):
             return True  # just subscribed: work published before that would be missed
-        try:
-            until_due = float(await self._run("next_due", self._now(), *dict.fromkeys(queues)))
-        except BackendUnavailable:
-            until_due = -1.0  # the poll will try again
-        if 0 <= until_due <= timeout:
-            await self._wakeup.wait(until_due)
-            return True
         return await self._wakeup.wait(timeout)
+
+    async def _due_in(self, queues: Sequence[str]) -> float | None:
+        due_in = float(await self._run("next_due", self._now(), *dict.fromkeys(queues)))
+        return None if due_in < 0 else due_in
 
     async def _prune(self, params: PruneParams) -> PruneResult:
         jobs = keys = 0

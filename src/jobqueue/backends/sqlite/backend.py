@@ -347,6 +347,14 @@ class SQLiteBackend(BackendBase):
                 self._signals += 1
                 return True
 
+    async def _due_in(self, queues: Sequence[str]) -> float | None:
+        def earliest(conn: sqlite3.Connection) -> float | None:
+            rows = [conn.execute(Q["next_due"], (queue,)).fetchone() for queue in queues]
+            return min((row[0] for row in rows if row is not None), default=None)
+
+        due = await self._read(earliest)
+        return None if due is None else due - self.clock.time()
+
     def _listen(self) -> None:
         self._channel.listen(self._wake, self._on_handed_message)
 

@@ -81,6 +81,10 @@ SELECT {job_columns} FROM jobs
 WHERE state = 'PROCESSING' AND lease_expires_at <= ?
 ORDER BY lease_expires_at, id LIMIT ?;
 
+-- name: next_due
+-- When the earliest delayed or retried job of one queue is due, or NULL (one seek of jobs_due).
+SELECT run_at FROM jobs WHERE queue = ? AND state IN ('SCHEDULED', 'FAILED') ORDER BY run_at LIMIT 1;
+
 -- name: get_job
 SELECT {job_columns} FROM jobs WHERE id = ?;
 
