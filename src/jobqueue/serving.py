@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from jobqueue.api.app import create_app
 from jobqueue.api.auth import check_bind
+from jobqueue.api.protocol import DEFAULT_LIMITS, ConnectionLimits
 from jobqueue.api.server import bind, run, serve, url_of
 from jobqueue.app import JobQueue
 from jobqueue.status import WorkerSummary
@@ -93,6 +94,8 @@ def serve_queue(
     max_body_bytes: int = 1 << 20,
     log_level: str = "warning",
     lease: float = 30.0,
+    limits: ConnectionLimits = DEFAULT_LIMITS,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     """Serve the API for ``queue`` (and ``workers`` job slots in this process) until SIGINT/SIGTERM.
 
@@ -103,7 +106,9 @@ def serve_queue(
     check_bind(host, token)
     sock = bind(host, port)
     in_process = [Worker(queue, WorkerConfig(queues=queues, concurrency=workers, lease=lease))] if workers else []
-    app = create_app_with_workers(queue, in_process, token=token, max_body_bytes=max_body_bytes)
+    app = create_app_with_workers(
+        queue, in_process, token=token, max_body_bytes=max_body_bytes, allowed_hosts=allowed_hosts
+    )
 
     async def main() -> None:
         await queue.open()  # fail here, with the store's own message, rather than inside the lifespan
@@ -111,7 +116,7 @@ def serve_queue(
         auth = "bearer token required" if token else "no token (loopback only)"
         print(f"jobqueue API on {url_of(sock)} (docs: /docs), backend {queue.url}, {role}, {auth}",
               file=sys.stderr, flush=True)  # fmt: skip
-        await serve(app, sock, log_level=log_level.lower())
+        await serve(app, sock, log_level=log_level.lower(), limits=limits)
 
     try:
         run(main())

@@ -41,7 +41,7 @@ def make_app(queue: JobQueue) -> AppFactory:
 
 
 def client_for(app: FastAPI, **headers: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://jobqueue.test", headers=headers)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers)
 
 
 @pytest.fixture

@@ -60,9 +60,9 @@ def check_answer(case: Any, response: httpx.Response) -> None:
 
 
 async def send(app: ASGIApp, case: Any) -> httpx.Response:
-    kwargs = case.as_transport_kwargs(base_url="http://jobqueue.test")
+    kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://jobqueue.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         return await client.request(
             kwargs["method"], kwargs["url"], params=kwargs.get("params"), headers=kwargs.get("headers"),
             json=kwargs.get("json"), content=None if "json" in kwargs else kwargs.get("data"),

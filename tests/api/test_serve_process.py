@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -22,11 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 class Server:
     """A ``jobqueue serve`` subprocess on a free port; ``url`` once it listens."""
 
-    def __init__(self, db: Path, *args: str, command: str = "serve") -> None:
+    def __init__(self, db: Path, *args: str, command: str = "serve", open_files: int | None = None) -> None:
         cmd = [sys.executable, "-m", "jobqueue", command, "tests.api.serveapp:app", "--backend", f"sqlite:///{db}",
                "--port", "0", "--log-level", "WARNING", *args]  # fmt: skip
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+
+        def limit_files() -> None:  # as `ulimit -n` would, soft and hard
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=limit_files)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -262,7 +262,7 @@ async def test_api_answers_503_while_the_database_is_down_and_recovers(
     backend = shared(dsn=dsn, connect_timeout=1.0)
     queue = JobQueue(backend=backend)
     app = create_app(queue)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as client:
         first = await client.post("/jobs", json={"payload": "before"})
         assert first.status_code == 202
         await proxy.cut()

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jobqueue.api.auth import BearerAuthMiddleware
+from jobqueue.api.auth import BearerAuthMiddleware, BrowserGuardMiddleware
 from jobqueue.api.fastpath import ApiApp, Endpoint, ErrorHandler, HotRoutes
 from jobqueue.api.limits import BodyLimitMiddleware
 from jobqueue.api.metrics import ApiCounters
@@ -51,6 +51,7 @@ def create_app(
     ready_timeout: float = 2.0,
     stall_after: float = 30.0,
     shed_window: float = 0.05,
+    allowed_hosts: Sequence[str] = (),
 ) -> FastAPI:
     """Build the API for ``queue``.
 
@@ -61,7 +62,9 @@ def create_app(
     :func:`jobqueue.serving.create_app_with_workers` composes both for ``jobqueue serve``; without
     them the API only submits and reads (``jobqueue api``), and workers run elsewhere.
 
-    ``token``: every route except ``/health`` requires ``Authorization: Bearer <token>``.
+    ``token``: every route except ``/health`` requires ``Authorization: Bearer <token>``. Without
+    one, requests from web pages are refused (see :class:`~jobqueue.api.auth.BrowserGuardMiddleware`)
+    and so are ``Host`` names other than loopback ones and ``allowed_hosts`` (``"*"``: any).
     ``max_body_bytes``: larger bodies get 413, checked while they stream in. ``max_batch``: most
     jobs per ``POST /jobs/batch``. ``retry_after``: seconds in ``Retry-After`` on a 503.
     ``ready_timeout`` and ``stall_after``: see ``GET /ready``. ``shed_window``: see
@@ -86,12 +89,13 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     if token is not None:
         app.add_middleware(BearerAuthMiddleware, token=token)
+    else:
+        app.add_middleware(BrowserGuardMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(TimingMiddleware, counters=app.state.jobqueue.counters)
     # The same chain again for the submit routes, which skip FastAPI's own stack (see fastpath).
     hot = _hot_routes(app)
     chain: ASGIApp = BodyLimitMiddleware(HotRoutes(hot, handlers), max_body_bytes)
-    if token is not None:
-        chain = BearerAuthMiddleware(chain, token)
+    chain = BearerAuthMiddleware(chain, token) if token is not None else BrowserGuardMiddleware(chain, allowed_hosts)
     app.set_fast_chain(frozenset(hot), TimingMiddleware(chain, app.state.jobqueue.counters))
     app.openapi = lambda: _openapi(app, token is not None)  # type: ignore[method-assign]
     return app

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -23,7 +25,11 @@ from typing import Any, TypeVar
 import uvicorn
 from starlette.types import ASGIApp
 
+from jobqueue.api.protocol import DEFAULT_LIMITS, ConnectionLimits, guarded_protocol
 from jobqueue.errors import ConfigurationError
+
+#: File descriptors kept free of client connections: the store's connections, files, the listener.
+RESERVED_FDS = 64
 
 log = logging.getLogger("jobqueue.api")
 T = TypeVar("T")
@@ -78,16 +84,20 @@ async def serve(
     sock: socket.socket,
     *,
     log_level: str = "warning",
+    limits: ConnectionLimits = DEFAULT_LIMITS,
     on_started: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
     """Serve ``app`` on ``sock`` until SIGINT/SIGTERM, or until ``on_started(url)`` returns.
 
+    ``limits`` bound what each client may hold (see :mod:`.protocol`); ``max_connections`` is also
+    kept under the process's open-file limit, which is raised to its hard maximum first.
     ``on_started`` runs beside the server once it accepts connections (the demo's scenario); when
     it returns the server shuts down, and a signal cancels it.
     """
+    limits = dataclasses.replace(limits, max_connections=min(limits.max_connections, connection_budget()))
     config = uvicorn.Config(
         app,
-        http="httptools",
+        http=guarded_protocol(limits),
         lifespan="on",
         log_level=log_level,
         access_log=False,  # a line per request would cost more than the request
@@ -146,6 +156,18 @@ async def serve(
         for sig in installed:
             loop.remove_signal_handler(sig)
         sock.close()
+
+
+def connection_budget() -> int:
+    """How many client connections the open-file limit leaves room for, after raising it as far as
+    this process may: accepting past it would fail every client, not only the newest."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = max(soft, 65536) if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    return max(1, soft - RESERVED_FDS)
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -77,7 +77,7 @@ async def _client(target: Target) -> AsyncIterator[httpx.AsyncClient]:
     queue = JobQueue(target.backend)
     transport = httpx.ASGITransport(app=create_app(queue, token=target.token))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://jobqueue", headers=headers) as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=headers) as client:
             yield client
     finally:
         await queue.close()

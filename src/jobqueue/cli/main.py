@@ -140,6 +140,15 @@ def _api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Bearer token required on every route but /health."),
         click.option("--max-body-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
                      help="Largest request body in bytes (413 beyond)."),
+        click.option("--max-header-bytes", type=click.IntRange(min=1024), default=64 * 1024, show_default=True,
+                     help="Largest request line and headers in bytes (431 beyond)."),
+        click.option("--request-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                     help="Seconds a request may take to arrive, headers and body (408 beyond)."),
+        click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True,
+                     help="Most open connections (also kept under the open-file limit)."),
+        click.option("--allowed-host", "allowed_hosts", multiple=True,
+                     help="Without a token: a Host name the API answers besides loopback ones (repeatable; "
+                          "'*': any)."),
         LOG_LEVEL,
     ]  # fmt: skip
     for option in reversed(options):
@@ -154,34 +163,30 @@ def _api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
               help="Jobs processed at once in this process.")  # fmt: skip
 @QUEUES
 @LEASE
-def serve(
-    app_spec: str | None, backend: str | None, host: str, port: int, capacity: int | None, token: str | None,
-    max_body_bytes: int, log_level: str, workers: int, queues: str, lease: float,
-) -> None:  # fmt: skip
+def serve(app_spec: str | None, workers: int, queues: str, lease: float, **api: Any) -> None:
     """Serve the HTTP API and run workers in one process (the original's shape). APP: the JobQueue
     (module:attribute); default: an echo app."""
-    _serve_api(app_spec, backend, host, port, workers, queues, capacity, token, max_body_bytes, log_level, lease)
+    _serve_api(app_spec, workers, queues, lease, **api)
 
 
 @app.command()
 @click.argument("app_spec", metavar="[APP]", required=False)
 @_api_options
-def api(
-    app_spec: str | None, backend: str | None, host: str, port: int, capacity: int | None, token: str | None,
-    max_body_bytes: int, log_level: str,
-) -> None:  # fmt: skip
+def api(app_spec: str | None, **api: Any) -> None:
     """Serve the HTTP API alone; workers run elsewhere (jobqueue worker). APP: the JobQueue
     (module:attribute), for its task defaults."""
-    _serve_api(app_spec, backend, host, port, 0, "default", capacity, token, max_body_bytes, log_level)
+    _serve_api(app_spec, 0, "default", 30.0, **api)
 
 
 def _serve_api(
-    app_spec: str | None, backend: str | None, host: str, port: int, workers: int, queues: str,
-    capacity: int | None, token: str | None, max_body_bytes: int, log_level: str, lease: float = 30.0,
+    app_spec: str | None, workers: int, queues: str, lease: float, *, backend: str | None, host: str, port: int,
+    capacity: int | None, token: str | None, max_body_bytes: int, max_header_bytes: int, request_timeout: float,
+    max_connections: int, allowed_hosts: tuple[str, ...], log_level: str,
 ) -> None:  # fmt: skip
     import logging
     import sys
 
+    from jobqueue.api.protocol import ConnectionLimits
     from jobqueue.app import JobQueue
     from jobqueue.cli.apps import load_app
     from jobqueue.serving import echo_app, serve_queue
@@ -201,9 +206,11 @@ def _serve_api(
         if capacity is not None:
             queue.capacity = capacity
         queue_names = tuple(q.strip() for q in queues.split(",") if q.strip())
+        limits = ConnectionLimits(max_header_bytes, request_timeout, max_connections)
         # An empty JOBQUEUE_API_TOKEN means "no token", as an unset one does.
         serve_queue(queue, host=host, port=port, token=token or None, workers=workers, queues=queue_names,
-                    max_body_bytes=max_body_bytes, log_level=log_level, lease=lease)  # fmt: skip
+                    max_body_bytes=max_body_bytes, log_level=log_level, lease=lease, limits=limits,
+                    allowed_hosts=allowed_hosts)  # fmt: skip
     except (JobQueueError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
