@@ -130,7 +130,7 @@ def load_json(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-def _check_name(field_name: str, value: object) -> str:
+def check_name(field_name: str, value: object) -> str:
     if not isinstance(value, str) or NAME_PATTERN.fullmatch(value) is None:
         raise ValidationError(field_name, "must be 1-128 characters of letters, digits, '_', '.', ':' or '-'")
     return value
@@ -193,13 +193,16 @@ class NewJob:
 
     def __post_init__(self) -> None:
         self.payload_json = serialize_payload(self.payload)
-        _check_name("task", self.task)
-        _check_name("queue", self.queue)
+        check_name("task", self.task)
+        check_name("queue", self.queue)
         _check_int("priority", self.priority, MIN_PRIORITY, MAX_PRIORITY)
         _check_int("max_retries", self.max_retries, 0, MAX_RETRIES_LIMIT)
         key = self.idempotency_key
-        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH):
-            raise ValidationError("idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters")
+        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or "\x00" in key):
+            # No NUL: PostgreSQL text cannot hold one, and every backend answers alike.
+            raise ValidationError(
+                "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters, without NUL"
+            )
         self.key_ttl = _check_seconds("key_ttl", self.key_ttl, allow_zero=False)
         self.delay = _check_seconds("delay", self.delay, allow_zero=True, high=MAX_DELAY)
         if self.run_at is not None:

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from jobqueue.backends.params import ListParams
 from jobqueue.errors import ValidationError
 from jobqueue.job import (
     FINISHED_STATES,
@@ -148,3 +149,17 @@ def test_job_to_dict_uses_upper_case_states_and_iso_times() -> None:
     assert data["finished_at"] is None
     assert data["retry_count"] == 2 and data["max_retries"] == 3
     assert job.attempt == 3 and job.retries_left == 1
+
+
+def test_an_idempotency_key_may_not_hold_nul() -> None:
+    with pytest.raises(ValidationError, match="idempotency_key"):
+        NewJob(1, idempotency_key="order\x0042")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"queue": "q\x00"}, "queue"), ({"task": "bad name"}, "task"), ({"cursor": "\x00"}, "cursor")],
+)
+def test_list_filters_are_checked_like_names(fields: dict[str, str], field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        ListParams(**fields)  # type: ignore[arg-type]

@@ -185,7 +185,7 @@ def _error_handlers() -> dict[type[Exception], ErrorHandler]:
         return error_response(503, str(exc), get_state(request).retry_after)
 
     async def backend_error(request: Request, exc: Exception) -> Response:
-        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
+        log.error("store error on %s %r: %s", request.method, request.url.path, exc)  # %r: see fastpath
         return error_response(500, "storage error")
 
     async def crash(request: Request, exc: Exception) -> Response:

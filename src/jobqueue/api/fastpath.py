@@ -81,7 +81,7 @@ class ApiApp(FastAPI):
         try:
             await self._fast_chain(scope, receive, send)
         except Exception:
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            log.exception("unexpected error on %s %r", scope["method"], scope["path"])  # %r: no raw control characters
             # The endpoints answer in one go, so the response has not started unless sending it
             # failed (the client left); then this answer fails too, and there is no one to tell.
             with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ arguments already checked.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
@@ -23,10 +24,14 @@ from jobqueue.backends.params import (
     ListParams,
     PruneParams,
 )
-from jobqueue.errors import ConfigurationError, ValidationError
+from jobqueue.errors import ConfigurationError, JobNotFound, ValidationError
 from jobqueue.job import Job, NewJob, dump_json
 from jobqueue.lifecycle import OpenClose
 from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
+
+#: No job id holds it (ids are generated, and PostgreSQL text cannot): a lookup by an id that does
+#: is answered "not found" without asking the store, alike on every backend.
+NUL = "\x00"
 
 #: Seconds a wait for a due job lasts past its due time, so that the claim after it finds the job
 #: due however the clocks round (a claim a moment early finds nothing and waits again).
@@ -92,6 +97,10 @@ class BackendBase(OpenClose, ABC):
         if not failures:
             return []
         self._require_open()
+        if any(NUL in f.error for f in failures):
+            # An error message is text for people; a NUL in it (from a payload, say) would make
+            # PostgreSQL refuse the whole batch, on every try.
+            failures = [dataclasses.replace(f, error=f.error.replace(NUL, "\\x00")) for f in failures]
         return await self._fail(failures)
 
     async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:
@@ -112,6 +121,8 @@ class BackendBase(OpenClose, ABC):
 
     async def get(self, job_id: str) -> Job | None:
         self._require_open()
+        if NUL in job_id:
+            return None
         return await self._get(job_id)
 
     async def list_jobs(self, params: ListParams) -> Page:
@@ -120,10 +131,14 @@ class BackendBase(OpenClose, ABC):
 
     async def replay_dead(self, job_id: str, capacity: int | None = None) -> Job:
         self._require_open()
+        if NUL in job_id:
+            raise JobNotFound(job_id)
         return await self._replay_dead(job_id, capacity)
 
     async def cancel(self, job_id: str) -> Job:
         self._require_open()
+        if NUL in job_id:
+            raise JobNotFound(job_id)
         return await self._cancel(job_id)
 
     async def stats(self) -> Stats:

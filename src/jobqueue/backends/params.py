@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobqueue.errors import ValidationError
-from jobqueue.job import JobState
+from jobqueue.job import JobState, check_name
 
 DEFAULT_LEASE = 30.0
 #: The most jobs one ``list_jobs`` page may hold.
@@ -77,6 +77,14 @@ class ListParams:
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_PAGE:
             raise ValidationError("limit", f"must be an integer from 1 to {MAX_PAGE}")
+        # Filters are checked as names are at enqueue (a bad one could match nothing anyway);
+        # the cursor is a job id, which never holds a NUL (nor can PostgreSQL text).
+        for name in ("queue", "task"):
+            value = getattr(self, name)
+            if value is not None:
+                check_name(name, value)
+        if self.cursor is not None and (not isinstance(self.cursor, str) or "\x00" in self.cursor):
+            raise ValidationError("cursor", "not a cursor this API returned (use next_cursor)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from jobqueue.backends.base import Backend
 from jobqueue.backends.params import Completion, Failure, ListParams
 from jobqueue.clock import FakeClock
+from jobqueue.errors import JobNotFound
 from jobqueue.job import NewJob
 from jobqueue.outcomes import Accepted, Duplicate, Rejected
 from jobqueue.testing.helpers import S, claim, lease_of, put
@@ -43,6 +46,24 @@ class EnqueueSuite:
         for job, payload in zip(jobs, payloads, strict=True):
             stored = await backend.get(job.id)
             assert stored is not None and stored.payload == payload
+
+    async def test_nul_characters_round_trip_in_payloads_results_and_errors(self, backend: Backend) -> None:
+        # Valid JSON that PostgreSQL's text cannot hold as such: every backend keeps it alike.
+        payload = {"text": "a\x00b", "k\x00": ["\x00"]}
+        first, second = await put(backend, NewJob(payload), NewJob("retry me"))
+        assert first.payload == payload
+        held = {job.id: job for job in await claim(backend, limit=2)}
+        assert await backend.complete([Completion(lease_of(held[first.id]), {"out": "c\x00d"})]) == [True]
+        assert await backend.fail([Failure(lease_of(held[second.id]), "bad \x00 input", retry_delay=None)]) == [True]
+        done, failed = await backend.get(first.id), await backend.get(second.id)
+        assert done is not None and (done.payload, done.result) == (payload, {"out": "c\x00d"})
+        assert failed is not None and failed.error is not None and failed.error.startswith("bad ")
+
+    async def test_an_id_holding_nul_is_not_found(self, backend: Backend) -> None:
+        assert await backend.get("x\x00") is None
+        for operation in (backend.cancel, backend.replay_dead):
+            with pytest.raises(JobNotFound):
+                await operation("x\x00")
 
     async def test_empty_enqueue_is_a_no_op(self, backend: Backend) -> None:
         assert await backend.enqueue([]) == []

@@ -25,6 +25,9 @@ from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected
 Execute = Callable[[tuple[Any, ...]], Awaitable[tuple[list[asyncpg.Record], bool]]]
 
 
+#: How a NUL character is written in JSON (orjson escapes it; a raw one is not valid JSON).
+NUL_ESCAPE = b"\\u0000"
+
 #: Payload bytes sent in one statement at most (PostgreSQL refuses a parameter of 1 GiB or more).
 MAX_STATEMENT_BYTES = 64 * 1024 * 1024
 
@@ -97,8 +100,16 @@ def statement_args(
          "to": j.timeout}
         for j in batch
     ]  # fmt: skip
+    # A string holding U+0000 is valid JSON, which the payload column keeps, but json_to_recordset
+    # refuses to read it: such payloads go beside the rows, as text (rare: one scan per payload).
+    with_nul: list[str | None] | None = None
+    for i, job in enumerate(batch):
+        if NUL_ESCAPE in job.payload_json:
+            with_nul = with_nul or [None] * len(batch)
+            with_nul[i] = job.payload_json.decode()
+            rows[i]["p"] = None
     capped = sorted(caps)
-    return (now, orjson.dumps(rows).decode(), capped, [caps[q] for q in capped], channel, look)
+    return (now, orjson.dumps(rows).decode(), capped, [caps[q] for q in capped], channel, look, with_nul)
 
 
 def decide(

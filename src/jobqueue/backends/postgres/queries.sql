@@ -18,13 +18,17 @@
 -- kt key_ttl, d delay, ra run_at, to timeout. $3/$4: the capped queues of the batch (sorted) and
 -- their capacities. $5: a NOTIFY channel, or NULL (the pool path announces after commit
 -- instead). $6: look for ids already stored (a first round leaves that to ON CONFLICT (id): a
--- stored id then comes back as K). The batch holds no id or key twice (the caller splits such
+-- stored id then comes back as K). $7: NULL, or for each job its payload as text where it holds a
+-- \u0000 escape (and p is null): json_to_recordset cannot read one, a cast to json can. The batch
+-- holds no id or key twice (the caller splits such
 -- batches into rounds). Rows: one A row with the server's now and the ids inserted (the caller
 -- has the rest of each job); S id already stored and D key held, each with that job as JSON; K
 -- admitted but beaten to its key or id by a concurrent producer (the caller runs it again). A job
 -- in none of these was refused for capacity.
 WITH input AS (
-    SELECT i.*, t.now, COALESCE(i.ra, t.now + i.delay) AS due
+    SELECT i.id, i.queue, i.task, COALESCE(($7::text[])[i.ord]::json, i.payload) AS payload, i.priority,
+           i.max_retries, i.key, i.key_ttl, i.delay, i.ra, i.timeout, i.ord,
+           t.now, COALESCE(i.ra, t.now + i.delay) AS due
     FROM ROWS FROM (json_to_recordset($2::json) AS (
              id text, q text, t text, p json, pr int, mr int, k text, kt float8, d float8,
              ra float8, "to" float8)) WITH ORDINALITY
