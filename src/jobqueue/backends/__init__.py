@@ -12,7 +12,7 @@ done when it passes the conformance suite, :class:`jobqueue.testing.BackendSuite
 ``sqlite:////absolute/path.db`` the same with an absolute path; ``?durability=normal|strict``
 ``redis://host:6379/0``         Redis (``rediss://`` for TLS); ``?prefix=jobqueue``, ... (docs/redis.md)
 ``postgresql://user@host/db``   PostgreSQL (asyncpg); ``?schema=jobqueue&durability=full|strict|normal
-                                &migrate=true&pool_size=5``; other options go to asyncpg
+                                &migrate=true&pool_size=5&statement_timeout=10``; other options go to asyncpg
 ==============================  ==============================================================
 """
 
@@ -80,7 +80,14 @@ def _redis(url: str, clock: Clock | None, query: dict[str, Any]) -> Backend:
 
 
 #: Options of ``postgresql://`` URLs that jobqueue takes; the others are asyncpg's (sslmode, ...).
-POSTGRES_OPTIONS = {"schema": str, "durability": str, "migrate": str, "pool_size": int, "connect_timeout": float}
+POSTGRES_OPTIONS = {
+    "schema": str,
+    "durability": str,
+    "migrate": str,
+    "pool_size": int,
+    "connect_timeout": float,
+    "statement_timeout": float,
+}
 
 
 def _postgres(netloc: str, path: str, clock: Clock | None, query: dict[str, Any]) -> Backend:

@@ -34,7 +34,15 @@ import asyncpg
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
-from jobqueue.backends.postgres.driver import DRIVER_ERRORS, Runner, create_pool, fetch_on, translate
+from jobqueue.backends.postgres.driver import (
+    DRIVER_ERRORS,
+    Runner,
+    client_keepalive,
+    create_pool,
+    fetch_on,
+    keepalive_settings,
+    translate,
+)
 from jobqueue.backends.postgres.enqueue import enqueue_rounds
 from jobqueue.backends.postgres.notify import Announcer, Listener
 from jobqueue.backends.postgres.rows import job_of
@@ -58,6 +66,8 @@ class PostgresBackend(BackendBase):
     ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:
     create or upgrade the schema on :meth:`open` (else it must be current: ``jobqueue migrate``).
     ``pool_size``: connections per pool (there are two, plus one listening connection).
+    ``statement_timeout``: seconds a statement may take before it fails as unavailable (503), so
+    that callers are answered during a network partition or a stuck lock instead of hanging.
     """
 
     name = "postgres"
@@ -73,11 +83,14 @@ class PostgresBackend(BackendBase):
         migrate: bool = True,
         pool_size: int = 5,
         connect_timeout: float = 5.0,
+        statement_timeout: float = 10.0,
     ) -> None:
         if durability not in ("full", "strict", "normal"):
             raise ConfigurationError(f"durability must be 'full', 'strict' or 'normal', not {durability!r}")
         if pool_size < 1:
             raise ConfigurationError("pool_size must be at least 1")
+        if not statement_timeout > 0:
+            raise ConfigurationError("statement_timeout must be more than 0 seconds")
         self.dsn = dsn
         self.q = Queries(schema)
         self.schema = schema
@@ -86,6 +99,7 @@ class PostgresBackend(BackendBase):
         self.migrate = migrate
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
         self._accept: Runner | None = None  # enqueue, replay, cancel: commits an acceptance waits for
         self._work: Runner | None = None  # everything else
         self._opening: asyncio.Task[None] | None = None
@@ -100,12 +114,16 @@ class PostgresBackend(BackendBase):
     # ---- lifecycle ------------------------------------------------------------------------
 
     async def _create_pool(self, synchronous_commit: str | None) -> asyncpg.Pool:
-        return await create_pool(self.dsn, self.pool_size, self.connect_timeout, synchronous_commit)
+        return await create_pool(
+            self.dsn, self.pool_size, self.connect_timeout, self.statement_timeout, synchronous_commit
+        )
 
     async def _connect_listener(self) -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(
-            self.dsn, timeout=self.connect_timeout, server_settings={"application_name": "jobqueue-listen"}
-        )
+            self.dsn, timeout=self.connect_timeout, command_timeout=self.statement_timeout,
+            server_settings={"application_name": "jobqueue-listen", **keepalive_settings(self.statement_timeout)},
+        )  # fmt: skip
+        client_keepalive(conn, self.statement_timeout)
         return conn
 
     async def _open(self) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +27,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+#: A statement ran out of time (ours, or the server's statement_timeout): the store is unreachable
+#: or stuck. Not run again: in a partition every try waits the whole timeout.
+TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, asyncpg.QueryCanceledError)
 #: Anything the driver raises.
 DRIVER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, asyncpg.PostgresError)
 #: The statement was rolled back as a whole and may simply be run again.
@@ -35,6 +40,8 @@ ATTEMPTS = 3
 
 def translate(exc: BaseException) -> JobQueueError:
     """A driver error as :class:`BackendUnavailable` (try later) or :class:`BackendError`."""
+    if isinstance(exc, TIMEOUT_ERRORS):
+        return BackendUnavailable(f"postgresql unavailable: no answer in time ({exc or type(exc).__name__})")
     if isinstance(exc, CONNECTION_ERRORS):
         return BackendUnavailable(f"postgresql unavailable: {exc}")
     return BackendError(f"postgresql: {exc}")
@@ -57,8 +64,9 @@ class Runner:
         lost = False
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                rows: list[asyncpg.Record] = await self.pool.fetch(query, *args)
-                return rows, lost
+                return await self._fetch_once(query, args), lost
+            except TIMEOUT_ERRORS as exc:
+                raise translate(exc) from exc
             except TRANSIENT_ERRORS as exc:
                 if attempt == ATTEMPTS:
                     raise translate(exc) from exc
@@ -72,6 +80,20 @@ class Runner:
             except asyncpg.PostgresError as exc:
                 raise translate(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch_once(self, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
+        conn = await self.pool.acquire()
+        try:
+            rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+            return rows
+        except (TimeoutError, asyncio.CancelledError):
+            # On its way back to the pool asyncpg would send a cancel request and wait for it,
+            # which in a partition hangs as long again: drop the connection (the server rolls
+            # back what it was doing; the pool opens another).
+            conn.terminate()
+            raise
+        finally:
+            await self.pool.release(conn)
 
 
 async def fetch_on(conn: asyncpg.Connection, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
@@ -107,15 +129,56 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     locks; advisory locks here are transaction-scoped)."""
 
 
-async def create_pool(dsn: str, size: int, timeout: float, synchronous_commit: str | None) -> asyncpg.Pool:
-    """A pool of up to ``size`` connections with :data:`SESSION_SETTINGS` (and ``synchronous_commit``)."""
+def keepalive_settings(timeout: float) -> dict[str, str]:
+    """Server settings that make the server drop a connection whose client vanished (a partition,
+    a dead host) within about ``timeout``, freeing whatever it held."""
+    seconds = max(1, round(timeout / 3))
+    return {
+        "tcp_keepalives_idle": str(seconds),
+        "tcp_keepalives_interval": str(seconds),
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": str(round(timeout * 1000)),
+    }
+
+
+def client_keepalive(conn: asyncpg.Connection, timeout: float) -> None:
+    """The same on this side of the connection: an idle LISTEN connection learns of a partition
+    from the kernel, and writes stuck in the send buffer fail after ``timeout``."""
+    transport = getattr(conn, "_transport", None)  # asyncpg exposes no public way to the socket
+    sock = None if transport is None else transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    seconds = max(1, round(timeout / 3))
+    with contextlib.suppress(OSError, AttributeError):  # not every platform has every option
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, seconds)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, round(timeout * 1000))
+
+
+async def create_pool(
+    dsn: str, size: int, connect_timeout: float, statement_timeout: float, synchronous_commit: str | None
+) -> asyncpg.Pool:
+    """A pool of up to ``size`` connections with :data:`SESSION_SETTINGS` (and ``synchronous_commit``).
+
+    The server cancels a statement after ``statement_timeout``; the client gives up a second
+    later should the server not answer at all (asyncpg then also bounds its cancel request by it).
+    """
     settings = dict(SESSION_SETTINGS)
+    settings["statement_timeout"] = str(round(statement_timeout * 1000))
+    settings.update(keepalive_settings(statement_timeout))
     if synchronous_commit is not None:
         settings["synchronous_commit"] = synchronous_commit
+
+    async def init(conn: asyncpg.Connection) -> None:
+        client_keepalive(conn, statement_timeout)
+
     try:
         pool: asyncpg.Pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=size, server_settings=settings, timeout=timeout, reset=_keep_session
-        )
+            dsn, min_size=1, max_size=size, server_settings=settings, timeout=connect_timeout,
+            command_timeout=statement_timeout + 1, reset=_keep_session, init=init,
+        )  # fmt: skip
     except DRIVER_ERRORS as exc:
         raise translate(exc) from exc
     return pool

@@ -1,0 +1,94 @@
+"""A network partition between jobqueue and PostgreSQL: callers are answered "unavailable" within
+the statement timeout, not left hanging, and everything works again once the network heals.
+
+The traffic goes through :class:`~tests.faults.proxy.FaultProxy`, which drops every byte while
+blackholed: no FIN, no RST, as a real partition looks to both ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from jobqueue import JobQueue
+from jobqueue.api import create_app
+from jobqueue.errors import BackendUnavailable
+from tests.backends import drop_postgres_schema, require_postgres, unique_schema
+from tests.faults.proxy import FaultProxy
+
+pytestmark = pytest.mark.slow
+STATEMENT_TIMEOUT = 1.0
+#: The most any call may take in the partition: a statement's timeout, the client's second on top,
+#: and a fresh connection's timeout; with room for a loaded machine. Without the timeouts, calls
+#: hang for the whole partition (the test's own guard then fails them at GUARD).
+BOUND = 6.0
+GUARD = 30.0
+
+
+@pytest.fixture
+def proxy() -> Iterator[FaultProxy]:
+    target = urlsplit(require_postgres())
+    started = FaultProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+async def queue(proxy: FaultProxy) -> AsyncIterator[JobQueue]:
+    target = urlsplit(require_postgres())
+    schema = unique_schema()
+    url = (f"postgresql://{target.username}@127.0.0.1:{proxy.port}{target.path}?schema={schema}"
+           f"&pool_size=2&statement_timeout={STATEMENT_TIMEOUT}&connect_timeout=2")  # fmt: skip
+    opened = JobQueue(url)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        proxy.heal()
+        await opened.close()
+        drop_postgres_schema(schema)
+
+
+async def timed(call: object) -> tuple[float, BaseException | None]:
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(call, GUARD)  # type: ignore[arg-type]
+    except (BackendUnavailable, TimeoutError) as exc:
+        return time.monotonic() - started, exc
+    return time.monotonic() - started, None
+
+
+async def test_calls_fail_as_unavailable_within_the_timeout_and_recover(queue: JobQueue, proxy: FaultProxy) -> None:
+    job = await queue.enqueue("default", "before")
+    with proxy.partition():
+        for name, call in [("enqueue", queue.enqueue("default", "during")), ("get", queue.get(job.id)),
+                           ("stats", queue.stats())]:  # fmt: skip
+            took, error = await timed(call)
+            assert isinstance(error, BackendUnavailable), (name, error)
+            assert took < BOUND, (name, took)
+    # Healed: the same queue works again, on fresh connections.
+    after = await queue.enqueue("default", "after")
+    assert (await queue.get(after.id)) is not None and (await queue.get(job.id)) is not None
+
+
+async def test_the_api_answers_503_with_retry_after_during_a_partition(queue: JobQueue, proxy: FaultProxy) -> None:
+    app = create_app(queue, ready_timeout=1.0)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", timeout=GUARD) as client:
+        assert (await client.post("/jobs", json={"payload": 1})).status_code == 202
+        with proxy.partition():
+            for method, path in [("POST", "/jobs"), ("GET", "/jobs"), ("GET", "/ready")]:
+                started = time.monotonic()
+                body = {"payload": 2} if method == "POST" else None
+                response = await asyncio.wait_for(client.request(method, path, json=body), GUARD)
+                assert response.status_code == 503, (path, response.text)
+                assert "retry-after" in response.headers and "error" in response.json()
+                assert time.monotonic() - started < BOUND, path
+        assert (await client.post("/jobs", json={"payload": 3})).status_code == 202
