@@ -159,7 +159,11 @@ class JobQueue(OpenClose):
     async def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a backend coroutine on the home loop, opening the backend on first use."""
         if self._home is None:
-            await self.open()
+            try:
+                await self.open()
+            except BaseException:
+                coro.close()  # never to run: no "coroutine was never awaited" warning
+                raise
         assert self._home is not None
         if self._home is asyncio.get_running_loop():
             return await coro
@@ -172,7 +176,11 @@ class JobQueue(OpenClose):
         if self._home is None:
             with self._open_lock:
                 if self._home is None:
-                    self._portal.call(self.open())
+                    try:
+                        self._portal.call(self.open())
+                    except BaseException:
+                        coro.close()
+                        raise
         assert self._home is not None
         return asyncio.run_coroutine_threadsafe(coro, self._home).result()
 

@@ -76,12 +76,15 @@ class Scenario:
 
     async def seed(self) -> None:
         """15 jobs with random priorities and keys ``order-0`` .. ``order-14``."""
-        accepted = 0
+        codes = []
         for n in range(SEEDS):
             body = {"payload": f"task-{n}-data", "idempotency_key": f"order-{n}",
                     "priority": self.rng.randint(0, 9), "max_retries": 2}  # fmt: skip
-            accepted += (await self.client.post("/jobs", json=body)).status_code == 202
-        self.console.print(f"1. seeded {accepted} jobs with random priorities (POST /jobs -> 202)")
+            codes.append((await self.client.post("/jobs", json=body)).status_code)
+        self.console.print(f"1. seeded {codes.count(202)} jobs with random priorities (POST /jobs -> 202)")
+        if held := codes.count(409):
+            # A store kept from an earlier run (--backend): its keys are still held.
+            self.console.print(f"   {held} keys were already held by an earlier run on this store (409)")
 
     async def duplicate(self) -> None:
         """Submit with the key ``order-0`` again: the answer is 409 with the first job."""

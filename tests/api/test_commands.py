@@ -49,6 +49,7 @@ def test_text_payload_is_sent_as_a_string(store: str) -> None:
 
 
 def test_errors_have_clear_messages_and_exit_codes(store: str) -> None:
+    assert run("submit", "1", "--backend", store)[0] == 0  # the store exists
     code, _, err = run("get", "nope", "--backend", store)
     assert code == 1 and "error: job not found" in err
     code, _, err = run("submit", "x", "--priority", "5000", "--backend", store)
@@ -87,7 +88,7 @@ def test_dlq_list_retry_and_stats(store: str) -> None:
 
     asyncio.run(process())
     code, out, _ = run("dlq", "--backend", store)
-    assert code == 0 and "1 jobs" in out and job.id[:8] in out
+    assert code == 0 and "1 jobs" in out and job.id in out  # whole: what `dlq retry ID` takes
     code, out, _ = run("dlq", "list", "--json", "--backend", store)
     assert code == 0 and json.loads(out)["count"] == 1
     code, out, _ = run("stats", "--json", "--backend", store)
@@ -101,6 +102,7 @@ def test_dlq_list_retry_and_stats(store: str) -> None:
 
 def test_token_is_sent(store: str) -> None:
     # In-process, the app gets the same token: a client with it passes, the app demands it.
+    assert run("submit", "1", "--backend", store, "--token", "t0k3n")[0] == 0
     code, _, _ = run("stats", "--backend", store, "--token", "t0k3n")
     assert code == 0
 
@@ -115,3 +117,42 @@ def test_serving_beyond_loopback_without_a_token_is_refused(command: str, store:
 def test_serve_with_a_bad_app_is_refused(store: str) -> None:
     code, _, err = run("serve", "no_such_module:app", "--backend", store)
     assert code == 2 and "cannot import" in err
+
+
+def test_dlq_prints_whole_ids_in_a_narrow_terminal(store: str) -> None:
+    queue = JobQueue(store)
+    queue.default_handler(lambda payload: (_ for _ in ()).throw(PermanentError("x" * 200)))
+    job = queue.enqueue_sync("default", "doomed")
+    queue.close_sync()
+
+    async def process() -> None:
+        async with queue:
+            await Worker(queue).drain()
+
+    asyncio.run(process())
+    result = CliRunner().invoke(app, ["dlq", "--backend", store], env={"COLUMNS": "60"})
+    assert result.exit_code == 0 and job.id in result.stdout
+
+
+@pytest.mark.parametrize("command", [["get", "some-id"], ["stats"], ["dlq"], ["dlq", "list"]])
+def test_read_only_commands_never_create_a_store(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "jobs.db"
+    code, _, err = run(*command, "--backend", f"sqlite:///{missing}")
+    assert code == 3 and "no store at" in err
+    assert not (tmp_path / "no").exists()
+
+
+def test_an_unreachable_store_is_exit_3_without_warnings(recwarn: pytest.WarningsRecorder) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for command in (["submit", "1"], ["stats"]):
+        code, _, err = run(*command, "--backend", f"redis://127.0.0.1:{port}/0")
+        assert code == 3, (command, err)
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_version_option() -> None:
+    from jobqueue.version import __version__
+
+    assert run("--version") == (0, f"{__version__}\n", "")

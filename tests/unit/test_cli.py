@@ -34,6 +34,20 @@ def test_demo_on_sqlite_file(tmp_path: Path) -> None:
     assert db.exists()
 
 
+def test_demo_ignores_jobqueue_url_and_says_why_a_rerun_seeds_nothing(tmp_path: Path) -> None:
+    real = tmp_path / "real.db"
+    args = ["demo", "--failure-rate", "0", "--port", "0", "--duration", "0"]
+    result = runner.invoke(app, args, env={"JOBQUEUE_URL": f"sqlite:///{real}"})
+    assert result.exit_code == 0, result.output
+    assert not real.exists()  # the demo ran on a throw-away store
+    kept = tmp_path / "kept.db"
+    for _ in range(2):
+        result = runner.invoke(app, [*args, "--backend", f"sqlite:///{kept}"])
+        assert result.exit_code == 0, result.output
+    assert "1. seeded 0 jobs" in result.output
+    assert "15 keys were already held by an earlier run on this store (409)" in result.output
+
+
 def test_bad_backend_url_is_a_clear_error() -> None:
     result = runner.invoke(app, ["demo", "--backend", "nosuch://x", "--port", "0"])
     assert result.exit_code == 2

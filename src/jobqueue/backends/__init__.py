@@ -48,14 +48,7 @@ def create_backend(url: str, *, clock: Clock | None = None, **options: Any) -> B
             raise ConfigurationError(f"memory:// takes no options, got {sorted(query)}")
         return MemoryBackend(clock=clock)
     if scheme == "sqlite":
-        path = unquote(parts.path)
-        if parts.netloc:
-            raise ConfigurationError(
-                f"{url!r}: write sqlite:///relative.db or sqlite:////absolute/path.db (three or four slashes)"
-            )
-        path = path[1:] if path.startswith("/") else path
-        if not path:
-            raise ConfigurationError(f"{url!r} names no database file")
+        path = sqlite_path(url)
         unknown = set(query) - {"durability", "busy_timeout"}
         if unknown:
             raise ConfigurationError(f"unknown sqlite option(s): {', '.join(sorted(unknown))}")
@@ -69,6 +62,20 @@ def create_backend(url: str, *, clock: Clock | None = None, **options: Any) -> B
     raise ConfigurationError(
         f"unsupported backend URL {url!r}: use memory://, sqlite:///path.db, redis://host:port/db or postgresql://user@host/db"
     )
+
+
+def sqlite_path(url: str) -> str:
+    """The database file a ``sqlite://`` URL names (relative to the working directory or absolute)."""
+    parts = urlsplit(url)
+    if parts.netloc:
+        raise ConfigurationError(
+            f"{url!r}: write sqlite:///relative.db or sqlite:////absolute/path.db (three or four slashes)"
+        )
+    path = unquote(parts.path)
+    path = path[1:] if path.startswith("/") else path
+    if not path:
+        raise ConfigurationError(f"{url!r} names no database file")
+    return path
 
 
 def _redis(url: str, clock: Clock | None, query: dict[str, Any]) -> Backend:

@@ -14,7 +14,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -54,7 +56,8 @@ class Answer:
         if self.status in (400, 413, 422):
             return EXIT_INVALID
         if self.status == 503:
-            return EXIT_FULL
+            # A full queue names itself; any other 503 is the store being unavailable.
+            return EXIT_FULL if isinstance(self.body, dict) and "queue" in self.body else EXIT_UNREACHABLE
         if self.status >= 500:
             return EXIT_UNREACHABLE
         return EXIT_REFUSED
@@ -64,8 +67,26 @@ class Unreachable(Exception):
     """The API (or store) could not be reached."""
 
 
+def existing_store(url: str) -> str:
+    """``url``, made to open only a store that exists: a read-only command creates nothing (no
+    SQLite file or directory, no PostgreSQL schema), and says there is nothing there instead."""
+    from jobqueue.backends import sqlite_path
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        path = sqlite_path(url)
+        if not Path(path).exists():
+            raise Unreachable(f"no store at {path}: nothing was ever submitted there (check --backend)")
+    elif scheme in ("postgresql", "postgres"):
+        query = dict(parse_qsl(parts.query))
+        query["migrate"] = "false"
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return url
+
+
 @asynccontextmanager
-async def _client(target: Target) -> AsyncIterator[httpx.AsyncClient]:
+async def _client(target: Target, writes: bool) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
     if target.backend is None:
         async with httpx.AsyncClient(base_url=target.url, headers=headers, timeout=target.timeout) as client:
@@ -74,7 +95,7 @@ async def _client(target: Target) -> AsyncIterator[httpx.AsyncClient]:
     from jobqueue.api.app import create_app
     from jobqueue.app import JobQueue
 
-    queue = JobQueue(target.backend)
+    queue = JobQueue(target.backend if writes else existing_store(target.backend))
     transport = httpx.ASGITransport(app=create_app(queue, token=target.token))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost", headers=headers) as client:
@@ -85,7 +106,7 @@ async def _client(target: Target) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _request(target: Target, method: str, path: str, **kwargs: Any) -> Answer:
     try:
-        async with _client(target) as client:
+        async with _client(target, writes=method != "GET") as client:
             response = await client.request(method, path, **kwargs)
     except httpx.TransportError as exc:
         raise Unreachable(f"cannot reach {target.describe()}: {exc or type(exc).__name__}") from None

@@ -77,12 +77,22 @@ def dlq(target: Target, action: str, job_id: str | None, as_json: bool, out: Con
         out.print(_json(answer.body), markup=False, highlight=False)
         return EXIT_OK
     table = Table(title=f"dead-letter queue: {answer.body['count']} jobs")
-    for column in ("id", "task", "queue", "attempts", "last error"):
-        table.add_column(column)
+    # Whole ids, however narrow the terminal: they are what `dlq retry ID` takes. An error keeps
+    # to its line (`jobqueue get ID` shows it whole).
+    table.add_column("id", no_wrap=True, min_width=max((len(job["id"]) for job in answer.body["jobs"]), default=2))
+    table.add_column("task", min_width=4)
+    table.add_column("queue", min_width=5)
+    table.add_column("attempts", min_width=8, justify="right")
+    table.add_column("last error")
     for job in answer.body["jobs"]:
-        table.add_row(job["id"], job["task"], job["queue"], str(job["retry_count"]), job["error"] or "")
+        table.add_row(job["id"], job["task"], job["queue"], str(job["retry_count"]), _first_line(job["error"] or ""))
     out.print(table)
     return EXIT_OK
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def stats_view(metrics: dict[str, Any], title: str = "jobqueue") -> Group:

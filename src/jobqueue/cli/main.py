@@ -12,9 +12,11 @@ from typing import Any
 import click
 
 from jobqueue.errors import JobQueueError
+from jobqueue.version import __version__
 
 
 @click.group(help="jobqueue: a durable job queue.", context_settings={"help_option_names": ["--help", "-h"]})
+@click.version_option(__version__, "--version", "-V", message="%(version)s")
 def app() -> None:
     pass
 
@@ -33,7 +35,8 @@ LEASE = click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, sh
 
 
 @app.command()
-@click.option("--backend", envvar="JOBQUEUE_URL", help="Backend URL; default: a throw-away SQLite file.")
+@click.option("--backend", help="Backend URL; default: a throw-away SQLite file (JOBQUEUE_URL is not read: the "
+              "demo seeds and floods its own store).")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port of the API (0: any free port).")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=5, show_default=True, help="Jobs processed at once.")
@@ -338,9 +341,7 @@ def migrate(backend: str | None) -> None:
 
 @app.command()
 def version() -> None:
-    """Print the installed version."""
-    from jobqueue.version import __version__
-
+    """Print the installed version (as --version does)."""
     click.echo(__version__)
 
 

@@ -39,7 +39,9 @@ async def retry_dead(request: Request, job_id: JobId) -> Response:
     except InvalidTransition as exc:
         raise ApiError(404, f"job not found in DLQ (it is {exc.state})", job_id=job_id, state=exc.state) from None
     except QueueFull as exc:
-        raise ApiError(503, f"{exc}; the job stays in the DLQ", headers=state.retry_after, job_id=job_id) from None
+        raise ApiError(
+            503, f"{exc}; the job stays in the DLQ", headers=state.retry_after, job_id=job_id, queue=exc.queue
+        ) from None
     state.counters.requeued += 1
     return json_response({"status": "requeued", "job_id": job.id}, 202, {"Location": f"/jobs/{job.id}"})
 
