@@ -18,14 +18,17 @@ from jobqueue.backends.base import Backend
 from jobqueue.backends.params import ListParams
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull
-from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob
+from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob, RegisteredTask
 from jobqueue.lifecycle import OpenClose
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats
 from jobqueue.portal import Portal
+from jobqueue.registry import StoredTasks, registered
 from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from jobqueue.task import Pool, Task, TaskOptions
 
 T = TypeVar("T")
+#: The defaults of a task nobody registered.
+PLAIN_OPTIONS = TaskOptions()
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Overrides ``enqueue`` accepts per call.
@@ -61,6 +64,8 @@ class JobQueue(OpenClose):
         self.capacity = capacity
         self.key_ttl = key_ttl
         self.tasks: dict[str, Task] = {}
+        #: Defaults of tasks this app has no handler for, as workers registered them (see registry).
+        self.stored_tasks = StoredTasks()
         self._home: asyncio.AbstractEventLoop | None = None
         self._home_thread: int | None = None
         self._open_lock = threading.Lock()
@@ -125,6 +130,27 @@ class JobQueue(OpenClose):
         """Register the handler for jobs submitted without a task name (task ``"default"``)."""
         self.task(name=DEFAULT_TASK)(fn)
         return fn
+
+    def task_options(self, name: str) -> TaskOptions:
+        """The defaults a job of task ``name`` gets: this app's task, else as a worker registered
+        it in the store (see :meth:`refresh_tasks`), else the plain defaults."""
+        task = self.tasks.get(name)
+        if task is not None:
+            return task.options
+        return self.stored_tasks.get(name) or PLAIN_OPTIONS
+
+    def knows_task(self, name: str) -> bool:
+        """Whether this app or a registered worker has task ``name`` (as far as the last read of
+        the store tells; with no worker ever registered, every name is taken on trust)."""
+        return name in self.tasks or self.stored_tasks.get(name) is not None or not self.stored_tasks.known
+
+    async def refresh_tasks(self) -> None:
+        """Read the task defaults workers registered, if the copy here is older than a few seconds."""
+        await self.stored_tasks.refresh(lambda: self._run(self.backend.registered_tasks()))
+
+    def registered_tasks(self) -> list[RegisteredTask]:
+        """This app's tasks as a worker registers them in the store when it starts."""
+        return [registered(task.options, name) for name, task in self.tasks.items()]
 
     def retry_policy(self, task_name: str) -> RetryPolicy:
         task = self.tasks.get(task_name)
@@ -192,8 +218,7 @@ class JobQueue(OpenClose):
         if unknown:
             raise TypeError(f"unknown enqueue option(s): {', '.join(sorted(unknown))}")
         name = task.name if isinstance(task, Task) else task
-        registered = self.tasks.get(name)
-        options = registered.options if registered is not None else TaskOptions()
+        options = self.task_options(name)
         fields: dict[str, Any] = {
             "queue": options.queue,
             "priority": options.priority,
@@ -232,11 +257,15 @@ class JobQueue(OpenClose):
         already holds, that job is returned instead (check ``job.id``). Raises
         :class:`~jobqueue.errors.QueueFull` when the queue is at capacity.
         """
+        if not isinstance(task, Task) and task not in self.tasks:
+            await self.refresh_tasks()
         (outcome,) = await self.enqueue_many([self.new_job(task, payload, **overrides)])
         return _unwrap(outcome)
 
     def enqueue_sync(self, task: str | Task, payload: Any, **overrides: Any) -> Job:
         """:meth:`enqueue` from synchronous code."""
+        if not isinstance(task, Task) and task not in self.tasks:
+            self._run_sync(self.refresh_tasks())
         (outcome,) = self.enqueue_many_sync([self.new_job(task, payload, **overrides)])
         return _unwrap(outcome)
 

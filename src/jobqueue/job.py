@@ -277,3 +277,24 @@ class Job:
 
 
 _job_values = operator.attrgetter(*(f.name for f in dataclasses.fields(Job)))
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredTask:
+    """The job defaults of a task as a worker registered them in the store, so that a job
+    submitted by the task's name from anywhere (HTTP, another language, a producer without the
+    handler) gets the same queue, priority, retries and timeout as one enqueued by the app."""
+
+    name: str
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    timeout: float | None = None
+
+    def to_json(self) -> str:
+        return dump_json([self.queue, self.priority, self.max_retries, self.timeout]).decode()
+
+    @classmethod
+    def from_json(cls, name: str, data: str | bytes) -> RegisteredTask:
+        queue, priority, max_retries, timeout = load_json(data)
+        return cls(name, queue, priority, max_retries, timeout)

@@ -22,7 +22,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "jobqueue.version",
     ),
     "backends": ("jobqueue.backends",),
-    "app": ("jobqueue.app", "jobqueue.task", "jobqueue.portal"),
+    "app": ("jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry"),
     "worker": ("jobqueue.worker",),
     "api": ("jobqueue.api",),
     "testing": ("jobqueue.testing",),

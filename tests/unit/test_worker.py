@@ -15,7 +15,7 @@ from jobqueue.app import JobQueue
 from jobqueue.backends import Backend, ClaimParams
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.errors import BackendUnavailable, ConfigurationError, QueueFull
-from jobqueue.job import Job
+from jobqueue.job import Job, NewJob
 from jobqueue.retention import Retention
 from jobqueue.retry import RetryPolicy
 from jobqueue.task import current_job
@@ -171,6 +171,20 @@ async def test_async_timeout_cancels_the_handler(app: JobQueue) -> None:
     dead = await app.get(job.id)
     assert dead is not None and dead.state is S.DEAD_LETTERED
     assert dead.error is not None and "timed out after 0.05 s" in dead.error
+
+
+async def test_a_job_enqueued_without_the_tasks_defaults_still_gets_its_timeout(app: JobQueue) -> None:
+    # As a producer that knew nothing of the task would store it: no timeout of its own.
+    (outcome,) = await app.enqueue_many([NewJob(1, task="slow", max_retries=0)])
+    assert outcome.job.timeout is None
+
+    @app.task(name="slow", timeout=0.05, max_retries=0)
+    async def slow(payload: object) -> None:
+        await asyncio.Event().wait()
+
+    await worker(app).drain()
+    dead = await app.get(outcome.job.id)
+    assert dead is not None and dead.error is not None and "timed out after 0.05 s" in dead.error
 
 
 async def test_thread_past_timeout_is_reported_and_its_result_discarded(app: JobQueue) -> None:

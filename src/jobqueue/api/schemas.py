@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobqueue.app import JobQueue
+from jobqueue.app import PLAIN_OPTIONS, JobQueue
 from jobqueue.errors import ValidationError
 from jobqueue.job import (
     DEFAULT_TASK,
@@ -92,9 +92,9 @@ class TaskDefaults:
     """Each task's job defaults, resolved by ``JobQueue.new_job`` itself and kept.
 
     Building a job through ``new_job`` costs half again as much as the job's own validation. The
-    defaults of a task are worked out once and reused as long as the same task object is
-    registered under that name and the queue's ``key_ttl`` is unchanged. Names no task is
-    registered under share one entry (they all get the plain defaults), so clients sending
+    defaults of a task are worked out once and reused as long as the same options are in force
+    for that name (the app's task, or the store's registration) and the queue's ``key_ttl`` is
+    unchanged. Names nobody registered share one entry (they all get the plain defaults), so clients sending
     made-up task names cannot grow this cache.
     """
 
@@ -102,14 +102,14 @@ class TaskDefaults:
         self._by_task: dict[str | None, tuple[object, float, dict[str, Any]]] = {}
 
     def of(self, queue: JobQueue, task: str) -> dict[str, Any]:
-        registered = queue.tasks.get(task)
-        key = task if registered is not None else None
+        options = queue.task_options(task)
+        key = task if options is not PLAIN_OPTIONS else None
         cached = self._by_task.get(key)
-        if cached is not None and cached[0] is registered and cached[1] == queue.key_ttl:
+        if cached is not None and cached[0] is options and cached[1] == queue.key_ttl:
             return cached[2]
         template = queue.new_job(task, 0)
         fields = {name: getattr(template, name) for name in ("queue", "priority", "max_retries", "timeout", "key_ttl")}
-        self._by_task[key] = (registered, queue.key_ttl, fields)
+        self._by_task[key] = (options, queue.key_ttl, fields)
         return fields
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from jobqueue.backends.params import DEFAULT_LEASE, ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
-from jobqueue.job import Job, NewJob
+from jobqueue.job import Job, NewJob, RegisteredTask
 from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
 
 
@@ -137,6 +137,14 @@ class Backend(Protocol):
 
     async def prune(self, params: PruneParams) -> PruneResult:
         """Delete finished jobs older than the given times, and expired idempotency keys."""
+        ...
+
+    async def register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
+        """Store these tasks' job defaults (replacing those stored under the same names)."""
+        ...
+
+    async def registered_tasks(self) -> list[RegisteredTask]:
+        """Every task's stored job defaults, as workers registered them."""
         ...
 
 

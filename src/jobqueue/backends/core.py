@@ -25,7 +25,7 @@ from jobqueue.backends.params import (
     PruneParams,
 )
 from jobqueue.errors import ConfigurationError, JobNotFound, ValidationError
-from jobqueue.job import Job, NewJob, dump_json
+from jobqueue.job import Job, NewJob, RegisteredTask, dump_json
 from jobqueue.lifecycle import OpenClose
 from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
 
@@ -45,6 +45,7 @@ class BackendBase(OpenClose, ABC):
     name: str
     capabilities: Capabilities
     _is_open: bool = False
+    _local_tasks: dict[str, RegisteredTask]
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -160,6 +161,16 @@ class BackendBase(OpenClose, ABC):
         self._require_open()
         return await self._prune(params)
 
+    async def register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
+        if not tasks:
+            return
+        self._require_open()
+        await self._register_tasks(tasks)
+
+    async def registered_tasks(self) -> list[RegisteredTask]:
+        self._require_open()
+        return await self._registered_tasks()
+
     # ---- what a backend implements (see Backend for what each must do) --------------------
 
     @abstractmethod
@@ -201,6 +212,16 @@ class BackendBase(OpenClose, ABC):
 
     @abstractmethod
     async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool: ...
+
+    async def _register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
+        """A backend that shares its store across processes keeps these there. This default keeps
+        them in the process, which is all an unshared store (memory) needs."""
+        if not hasattr(self, "_local_tasks"):
+            self._local_tasks = {}
+        self._local_tasks.update({task.name: task for task in tasks})
+
+    async def _registered_tasks(self) -> list[RegisteredTask]:
+        return list(getattr(self, "_local_tasks", {}).values())
 
     async def _due_in(self, queues: Sequence[str]) -> float | None:
         """Seconds until the earliest delayed or retried job of ``queues`` is due (<= 0: one is

@@ -177,7 +177,8 @@ def serve(app_spec: str | None, workers: int, queues: str, lease: float, **api: 
 @_api_options
 def api(app_spec: str | None, **api: Any) -> None:
     """Serve the HTTP API alone; workers run elsewhere (jobqueue worker). APP: the JobQueue
-    (module:attribute), for its task defaults."""
+    (module:attribute), for its task defaults; without it they come from the store, where workers
+    register them."""
     _serve_api(app_spec, 0, "default", 30.0, **api)
 
 

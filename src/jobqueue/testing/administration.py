@@ -10,7 +10,7 @@ from jobqueue.backends.base import Backend
 from jobqueue.backends.params import Completion, Failure, ListParams, PruneParams
 from jobqueue.clock import FakeClock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull, ValidationError
-from jobqueue.job import NewJob
+from jobqueue.job import NewJob, RegisteredTask
 from jobqueue.testing.helpers import S, claim, dead_job, lease_of, put, state_of
 
 
@@ -136,6 +136,16 @@ class AdminSuite:
         assert stats.idempotency_keys == 1
         assert stats.queues["default"].counts[S.COMPLETED] == 1
         assert stats.queues["default"].counts[S.DEAD_LETTERED] == 0
+
+    # ---- registered tasks ------------------------------------------------------------
+
+    async def test_registered_tasks_are_kept_and_replaced_by_name(self, backend: Backend) -> None:
+        assert await backend.registered_tasks() == []
+        await backend.register_tasks([RegisteredTask("send", "mail", 5, 0, 2.5), RegisteredTask("resize")])
+        await backend.register_tasks([RegisteredTask("send", "mail", 1, 7, None)])
+        await backend.register_tasks([])
+        stored = sorted(await backend.registered_tasks(), key=lambda task: task.name)
+        assert stored == [RegisteredTask("resize"), RegisteredTask("send", "mail", 1, 7, None)]
 
     # ---- wake-ups --------------------------------------------------------------------
 

@@ -53,7 +53,13 @@ class Runtime:
 async def run_attempt(job: Job, task: Task | None, runtime: Runtime) -> Outcome:
     """Run the handler for ``job`` and decide what to record. Never raises except on cancellation."""
     lease = Lease(job.id, job.lease_token)
-    timeout = job.timeout if job.timeout is not None else runtime.default_timeout
+    # The job's own timeout, else the task's (for jobs enqueued without its defaults: before any
+    # worker registered them), else the worker's.
+    timeout = job.timeout
+    if timeout is None:
+        timeout = (
+            task.options.timeout if task is not None and task.options.timeout is not None else runtime.default_timeout
+        )
     try:
         if task is None:
             raise UnknownTask(f"no handler for task {job.task!r} in this worker")

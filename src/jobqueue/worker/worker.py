@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from jobqueue.app import JobQueue
 from jobqueue.backends.params import Lease
 from jobqueue.clock import Clock, SystemClock
+from jobqueue.errors import BackendError
 from jobqueue.job import Job
 from jobqueue.retention import Retention
 from jobqueue.status import WorkerMetrics, WorkerSummary
@@ -120,6 +121,7 @@ class Worker:
             *([self.reaper] if config.reaper_interval is not None else []),
             *([self.cleaner] if config.retention is not None else []),
         ]
+        await self._register_tasks()
         for service in services:
             service.start()
         log.info("worker.started id=%s queues=%s concurrency=%d", self.id, ",".join(config.queues), config.concurrency)
@@ -137,6 +139,13 @@ class Worker:
             if self._runtime.processes is not None:
                 await self._runtime.processes.close()
             log.info("worker.stopped id=%s", self.id)
+
+    async def _register_tasks(self) -> None:
+        """Store this app's task defaults, so that jobs submitted by name from anywhere get them."""
+        try:
+            await self.fetcher.backend.register_tasks(self.app.registered_tasks())
+        except BackendError as exc:  # the store is down: claims will say so, and retry
+            log.warning("worker.register_failed id=%s: %s", self.id, exc)
 
     def _needs_processes(self) -> bool:
         return any(task.pool_for(self.config.pool) == "process" for task in self.app.tasks.values())

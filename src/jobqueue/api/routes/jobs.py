@@ -63,10 +63,18 @@ def _count(state: ApiState, outcomes: list[EnqueueOutcome]) -> None:
             counters.rejected += 1
 
 
+def unknown_task_warning(task: str) -> str:
+    return (f"no worker has registered task {task!r}: the job waits in its queue, and a worker without "
+            "its handler fails its attempts (then the DLQ, from which it can be replayed)")  # fmt: skip
+
+
 async def submit(request: Request) -> Response:
     """Enqueue one job: 202 with its id and a ``Location``; 409 with the job holding the key; 503 when full."""
     state = get_state(request)
-    job = parse_submission(state.queue, load_body(await request.body()), defaults=state.defaults)
+    body = load_body(await request.body())
+    if state.queue.stored_tasks.stale():  # the task defaults workers registered, every few seconds
+        await state.queue.refresh_tasks()
+    job = parse_submission(state.queue, body, defaults=state.defaults)
     admission = state.shedder.admit(job.queue, job.idempotency_key is not None)
     if admission is Admission.REFUSE:
         state.counters.rejected += 1
@@ -81,7 +89,10 @@ async def submit(request: Request) -> Response:
     _count(state, outcomes)
     if type(outcome) is Accepted:
         job_id = outcome.job.id
-        return json_response({"job_id": job_id, "status": "accepted"}, 202, {"Location": f"/jobs/{job_id}"})
+        answer: dict[str, str] = {"job_id": job_id, "status": "accepted"}
+        if not state.queue.knows_task(job.task):
+            answer["warning"] = unknown_task_warning(job.task)
+        return json_response(answer, 202, {"Location": f"/jobs/{job_id}"})
     if isinstance(outcome, Duplicate):
         return json_response(_duplicate_body(outcome.job), 409, {"Location": f"/jobs/{outcome.job.id}"})
     assert isinstance(outcome, Rejected)
@@ -97,7 +108,10 @@ async def submit_batch(request: Request) -> Response:
     some were rejected.
     """
     state = get_state(request)
-    jobs = parse_batch(state.queue, load_body(await request.body()), state.config.max_batch, state.defaults)
+    body = load_body(await request.body())
+    if state.queue.stored_tasks.stale():
+        await state.queue.refresh_tasks()
+    jobs = parse_batch(state.queue, body, state.config.max_batch, state.defaults)
     outcomes = await state.queue.enqueue_many(jobs)
     _count(state, outcomes)
     results: list[dict[str, Any]] = []

@@ -50,7 +50,7 @@ from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, 
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull
-from jobqueue.job import Job, JobState, NewJob
+from jobqueue.job import Job, JobState, NewJob, RegisteredTask
 from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats, StatsBuilder
 
 log = logging.getLogger("jobqueue.postgres")
@@ -374,6 +374,12 @@ class PostgresBackend(BackendBase):
     async def _due_in(self, queues: Sequence[str]) -> float | None:
         ((due_in,),) = await self._run("due_in", list(queues))
         return None if due_in is None else float(due_in)
+
+    async def _register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
+        await self._run("register_tasks", [t.name for t in tasks], [t.to_json() for t in tasks])
+
+    async def _registered_tasks(self) -> list[RegisteredTask]:
+        return [RegisteredTask.from_json(name, defaults) for name, defaults in await self._run("registered_tasks")]
 
     async def _prune(self, params: PruneParams) -> PruneResult:
         jobs = keys = 0

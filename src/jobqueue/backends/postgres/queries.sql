@@ -340,6 +340,15 @@ counted AS (
 )
 SELECT (SELECT count(*) FROM gone) AS jobs, (SELECT count(*) FROM expired) AS keys;
 
+-- name: register_tasks
+-- Store tasks' job defaults ($2 names, $3 defaults as JSON text), replacing those of the same names.
+INSERT INTO {schema}.tasks (name, defaults, updated)
+SELECT t.name, t.defaults, {now} FROM unnest($2::text[], $3::text[]) AS t(name, defaults)
+ON CONFLICT (name) DO UPDATE SET defaults = EXCLUDED.defaults, updated = EXCLUDED.updated;
+
+-- name: registered_tasks
+SELECT name, defaults FROM {schema}.tasks ORDER BY name;
+
 -- ---- schema management (sql.py) -----------------------------------------------------------
 
 -- name: create_schema

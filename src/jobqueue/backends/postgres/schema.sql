@@ -80,3 +80,11 @@ BEGIN
             WHERE queue = queue_name AND state IN ('PENDING', 'SCHEDULED', 'FAILED'));
 END
 $$;
+
+-- Each task's job defaults as its workers registered them (RegisteredTask.to_json), so that a job
+-- submitted by task name from anywhere gets them.
+CREATE TABLE tasks (
+    name     text COLLATE "C" PRIMARY KEY,
+    defaults text NOT NULL,
+    updated  double precision NOT NULL
+);

@@ -42,7 +42,7 @@ from jobqueue.errors import (
     JobNotFound,
     QueueFull,
 )
-from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob
+from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob, RegisteredTask
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, PruneResult, Rejected, Stats, StatsBuilder
 from jobqueue.retention import Retention
 
@@ -325,6 +325,14 @@ class RedisBackend(BackendBase):
     async def _due_in(self, queues: Sequence[str]) -> float | None:
         due_in = float(await self._run("next_due", self._now(), *dict.fromkeys(queues)))
         return None if due_in < 0 else due_in
+
+    async def _register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
+        await self._run("tasks", "put", *(item for t in tasks for item in (t.name, t.to_json())))
+
+    async def _registered_tasks(self) -> list[RegisteredTask]:
+        flat = await self._run("tasks", "all")
+        tasks = [RegisteredTask.from_json(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
+        return sorted(tasks, key=lambda task: task.name)
 
     async def _prune(self, params: PruneParams) -> PruneResult:
         jobs = keys = 0

@@ -54,7 +54,7 @@ from jobqueue.backends.sqlite.walsync import WalSyncer
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError
-from jobqueue.job import Job, NewJob, dump_json, load_json
+from jobqueue.job import Job, NewJob, RegisteredTask, dump_json, load_json
 from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats
 
 T = TypeVar("T")
@@ -315,6 +315,14 @@ class SQLiteBackend(BackendBase):
 
     async def _prune(self, params: PruneParams) -> PruneResult:
         return await self._write(lambda conn: tx.prune(conn, params, self.clock.time()), inline=False)
+
+    async def _register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
+        rows = [(task.name, task.to_json(), self.clock.time()) for task in tasks]
+        await self._write(lambda conn: conn.executemany(Q["put_task"], rows), durable=True)
+
+    async def _registered_tasks(self) -> list[RegisteredTask]:
+        rows = await self._read(lambda conn: conn.execute(Q["get_tasks"]).fetchall())
+        return [RegisteredTask.from_json(name, defaults) for name, defaults in rows]
 
     # ---- waiting for work -----------------------------------------------------------------
 

@@ -173,3 +173,10 @@ UPDATE jobs SET state = 'PENDING', lease_expires_at = NULL, worker_id = NULL, st
     last_attempt = NULL
 WHERE id IN (SELECT value FROM json_each(?)) AND state = 'PROCESSING' AND worker_id = ?
 RETURNING queue;
+
+-- name: put_task
+INSERT INTO tasks (name, defaults, updated) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET defaults = excluded.defaults, updated = excluded.updated;
+
+-- name: get_tasks
+SELECT name, defaults FROM tasks ORDER BY name;

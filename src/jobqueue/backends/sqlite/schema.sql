@@ -69,3 +69,11 @@ CREATE TABLE waiting_workers (
     lease     REAL NOT NULL,             -- seconds
     handed    TEXT NOT NULL DEFAULT '[]' -- JSON array of job ids
 ) WITHOUT ROWID;
+
+-- Each task's job defaults as its workers registered them (RegisteredTask.to_json), so that a job
+-- submitted by task name from anywhere gets them.
+CREATE TABLE tasks (
+    name     TEXT PRIMARY KEY,
+    defaults TEXT NOT NULL,
+    updated  REAL NOT NULL
+) WITHOUT ROWID;
