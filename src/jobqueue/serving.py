@@ -25,6 +25,7 @@ from jobqueue.api.server import bind, run, serve, url_of
 from jobqueue.app import JobQueue
 from jobqueue.status import WorkerSummary
 from jobqueue.worker import Worker, WorkerConfig
+from jobqueue.worker.supervisor import exit_past_stuck_threads
 
 log = logging.getLogger("jobqueue.api")
 
@@ -122,3 +123,4 @@ def serve_queue(
         run(main())
     finally:
         sock.close()
+    exit_past_stuck_threads(in_process)

@@ -58,3 +58,14 @@ def crash(payload: object) -> None:
 async def record(payload: object) -> int:
     _record("record")
     return os.getpid()
+
+
+@app.task(name="stuck")
+def stuck(seconds: float) -> int:
+    """A thread handler that cannot be stopped: it sleeps on, past any grace (except in phase 2)."""
+    import time
+
+    _record("stuck")
+    if not _second_phase():
+        time.sleep(seconds)
+    return os.getpid()

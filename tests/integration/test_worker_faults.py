@@ -174,6 +174,23 @@ def test_sigterm_finishes_short_jobs_and_releases_long_ones(cluster: Cluster) ->
     assert all(j.retry_count == 0 and j.lease_expires_at is None for j in released)  # type: ignore[attr-defined]
 
 
+def test_a_thread_that_cannot_stop_neither_keeps_the_process_past_grace_nor_completes_twice(cluster: Cluster) -> None:
+    enqueue(cluster.url, "stuck", [30.0])
+    proc = cluster.worker("--concurrency", "2", "--grace", "1")
+    wait_until(lambda: len(cluster.attempts("stuck")) == 1, what="the thread handler running")
+    stopped_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0  # not the 30 s the thread sleeps
+    assert time.monotonic() - stopped_at < 1 + 3
+    assert proc.stderr is not None
+    assert "worker.threads_left_running" in proc.stderr.read().decode()
+    # Released: another worker runs it, and only that attempt completes it.
+    second = cluster.worker("--concurrency", "2", phase=2)
+    wait_until(lambda: counts(cluster.url).get(S.COMPLETED) == 1, what="the second worker to complete it")
+    (job,) = jobs(cluster.url)
+    assert job.result == second.pid and job.retry_count == 0  # type: ignore[attr-defined]
+
+
 def test_supervised_workers_stop_when_their_supervisor_is_killed(cluster: Cluster) -> None:
     supervisor = cluster.worker("--processes", "2")
     children: list[int] = []

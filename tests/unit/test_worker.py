@@ -175,15 +175,16 @@ async def test_async_timeout_cancels_the_handler(app: JobQueue) -> None:
 
 async def test_a_job_enqueued_without_the_tasks_defaults_still_gets_its_timeout(app: JobQueue) -> None:
     # As a producer that knew nothing of the task would store it: no timeout of its own.
-    (outcome,) = await app.enqueue_many([NewJob(1, task="slow", max_retries=0)])
-    assert outcome.job.timeout is None
+    job = NewJob(1, task="slow", max_retries=0)
+    await app.enqueue_many([job])
+    assert job.timeout is None
 
     @app.task(name="slow", timeout=0.05, max_retries=0)
     async def slow(payload: object) -> None:
         await asyncio.Event().wait()
 
     await worker(app).drain()
-    dead = await app.get(outcome.job.id)
+    dead = await app.get(job.id)
     assert dead is not None and dead.error is not None and "timed out after 0.05 s" in dead.error
 
 

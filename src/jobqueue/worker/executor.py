@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobqueue.backends.params import Completion, Failure, Lease
@@ -37,6 +39,24 @@ class Outcome:
     abandoned_thread: bool = False
 
 
+class ThreadCalls:
+    """Counts handler calls running on threads: one still running after shutdown cannot be
+    stopped, and would keep the process alive (the interpreter joins its threads at exit)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.running = 0
+
+    def run(self, fn: Callable[[Any], Any], payload: Any) -> Any:
+        with self._lock:
+            self.running += 1
+        try:
+            return fn(payload)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """Where handlers run in one worker."""
@@ -48,6 +68,7 @@ class Runtime:
     default_pool: Pool = "thread"
     #: Attempt timeout for jobs and tasks that set none.
     default_timeout: float | None = None
+    thread_calls: ThreadCalls = field(default_factory=ThreadCalls)
 
 
 async def run_attempt(job: Job, task: Task | None, runtime: Runtime) -> Outcome:
@@ -113,7 +134,9 @@ async def _call(task: Task, job: Job, runtime: Runtime, timeout: float | None) -
             except TimeoutError:
                 raise AttemptTimeout(f"timed out after {timeout:g} s (cancelled)") from None
         context = contextvars.copy_context()
-        future = asyncio.get_running_loop().run_in_executor(runtime.threads, context.run, task.fn, job.payload)
+        future = asyncio.get_running_loop().run_in_executor(
+            runtime.threads, context.run, runtime.thread_calls.run, task.fn, job.payload
+        )
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:

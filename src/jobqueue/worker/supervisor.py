@@ -32,8 +32,9 @@ async def _stop_when_orphaned(worker: Worker, parent: int) -> None:
 def run_worker(app: JobQueue, config: WorkerConfig) -> None:
     """Run one worker in this process until SIGTERM/SIGINT (uvloop when installed)."""
 
+    worker = Worker(app, config)
+
     async def main() -> None:
-        worker = Worker(app, config)
         parent = os.environ.get(PARENT_PID_ENV)
         watchdog = None if parent is None else asyncio.create_task(_stop_when_orphaned(worker, int(parent)))
         try:
@@ -49,6 +50,22 @@ def run_worker(app: JobQueue, config: WorkerConfig) -> None:
         asyncio.run(main())
     else:
         uvloop.run(main())
+    exit_past_stuck_threads([worker])
+
+
+def exit_past_stuck_threads(workers: Sequence[Worker]) -> None:
+    """End the process now if handler threads are still running after the workers stopped.
+
+    The interpreter would wait for them at exit (a handler stuck in ``time.sleep(600)`` would
+    keep a stopped worker alive for ten minutes past its grace period). Their jobs were released,
+    or failed by timeout, so they run again elsewhere under a new lease; what the threads would
+    return is discarded. Output is flushed first; nothing else is left to run.
+    """
+    if any(worker.stuck_threads for worker in workers):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def supervise(child_argv: Sequence[str], processes: int) -> int:

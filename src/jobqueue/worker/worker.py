@@ -136,6 +136,11 @@ class Worker:
                     loop.remove_signal_handler(sig)
             # Threads past their timeout cannot be joined; do not wait for them.
             self._runtime.threads.shutdown(wait=False, cancel_futures=True)
+            self.stuck_threads = self._runtime.thread_calls.running
+            if self.stuck_threads:
+                log.warning("worker.threads_left_running id=%s threads=%d: their jobs were released (or timed out) "
+                            "and run again elsewhere; what these threads return is discarded", self.id,
+                            self.stuck_threads)  # fmt: skip
             if self._runtime.processes is not None:
                 await self._runtime.processes.close()
             log.info("worker.stopped id=%s", self.id)
@@ -146,6 +151,10 @@ class Worker:
             await self.fetcher.backend.register_tasks(self.app.registered_tasks())
         except BackendError as exc:  # the store is down: claims will say so, and retry
             log.warning("worker.register_failed id=%s: %s", self.id, exc)
+
+    #: Handler threads still running when the worker stopped (past the grace period or a timeout):
+    #: Python cannot stop a thread, and the interpreter waits for them at exit (see run_worker).
+    stuck_threads = 0
 
     def _needs_processes(self) -> bool:
         return any(task.pool_for(self.config.pool) == "process" for task in self.app.tasks.values())
