@@ -314,6 +314,10 @@ class JobQueue(OpenClose):
     async def stats(self) -> Stats:
         return await self._run(self.backend.stats())
 
+    async def check_writes(self) -> None:
+        """Raise ``BackendUnavailable`` (or another store error) if the store refuses writes now."""
+        await self._run(self.backend.check_writes())
+
 
 def _unwrap(outcome: EnqueueOutcome) -> Job:
     if isinstance(outcome, Rejected):

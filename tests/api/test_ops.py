@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 
@@ -91,3 +92,14 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     assert "422" not in schema["paths"]["/jobs/{job_id}"]["get"]["responses"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+async def test_docs_serve_their_own_assets(client: httpx.AsyncClient) -> None:
+    """/docs works offline: every script, style and icon it loads comes from this server."""
+    page = (await client.get("/docs")).text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        response = await client.get(url)
+        assert response.status_code == 200 and response.content, url
+    assert (await client.get("/redoc")).status_code == 404  # ReDoc exists only on a CDN

@@ -249,6 +249,24 @@ async def test_a_full_noeviction_server_refuses_new_jobs_as_unavailable(tmp_path
         redis.kill()
 
 
+async def test_ready_is_503_while_a_full_server_refuses_writes(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+    redis.start()
+    try:
+        queue = JobQueue(redis.url)
+        async with queue, httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(queue)),
+                                            base_url="http://127.0.0.1") as client:  # fmt: skip
+            assert (await client.get("/ready")).status_code == 200
+            with pytest.raises(BackendUnavailable, match="OOM"):
+                for _ in range(1000):
+                    await queue.enqueue_many([NewJob("x" * 2000) for _ in range(10)])
+            response = await client.get("/ready")
+            assert response.status_code == 503 and "OOM" in response.json()["error"], response.text
+            assert (await client.get("/jobs?limit=1")).status_code == 200  # reads still answer
+    finally:
+        redis.kill()
+
+
 async def test_a_worker_reconnects_and_is_woken_again_after_a_restart(server: PrivateRedis) -> None:
     app = JobQueue(backend=RedisBackend(server.url, connect_timeout=1.0, command_timeout=1.0))
     done: list[object] = []

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobqueue.api.auth import BearerAuthMiddleware, BrowserGuardMiddleware
+from jobqueue.api.docs import add_docs
 from jobqueue.api.fastpath import ApiApp, Endpoint, ErrorHandler, HotRoutes
 from jobqueue.api.limits import BodyLimitMiddleware
 from jobqueue.api.metrics import ApiCounters
@@ -76,7 +77,10 @@ def create_app(
         summary="A durable job queue: the original JobQueue's HTTP contract, and more.",
         version=__version__,
         lifespan=_lifespan_with(lifespan),
+        docs_url=None,  # served by add_docs, with its own assets
+        redoc_url=None,  # ReDoc exists only on a CDN
     )
+    add_docs(app)
     app.state.jobqueue = ApiState(queue, config, workers)
     # Routes are added to the app itself, not through included routers: each included router
     # adds a matching layer that costs more per request than parsing and storing a job.

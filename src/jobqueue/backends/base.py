@@ -139,6 +139,11 @@ class Backend(Protocol):
         """Delete finished jobs older than the given times, and expired idempotency keys."""
         ...
 
+    async def check_writes(self) -> None:
+        """Raise :class:`~jobqueue.errors.BackendUnavailable` if the store would refuse a write now
+        (out of memory, read-only, disk full), for readiness probes. Writes nothing a user sees."""
+        ...
+
     async def register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
         """Store these tasks' job defaults (replacing those stored under the same names)."""
         ...

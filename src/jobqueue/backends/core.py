@@ -161,6 +161,10 @@ class BackendBase(OpenClose, ABC):
         self._require_open()
         return await self._prune(params)
 
+    async def check_writes(self) -> None:
+        self._require_open()
+        await self._check_writes()
+
     async def register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
         if not tasks:
             return
@@ -212,6 +216,10 @@ class BackendBase(OpenClose, ABC):
 
     @abstractmethod
     async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool: ...
+
+    async def _check_writes(self) -> None:
+        """Nothing to check for a store that takes every write it can hold (memory); an embedded
+        file store's write errors reach the caller of each write (SQLite)."""
 
     async def _register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
         """A backend that shares its store across processes keeps these there. This default keeps

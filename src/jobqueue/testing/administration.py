@@ -137,6 +137,10 @@ class AdminSuite:
         assert stats.queues["default"].counts[S.COMPLETED] == 1
         assert stats.queues["default"].counts[S.DEAD_LETTERED] == 0
 
+    async def test_a_healthy_store_takes_writes(self, backend: Backend) -> None:
+        await backend.check_writes()
+        assert (await backend.stats()).queues == {}  # the probe left no job, count or key
+
     # ---- registered tasks ------------------------------------------------------------
 
     async def test_registered_tasks_are_kept_and_replaced_by_name(self, backend: Backend) -> None:

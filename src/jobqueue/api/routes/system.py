@@ -59,11 +59,13 @@ async def health() -> Response:
 
 
 async def ready(request: Request) -> Response:
-    """200 when the store answers and this process's workers (if any) are alive and fetching."""
+    """200 when the store answers, takes writes, and this process's workers (if any) are alive and fetching."""
     state = get_state(request)
     try:
         async with asyncio.timeout(state.config.ready_timeout):
             stats = await state.queue.stats()
+            # A store can answer reads and refuse writes (Redis at maxmemory, a read-only server).
+            await state.queue.check_writes()
     except Exception as exc:  # any failure to answer means: do not send traffic here
         reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
         return error_response(503, f"store unreachable: {reason}", state.retry_after, backend=state.queue.backend_name)

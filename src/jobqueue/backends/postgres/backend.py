@@ -375,6 +375,9 @@ class PostgresBackend(BackendBase):
         ((due_in,),) = await self._run("due_in", list(queues))
         return None if due_in is None else float(due_in)
 
+    async def _check_writes(self) -> None:
+        await self._run("check_writes", accept=True)
+
     async def _register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
         await self._run("register_tasks", [t.name for t in tasks], [t.to_json() for t in tasks])
 

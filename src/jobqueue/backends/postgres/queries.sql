@@ -340,6 +340,11 @@ counted AS (
 )
 SELECT (SELECT count(*) FROM gone) AS jobs, (SELECT count(*) FROM expired) AS keys;
 
+-- name: check_writes
+-- A write that changes nothing, for readiness probes: fails on a read-only server (a standby, a
+-- full disk that made it read-only) as a job's insert would.
+UPDATE {schema}.schema_version SET version = version;
+
 -- name: register_tasks
 -- Store tasks' job defaults ($2 names, $3 defaults as JSON text), replacing those of the same names.
 INSERT INTO {schema}.tasks (name, defaults, updated)

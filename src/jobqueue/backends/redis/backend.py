@@ -326,6 +326,9 @@ class RedisBackend(BackendBase):
         due_in = float(await self._run("next_due", self._now(), *dict.fromkeys(queues)))
         return None if due_in < 0 else due_in
 
+    async def _check_writes(self) -> None:
+        await self._run("probe", self._now())
+
     async def _register_tasks(self, tasks: Sequence[RegisteredTask]) -> None:
         await self._run("tasks", "put", *(item for t in tasks for item in (t.name, t.to_json())))
 

@@ -15,7 +15,7 @@ from jobqueue.backends.redis.wire import Arg, RedisReplyError, Wire
 
 NAMES = (
     "enqueue", "claim", "complete", "fail", "heartbeat", "release", "expired", "list", "replay",
-    "cancel", "stats", "prune", "next_due", "tasks",
+    "cancel", "stats", "prune", "next_due", "tasks", "probe",
 )  # fmt: skip
 
 _LUA = resources.files(__package__) / "lua"

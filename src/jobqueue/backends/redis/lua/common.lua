@@ -21,6 +21,7 @@
 --   P.."keyexp"            zset idempotency key -> expires at
 --   P.."seq"               counter giving each job its FIFO position
 --   P.."wake:"..queue      pub/sub channel: work may be claimable in that queue
+--   P.."probe"             string written by readiness probes (probe.lua), expires after a minute
 --   P.."tasks"             hash task name -> its job defaults as registered by workers (tasks.lua)
 --
 -- Times are POSIX seconds. Every stored time is written with fmt (17 significant digits), so it
