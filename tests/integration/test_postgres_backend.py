@@ -180,6 +180,23 @@ async def test_notify_wakes_a_worker_on_another_connection_within_milliseconds(
         assert time.perf_counter() - started < 0.5
 
 
+async def test_a_cancelled_wait_costs_no_connection(shared: Callable[..., PostgresBackend]) -> None:
+    # A worker's wait is cancelled whenever a slot frees; a store call inside it that were cut off
+    # would drop its connection, and the next statement would pay for a new one (latency p99).
+    (worker,) = await opened(shared, 1)
+    assert worker._work is not None
+    pool = worker._work.pool
+    servers = set()
+    for _ in range(20):
+        waiter = asyncio.create_task(worker.wait_for_work(["default"], 10))
+        await asyncio.sleep(0)  # into its first store call
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+        servers |= {await pool.fetchval("SELECT pg_backend_pid()") for _ in range(2)}
+    assert len(servers) <= 2  # the pool's two connections, never replaced
+
+
 async def terminate(dsn: str, application_name: str) -> int:
     """pg_terminate_backend for every connection with this application name; returns how many."""
     conn = await asyncpg.connect(dsn)

@@ -10,6 +10,7 @@ arguments already checked.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -151,7 +152,9 @@ class BackendBase(OpenClose, ABC):
         # A delayed or retried job must start at its time, not at the next poll: the wait ends
         # when the earliest one comes due. Work enqueued meanwhile wakes the wait, and the next
         # wait looks again.
-        due_in = await self._due_in(queues)
+        # Shielded: a waiter is often cancelled (a slot freed), and a store call cut off midway
+        # would cost its connection; the answer is simply dropped.
+        due_in = await asyncio.shield(self._due_in(queues))
         if due_in is None or due_in >= timeout:
             return await self._wait_for_work(queues, timeout)
         await self._wait_for_work(queues, max(due_in, 0.0) + DUE_MARGIN)
