@@ -69,3 +69,10 @@ def stuck(seconds: float) -> int:
     if not _second_phase():
         time.sleep(seconds)
     return os.getpid()
+
+
+@app.task(name="mark")
+async def mark(payload: object) -> list[int]:
+    """Returns who completed it: [pid, attempt], for the history checker (tests/faults/history.py)."""
+    _record("mark")
+    return [os.getpid(), current_job().attempt]
