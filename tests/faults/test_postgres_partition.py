@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from jobqueue import JobQueue
+from jobqueue import JobQueue, JobState, Worker, WorkerConfig
 from jobqueue.api import create_app
 from jobqueue.errors import BackendUnavailable
 from tests.backends import drop_postgres_schema, require_postgres, unique_schema
@@ -92,3 +92,32 @@ async def test_the_api_answers_503_with_retry_after_during_a_partition(queue: Jo
                 assert "retry-after" in response.headers and "error" in response.json()
                 assert time.monotonic() - started < BOUND, path
         assert (await client.post("/jobs", json={"payload": 3})).status_code == 202
+
+
+async def test_a_worker_rides_out_a_partition_without_running_its_job_twice(queue: JobQueue, proxy: FaultProxy) -> None:
+    """The job ends during the partition: its completion fails fast (statement timeout) and is
+    retried once the network heals, while the lease still holds. Without the retry the outcome is
+    dropped, the lease expires and the reaper runs the job a second time."""
+    started, release = asyncio.Event(), asyncio.Event()
+    runs: list[int] = []
+
+    @queue.task(name="held")
+    async def held(n: int) -> str:
+        runs.append(n)
+        started.set()
+        await release.wait()
+        return "done"
+
+    job = await held.enqueue(1)
+    worker = Worker(queue, WorkerConfig(concurrency=1, lease=8, poll_interval=0.05, reaper_interval=0.5))
+    worker.signals.init()
+    draining = asyncio.create_task(worker.drain())
+    await asyncio.wait_for(started.wait(), GUARD)
+    with proxy.partition():
+        release.set()
+        await worker.signals.outcome_retrying.wait(timeout=BOUND)  # failed fast, not hung
+    await asyncio.wait_for(draining, GUARD)
+    done = await queue.get(job.id)
+    assert done is not None and done.state is JobState.COMPLETED and done.result == "done"
+    assert runs == [1] and done.retry_count == 0
+    assert worker.metrics.completed == 1 and worker.metrics.lost_leases == 0

@@ -12,7 +12,7 @@ import pytest
 
 from jobqueue import FakeClock, JobState, PermanentError, Retry
 from jobqueue.app import JobQueue
-from jobqueue.backends import Backend, ClaimParams
+from jobqueue.backends import Backend, ClaimParams, Completion
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.errors import BackendUnavailable, ConfigurationError, QueueFull
 from jobqueue.job import Job, NewJob
@@ -471,3 +471,49 @@ async def test_worker_rides_out_a_store_outage() -> None:
     assert done.result == "after the outage" and backend.failures == 0
     w.stop()
     await asyncio.wait_for(runner, 5)
+
+
+class UnwritableBackend(MemoryBackend):
+    """A memory backend that cannot record completions for a while (``None``: ever)."""
+
+    def __init__(self, failures: int | None) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        if self.failures is None or self.failures > 0:
+            self.failures = None if self.failures is None else self.failures - 1
+            raise BackendUnavailable("store restarting")
+        return await super().complete(completions)
+
+
+async def test_an_outcome_the_store_could_not_take_is_retried_while_the_lease_holds() -> None:
+    app = JobQueue(backend=UnwritableBackend(failures=3))
+    runs: list[object] = []
+
+    @app.task(name="once")
+    async def once(payload: object) -> object:
+        runs.append(payload)
+        return payload
+
+    job = await once.enqueue("x")
+    w = worker(app, lease=5)
+    await w.drain()
+    done = await app.get(job.id)
+    assert done is not None and done.state is S.COMPLETED and done.retry_count == 0 and runs == ["x"]
+    assert w.signals.outcome_retrying.pending() == 3 and w.metrics.completed == 1
+
+
+async def test_an_outcome_is_given_up_after_a_lease_and_left_to_recovery() -> None:
+    app = JobQueue(backend=UnwritableBackend(failures=None))
+
+    @app.task(name="once")
+    async def once(payload: object) -> object:
+        return payload
+
+    job = await once.enqueue("x")
+    w = worker(app, lease=0.3)  # retried after 0.05 and 0.1 s; the next pause would pass the lease
+    await w.drain()
+    stored = await app.get(job.id)
+    assert stored is not None and stored.state is S.PROCESSING  # the reaper takes it back on expiry
+    assert w.signals.outcome_retrying.pending() >= 1 and w.metrics.lost_leases == 1

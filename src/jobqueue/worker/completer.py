@@ -2,6 +2,9 @@
 
 Outcomes queue up while the previous write is in flight and go out together in the next one, so
 a busy worker makes few backend calls and an idle one adds no delay (no timer, no minimum batch).
+A write the store could not take (unavailable: a restart, a partition) is retried with backoff for
+up to a lease: the heartbeat keeps renewing the jobs' leases meanwhile, so a short outage costs no
+job a second run. Retrying is safe because the store fences every outcome by its lease.
 """
 
 from __future__ import annotations
@@ -13,15 +16,31 @@ from typing import TypeVar
 
 from jobqueue.backends.base import Backend
 from jobqueue.backends.params import Completion, Failure
+from jobqueue.clock import Clock, SystemClock
+from jobqueue.errors import BackendUnavailable
+from jobqueue.worker.signals import WorkerSignals
 
 log = logging.getLogger("jobqueue.worker")
 
 T = TypeVar("T", Completion, Failure)
+#: First and longest pause between retries of a write the store could not take.
+RETRY_FIRST, RETRY_MOST = 0.05, 1.0
 
 
 class Completer:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        retry_for: float = 30.0,
+        clock: Clock | None = None,
+        signals: WorkerSignals | None = None,
+    ) -> None:
         self._backend = backend
+        #: How long an unavailable store's writes are retried: past a lease they would be fenced.
+        self.retry_for = retry_for
+        self.clock = clock or SystemClock()
+        self.signals = signals or WorkerSignals()
+        self._stopping = False
         self._completions: list[tuple[Completion, asyncio.Future[bool]]] = []
         self._failures: list[tuple[Failure, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -52,19 +71,35 @@ class Completer:
             if failures:
                 await self._write(failures, self._backend.fail)
 
-    @staticmethod
     async def _write(
-        items: list[tuple[T, asyncio.Future[bool]]], call: Callable[[Sequence[T]], Awaitable[list[bool]]]
+        self, items: list[tuple[T, asyncio.Future[bool]]], call: Callable[[Sequence[T]], Awaitable[list[bool]]]
     ) -> None:
-        try:
-            results = await call([item for item, _ in items])
-        except Exception as exc:
-            # The leases stay PROCESSING in the store and expire: the reaper recovers the jobs.
-            log.error("could not record %d outcomes: %s", len(items), exc)
-            results = [False] * len(items)
+        batch = [item for item, _ in items]
+        deadline, pause = self.clock.monotonic() + self.retry_for, RETRY_FIRST
+        while True:
+            try:
+                results = await call(batch)
+                break
+            except BackendUnavailable as exc:
+                if self._stopping or self.clock.monotonic() + pause > deadline:
+                    results = self._give_up(len(items), exc)
+                    break
+                log.warning("could not record %d outcomes, retrying in %.2f s: %s", len(items), pause, exc)
+                self.signals.outcome_retrying.signal(len(items))
+                await self.clock.sleep(pause)
+                pause = min(pause * 2, RETRY_MOST)
+            except Exception as exc:
+                results = self._give_up(len(items), exc)
+                break
         for (_, future), ok in zip(items, results, strict=True):
             if not future.done():
                 future.set_result(bool(ok))
+
+    @staticmethod
+    def _give_up(count: int, exc: Exception) -> list[bool]:
+        # The leases stay PROCESSING in the store and expire: the reaper recovers the jobs.
+        log.error("could not record %d outcomes: %s", count, exc)
+        return [False] * count
 
     async def drain(self) -> None:
         """Wait until every queued outcome is written (shielded from cancellation)."""
@@ -72,5 +107,6 @@ class Completer:
             await asyncio.shield(self._flushing)
 
     async def stop(self) -> None:
-        """The worker stops: write what is queued."""
+        """The worker stops: write what is queued, trying each write once more at most."""
+        self._stopping = True
         await self.drain()

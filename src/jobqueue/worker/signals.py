@@ -17,6 +17,8 @@ class WorkerSignals:
     waiting: TestSignal[None] = field(default_factory=TestSignal)
     #: An attempt ended and its outcome was recorded (or fenced off): the job as claimed.
     finished: TestSignal[Job] = field(default_factory=TestSignal)
+    #: Outcomes could not be written (the store is unavailable) and will be retried: how many.
+    outcome_retrying: TestSignal[int] = field(default_factory=TestSignal)
     #: Leases were renewed: for each held lease, whether it is still held.
     heartbeat_sent: TestSignal[list[bool]] = field(default_factory=TestSignal)
     #: The reaper looked for expired leases: how many it recovered.

@@ -58,7 +58,7 @@ class Worker:
         self.metrics = WorkerMetrics()
         self.signals = WorkerSignals()
         backend = app.backend
-        self.completer = Completer(backend)
+        self.completer = Completer(backend, config.lease, self.clock, self.signals)
         self.slots = Slots(config.concurrency)
         self.fetcher = Fetcher(backend, config, self.id, self.slots, self._start, self.completer, self.clock,
                                self.signals)  # fmt: skip
@@ -189,7 +189,7 @@ class Worker:
                 released = await self.app.backend.release(leases)
                 self.metrics.released += sum(released)
                 log.info("worker.released id=%s jobs=%d", self.id, sum(released))
-        await self.completer.drain()
+        await self.completer.stop()
 
     async def _finish_within_grace(self, running: list[asyncio.Task[None]]) -> set[asyncio.Task[None]]:
         """Wait for the running jobs, up to the grace period of the worker's clock; those left."""
