@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -27,58 +26,9 @@ from jobqueue.errors import BackendUnavailable, ConfigurationError
 from jobqueue.outcomes import Accepted
 from jobqueue.worker import Worker, WorkerConfig
 from tests.backends import skip_or_fail
+from tests.faults.servers import PrivateRedis
 
 pytestmark = pytest.mark.slow
-
-
-class PrivateRedis:
-    """A redis-server process of this test's own, on a free loopback port."""
-
-    def __init__(self, folder: Path, *options: str, tls: tuple[Path, Path] | None = None) -> None:
-        self.folder = folder
-        self.options = options
-        self.tls = tls  # (certificate, key)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            skip_or_fail("redis-server is not installed")
-            return
-        # With a certificate, the port speaks TLS only.
-        listen = ["--port", str(self.port)] if self.tls is None else [
-            "--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls[0]),
-            "--tls-key-file", str(self.tls[1]), "--tls-auth-clients", "no",
-        ]  # fmt: skip
-        cmd = [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.folder),
-               *self.options]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.01)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGCONT)  # a paused server must be able to die
-                self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
 
 
 @pytest.fixture
