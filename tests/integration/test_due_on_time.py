@@ -23,7 +23,7 @@ from tests.backends import ALL_BACKENDS, open_backend
 POLL_INTERVAL = 10.0
 DELAY = 0.3
 #: How late a start may be here: far below the poll interval, with room for a loaded machine.
-#: The lateness itself is measured in benchmarks/worker.py, not asserted here.
+#: The lateness itself is measured in benchmarks/due_time.py, not asserted here.
 LATE = 2.0
 
 
