@@ -1,5 +1,6 @@
-"""A network partition between jobqueue and PostgreSQL: callers are answered "unavailable" within
-the statement timeout, not left hanging, and everything works again once the network heals.
+"""A network partition between jobqueue and its server store (PostgreSQL, Redis): callers are
+answered "unavailable" within the statement (command) timeout, not left hanging, and everything
+works again once the network heals.
 
 The traffic goes through :class:`~tests.faults.proxy.FaultProxy`, which drops every byte while
 blackholed: no FIN, no RST, as a real partition looks to both ends.
@@ -17,8 +18,15 @@ import pytest
 
 from jobqueue import JobQueue, JobState, Worker, WorkerConfig
 from jobqueue.api import create_app
+from jobqueue.backends.redis import RedisBackend
 from jobqueue.errors import BackendUnavailable
-from tests.backends import drop_postgres_schema, require_postgres, unique_schema
+from tests.backends import (
+    drop_postgres_schema,
+    require_postgres,
+    require_redis,
+    unique_prefix,
+    unique_schema,
+)
 from tests.faults.proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
@@ -30,9 +38,14 @@ BOUND = 6.0
 GUARD = 30.0
 
 
+@pytest.fixture(params=["postgres", "redis"])
+def store(request: pytest.FixtureRequest) -> str:
+    return require_postgres() if request.param == "postgres" else require_redis()
+
+
 @pytest.fixture
-def proxy() -> Iterator[FaultProxy]:
-    target = urlsplit(require_postgres())
+def proxy(store: str) -> Iterator[FaultProxy]:
+    target = urlsplit(store)
     started = FaultProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
     try:
         yield started
@@ -41,11 +54,16 @@ def proxy() -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-async def queue(proxy: FaultProxy) -> AsyncIterator[JobQueue]:
-    target = urlsplit(require_postgres())
-    schema = unique_schema()
-    url = (f"postgresql://{target.username}@127.0.0.1:{proxy.port}{target.path}?schema={schema}"
-           f"&pool_size=2&statement_timeout={STATEMENT_TIMEOUT}&connect_timeout=2")  # fmt: skip
+async def queue(store: str, proxy: FaultProxy) -> AsyncIterator[JobQueue]:
+    target = urlsplit(store)
+    if target.scheme == "postgresql":
+        schema = unique_schema()
+        url = (f"postgresql://{target.username}@127.0.0.1:{proxy.port}{target.path}?schema={schema}"
+               f"&pool_size=2&statement_timeout={STATEMENT_TIMEOUT}&connect_timeout=2")  # fmt: skip
+    else:
+        prefix = unique_prefix()
+        url = (f"redis://127.0.0.1:{proxy.port}{target.path}?prefix={prefix}"
+               f"&command_timeout={STATEMENT_TIMEOUT}&connect_timeout=2")  # fmt: skip
     opened = JobQueue(url)
     await opened.open()
     try:
@@ -53,7 +71,13 @@ async def queue(proxy: FaultProxy) -> AsyncIterator[JobQueue]:
     finally:
         proxy.heal()
         await opened.close()
-        drop_postgres_schema(schema)
+        if target.scheme == "postgresql":
+            drop_postgres_schema(schema)
+        else:
+            keys = RedisBackend(store, prefix=prefix)  # the server itself, not through the proxy
+            await keys.open()
+            await keys.drop()
+            await keys.close()
 
 
 async def timed(call: object) -> tuple[float, BaseException | None]:
