@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -80,6 +80,10 @@ class ApiApp(FastAPI):
         scope["app"] = self
         try:
             await self._fast_chain(scope, receive, send)
+        except ClientDisconnect:
+            # The client left, or was cut off, before its body arrived: there is no one to answer, and
+            # a traceback here would let any client write to the log at will.
+            return
         except Exception:
             log.exception("unexpected error on %s %r", scope["method"], scope["path"])  # %r: no raw control characters
             # The endpoints answer in one go, so the response has not started unless sending it

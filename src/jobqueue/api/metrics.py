@@ -140,7 +140,10 @@ class PrometheusExporter:
 
     def render(self, snapshot: MetricsSnapshot, accept: str | None) -> tuple[bytes, str]:
         """The exposition and its content type: OpenMetrics when ``accept`` asks for it, else text 0.0.4."""
-        encoder, content_type = choose_encoder(accept or "")
+        try:
+            encoder, content_type = choose_encoder(accept or "")
+        except (TypeError, ValueError):  # prometheus_client cannot compare a version such as "version=x": no 500
+            encoder, content_type = choose_encoder("")
         # render() is synchronous, so no other request can swap the snapshot while it runs.
         self._collector.snapshot = snapshot
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,13 @@ from jobqueue.job import Job
 
 def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response serialized with orjson (several times faster than the stdlib encoder)."""
-    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type="application/json")
+    try:
+        body = orjson.dumps(content)
+    except TypeError:
+        # orjson stops at 255 levels of nesting, and a payload accepted at 254 is deeper than that
+        # inside a job or a page of jobs: the stdlib encoder writes it (no 500 on reading it back).
+        body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 def error_response(status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
