@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from jobqueue import JobQueue, JobState, NewJob
 from jobqueue.api import create_app
@@ -200,16 +201,23 @@ async def test_a_full_noeviction_server_refuses_new_jobs_as_unavailable(tmp_path
 
 
 async def test_ready_is_503_while_a_full_server_refuses_writes(tmp_path: Path) -> None:
-    redis = PrivateRedis(tmp_path, "--maxmemory", "3mb", "--maxmemory-policy", "noeviction")
+    redis = PrivateRedis(tmp_path, "--maxmemory", "100mb", "--maxmemory-policy", "noeviction")
     redis.start()
     try:
         queue = JobQueue(redis.url)
         async with queue, httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(queue)),
                                             base_url="http://127.0.0.1") as client:  # fmt: skip
             assert (await client.get("/ready")).status_code == 200
+            for _ in range(100):
+                await queue.enqueue_many([NewJob("x" * 2000) for _ in range(10)])
+            # Well over its limit, not at its edge: at the edge, memory dips below the limit once a
+            # refused command's buffers are freed, and a small write gets through again.
+            admin = aioredis.Redis(port=redis.port)
+            used = (await admin.info("memory"))["used_memory"]
+            await admin.config_set("maxmemory", used // 2)
+            await admin.aclose()
             with pytest.raises(BackendUnavailable, match="OOM"):
-                for _ in range(1000):
-                    await queue.enqueue_many([NewJob("x" * 2000) for _ in range(10)])
+                await queue.enqueue_many([NewJob("x")])
             response = await client.get("/ready")
             assert response.status_code == 503 and "OOM" in response.json()["error"], response.text
             assert (await client.get("/jobs?limit=1")).status_code == 200  # reads still answer
