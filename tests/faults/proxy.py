@@ -75,6 +75,12 @@ class FaultProxy:
         await self._cut()
         if self._server is not None:
             self._server.close()
+        # Connections accepted while blackholed, and pipes still delaying a chunk, end here rather
+        # than being destroyed pending with the loop.
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     async def _cut(self) -> None:
         for writer in list(self._writers):

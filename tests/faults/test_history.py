@@ -16,18 +16,22 @@ def test_a_clean_history_has_no_violations() -> None:
     assert report.violations == 0 and report.ran_more_than_once == 1 and report.completed == 2
 
 
-def test_it_catches_lost_unfinished_unstarted_and_fenced() -> None:
-    attempts = [["mark", "b", "1", "10"], ["mark", "d", "1", "10"], ["mark", "d", "2", "11"]]
+def test_it_catches_lost_unfinished_unstarted_fenced_and_an_attempt_run_twice() -> None:
+    attempts = [["mark", "b", "1", "10"], ["mark", "d", "1", "10"], ["mark", "d", "2", "11"], ["mark", "e", "1", "10"],
+                ["mark", "e", "1", "11"]]  # fmt: skip
     stored = [
         job("b", JobState.PENDING),  # accepted, never finished
         job("c", JobState.COMPLETED, [10, 1]),  # completed, but nobody ran it
         job("d", JobState.COMPLETED, [10, 1]),  # completed by its first attempt after a second began
+        job("e", JobState.COMPLETED, [11, 1]),  # two workers ran attempt 1 at once
     ]
-    report = check({"a", "b", "d"}, attempts, stored)
-    assert (report.lost, report.unfinished, report.completed_unstarted, report.fenced_completions) == (
-        ["a"],
-        ["b"],
-        ["c"],
-        ["d"],
-    )
-    assert report.violations == 4
+    report = check({"a", "b", "d", "e"}, attempts, stored)
+    found = (report.lost, report.unfinished, report.completed_unstarted, report.fenced_completions)
+    assert found == (["a"], ["b"], ["c"], ["d"]) and report.attempt_run_twice == ["e"]
+    assert report.violations == 5
+
+
+def test_an_attempt_run_twice_is_only_counted_where_a_crash_may_undo_a_claim() -> None:
+    attempts = [["mark", "e", "1", "10"], ["mark", "e", "1", "11"]]
+    report = check({"e"}, attempts, [job("e", JobState.COMPLETED, [11, 1])], claims_durable=False)
+    assert report.attempt_run_twice == ["e"] and report.violations == 0

@@ -145,3 +145,27 @@ async def test_a_worker_rides_out_a_partition_without_running_its_job_twice(queu
     assert done is not None and done.state is JobState.COMPLETED and done.result == "done"
     assert runs == [1] and done.retry_count == 0
     assert worker.metrics.completed == 1 and worker.metrics.lost_leases == 0
+
+
+async def test_connections_cut_under_the_client_cost_a_call_each_at_most(queue: JobQueue, proxy: FaultProxy) -> None:
+    """As after a store restart or a load balancer's reset: every pooled connection dies at once."""
+    job = await queue.enqueue("default", "before")
+    proxy.cut()
+    answers = []
+    for _ in range(4):
+        try:
+            answers.append((await queue.get(job.id)) is not None)
+        except BackendUnavailable:
+            answers.append(False)
+    assert answers[-1] and answers.count(False) <= 2, answers  # pool_size=2: one failure per dead connection
+
+
+async def test_a_slow_network_is_slow_and_a_stalled_one_times_out(queue: JobQueue, proxy: FaultProxy) -> None:
+    job = await queue.enqueue("default", "before")
+    proxy.delay(0.05)  # each chunk, each way: a slow link still works
+    assert (await queue.get(job.id)) is not None
+    proxy.delay(STATEMENT_TIMEOUT * 2)  # slower than the timeouts: unavailable, within the bound
+    took, error = await timed(queue.get(job.id))
+    assert isinstance(error, BackendUnavailable) and took < BOUND, (error, took)
+    proxy.delay(0)
+    assert (await queue.get(job.id)) is not None
