@@ -1,4 +1,5 @@
-"""What the store answers: enqueue outcomes, pages of jobs, counts by queue and state, prunes.
+"""What the store answers: enqueue outcomes, pages of jobs, counts by queue and state, prunes,
+and the stored state of periodic schedules.
 
 Backends build these and the app hands them to its callers unchanged, so they live below both:
 the HTTP API reads them without knowing any backend.
@@ -98,3 +99,21 @@ class StatsBuilder:
 
     def build(self, keys: int) -> Stats:
         return Stats({q: QueueStats(c) for q, c in sorted(self.counts.items())}, keys)
+
+
+# ---- periodic schedules ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchedule:
+    """A periodic schedule as the store keeps it, shared by every scheduler: pausing it, or firing
+    one of its ticks, holds for every node and across restarts."""
+
+    name: str
+    #: What it runs and when, as JSON text (:mod:`jobqueue.periodic` writes and reads it).
+    spec: str
+    paused: bool = False
+    #: The time (POSIX seconds) of the last tick fired; ``None`` before the first.
+    last_tick: float | None = None
+    #: The job the last fired tick became (``None`` if none, or if the queue was full then).
+    last_job_id: str | None = None

@@ -1,5 +1,6 @@
-"""PostgreSQL beyond the conformance suite: several producers and workers on separate connections,
-transactional enqueue, the server's clock, wake-ups across connections, and lost connections."""
+"""PostgreSQL beyond the conformance suite: several producers, workers and schedulers on separate
+connections, transactional enqueue, the server's clock, wake-ups across connections, and lost
+connections."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import pytest
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
 from jobqueue.backends import ClaimParams, Completion, Lease, ListParams
+from jobqueue.backends.params import Tick
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.errors import BackendUnavailable
 from jobqueue.job import JobState, NewJob
-from jobqueue.outcomes import Accepted, Duplicate, Rejected
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected, StoredSchedule
 from jobqueue.worker import Worker, WorkerConfig
 from tests.backends import drop_postgres_schema, require_postgres, unique_schema
 
@@ -88,6 +90,31 @@ async def test_one_job_per_key_across_producers_on_separate_connections(
         accepted = [o for o in flat if isinstance(o, Accepted)]
         assert len(accepted) == 1
         assert all(isinstance(o, Duplicate) and o.job.id == accepted[0].job.id for o in flat if o is not accepted[0])
+
+
+async def test_each_tick_becomes_one_job_across_schedulers_on_separate_connections(
+    shared: Callable[..., PostgresBackend],
+) -> None:
+    schedulers = await opened(shared, 5)
+    await asyncio.gather(*(s.register_schedules([StoredSchedule("every-second", "{}")]) for s in schedulers))
+    ticks = [1_700_000_000.1 + n for n in range(1, 51)]  # not whole seconds: stored exactly all the same
+
+    async def fire_all(backend: PostgresBackend, by: int) -> list[tuple[float, EnqueueOutcome | None]]:
+        fired = []
+        for at in ticks:
+            tick = Tick("every-second", at, NewJob({"at": at, "by": by}, task="report"))
+            fired.append((at, await backend.fire(tick, capacity=1_000)))
+        return fired
+
+    fired = [pair for run in await asyncio.gather(*(fire_all(s, n) for n, s in enumerate(schedulers))) for pair in run]
+    accepted = {at: o for at, o in fired if isinstance(o, Accepted)}
+    assert sorted(accepted) == ticks
+    assert [o for _, o in fired].count(None) == len(fired) - len(ticks)  # every other fire found its tick spent
+    jobs = await schedulers[0].claim(ClaimParams(["default"], "w", 100))
+    assert sorted(job.payload["at"] for job in jobs) == ticks  # one job per tick, as answered
+    assert {job.id for job in jobs} == {o.job.id for o in accepted.values()}
+    (stored,) = await schedulers[1].schedules()
+    assert (stored.last_tick, stored.last_job_id) == (ticks[-1], accepted[ticks[-1]].job.id)
 
 
 async def test_concurrent_claimers_never_share_a_job(shared: Callable[..., PostgresBackend]) -> None:
@@ -180,6 +207,16 @@ async def test_notify_wakes_a_worker_on_another_connection_within_milliseconds(
         assert time.perf_counter() - started < 0.5
 
 
+async def test_a_fired_tick_wakes_a_worker_on_another_connection(shared: Callable[..., PostgresBackend]) -> None:
+    scheduler, worker = await opened(shared, 2)
+    await scheduler.register_schedules([StoredSchedule("nightly", "{}")])
+    await worker.wait_for_work(["default"], 0.01)
+    waiter = asyncio.create_task(worker.wait_for_work(["default"], 10))
+    await asyncio.sleep(0.01)
+    assert isinstance(await scheduler.fire(Tick("nightly", 1.0, NewJob("tick"))), Accepted)
+    assert await asyncio.wait_for(waiter, 5) is True
+
+
 async def test_a_cancelled_wait_costs_no_connection(shared: Callable[..., PostgresBackend]) -> None:
     # A worker's wait is cancelled whenever a slot frees; a store call inside it that were cut off
     # would drop its connection, and the next statement would pay for a new one (latency p99).
@@ -228,6 +265,11 @@ async def test_terminated_connections_are_replaced_by_themselves(shared: Callabl
     await asyncio.sleep(0.01)
     await producer.enqueue([NewJob("woken")])
     assert await asyncio.wait_for(waiter, 5) is True
+    # A fire's transaction too: its BEGIN finds the connection dead, and it runs on a fresh one.
+    await producer.register_schedules([StoredSchedule("nightly", "{}")])
+    assert await terminate(require_postgres(), "jobqueue") >= 1
+    await asyncio.sleep(0.1)
+    assert isinstance(await producer.fire(Tick("nightly", 1.0, NewJob("tick"))), Accepted)
 
 
 class Proxy:

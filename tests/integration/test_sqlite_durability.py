@@ -1,5 +1,6 @@
-"""SQLite keeps its promises across processes: what it acknowledged survives ``kill -9``, and the
-idempotency and capacity checks hold when several processes enqueue into one file at once.
+"""SQLite keeps its promises across processes: what it acknowledged survives ``kill -9``, the
+idempotency and capacity checks hold when several processes enqueue into one file at once, and a
+periodic schedule's tick becomes one job however many processes fire it.
 
 Each test runs producers as child processes. They talk to the parent through their standard
 streams only: a child prints a line after each acknowledged enqueue (flushed at once), and waits
@@ -9,6 +10,7 @@ for a line from the parent where the test needs a barrier. Nothing here sleeps t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +26,7 @@ import pytest
 from jobqueue.backends import ListParams
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.job import Job, JobState
+from jobqueue.outcomes import StoredSchedule
 
 pytestmark = pytest.mark.slow
 
@@ -94,6 +97,39 @@ CONTENDER = textwrap.dedent(
             else:
                 assert type(outcome) is Rejected, outcome
                 print("rejected", key, "-", flush=True)
+        await backend.close()
+        print("DONE", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+#: Registers the schedule "every-minute", waits for "go", then fires its ticks 1..count in order
+#: (as a scheduler that is on time would), printing "fired <n> <job id>" or "spent <n> -" for
+#: each, and "DONE". argv: db, count, name.
+SCHEDULER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from jobqueue.backends.params import Tick
+    from jobqueue.backends.sqlite import SQLiteBackend
+    from jobqueue.job import NewJob
+    from jobqueue.outcomes import Accepted, StoredSchedule
+
+    async def main() -> None:
+        path, count, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        backend = SQLiteBackend(path)
+        await backend.open()
+        await backend.register_schedules([StoredSchedule("every-minute", "{}")])
+        print("OPEN", flush=True)
+        sys.stdin.readline()
+        for n in range(1, count + 1):
+            tick = Tick("every-minute", 60.0 * n, NewJob(payload={"n": n, "by": name}, task="report"))
+            outcome = await backend.fire(tick)
+            if outcome is None:
+                print("spent", n, "-", flush=True)
+            else:
+                assert type(outcome) is Accepted, outcome
+                print("fired", n, outcome.job.id, flush=True)
         await backend.close()
         print("DONE", flush=True)
 
@@ -273,3 +309,37 @@ def test_concurrent_processes_respect_capacity(tmp_path: Path) -> None:
     assert rejected == 200
     stored = asyncio.run(all_jobs(db))
     assert sorted(stored) == sorted(accepted)
+
+
+def test_concurrent_processes_fire_each_tick_of_a_schedule_once(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.db"
+    count, names = 50, ["a", "b", "c", "d"]
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(child(SCHEDULER, str(db), str(count), name, cwd=tmp_path)) for name in names]
+        for proc in procs:
+            expect(proc, "OPEN")
+        for proc in procs:
+            send(proc, "go")
+        fired: dict[int, list[tuple[str, str]]] = {}
+        for name, proc in zip(names, procs, strict=True):
+            out = read_rest(proc)
+            assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+            lines = out.splitlines()
+            assert lines[-1] == "DONE", out[-500:]
+            assert len(lines) == count + 1
+            for kind, n, job_id in (line.split() for line in lines[:-1]):
+                if kind == "fired":
+                    fired.setdefault(int(n), []).append((name, job_id))
+
+    assert {n: len(by) for n, by in fired.items()} == dict.fromkeys(range(1, count + 1), 1), "one job per tick"
+    stored = asyncio.run(all_jobs(db))
+    assert len(stored) == count
+    for tick_number, [(name, job_id)] in fired.items():
+        assert stored[job_id].payload == {"n": tick_number, "by": name}
+    (schedule,) = asyncio.run(stored_schedules(db))
+    assert (schedule.last_tick, schedule.last_job_id) == (60.0 * count, fired[count][0][1])
+
+
+async def stored_schedules(db: Path) -> list[StoredSchedule]:
+    async with SQLiteBackend(db) as backend:
+        return await backend.schedules()

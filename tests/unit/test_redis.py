@@ -7,17 +7,19 @@ Redis, each under a key prefix of its own (``TestRedisBackend`` deletes its keys
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
-from jobqueue.backends import ClaimParams, Completion, Failure, Lease, ListParams, create_backend
+from jobqueue.backends import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams, create_backend
+from jobqueue.backends.params import Tick
 from jobqueue.backends.redis import RedisBackend
 from jobqueue.clock import FakeClock
 from jobqueue.errors import BackendError, BackendUnavailable, ConfigurationError
 from jobqueue.job import JobState, NewJob
-from jobqueue.outcomes import Accepted
+from jobqueue.outcomes import Accepted, StoredSchedule
 from jobqueue.retention import Retention
 from tests.backends import TestRedisBackend, require_redis, unique_prefix
 
@@ -215,6 +217,52 @@ async def test_work_in_other_queues_does_not_wake_a_waiter(redis: RedisBackend) 
         assert await waiter is False
     finally:
         await producer.close()
+
+
+# ---- periodic schedules ----------------------------------------------------------------------
+
+
+async def test_schedules_live_in_the_namespace_outlive_prune_and_go_with_drop(redis: RedisBackend) -> None:
+    await redis.register_schedules([StoredSchedule("nightly", "{}")])
+    fired = await redis.fire(Tick("nightly", 1_700_000_000.0, NewJob("tick")))
+    assert isinstance(fired, Accepted)
+    (claimed,) = await redis.claim(ClaimParams(["default"], "w", 1))
+    assert await redis.complete([Completion(Lease(claimed.id, claimed.lease_token))]) == [True]
+    keys = set(await keys_of(redis))
+    assert {f"{redis.namespace}schedules".encode(), f"{redis.namespace}schedule:nightly".encode()} <= keys
+    # Pruning every finished job takes the tick's job, never what the schedulers share.
+    await redis.prune(PruneParams(completed_before=time.time() + 3600))
+    assert await redis.get(fired.job.id) is None
+    assert await redis.schedules() == [StoredSchedule("nightly", "{}", False, 1_700_000_000.0, fired.job.id)]
+    await redis.drop()
+    assert await keys_of(redis) == []
+
+
+async def test_a_tick_time_is_kept_to_the_last_bit(redis: RedisBackend) -> None:
+    at = math.nextafter(1_700_000_000.1, math.inf)
+    given = StoredSchedule("given", "{}", last_tick=math.nextafter(at, -math.inf), last_job_id="j")
+    await redis.register_schedules([StoredSchedule("nightly", "{}"), given])
+    assert isinstance(await redis.fire(Tick("nightly", at, NewJob("tick"))), Accepted)
+    stored, nightly = await redis.schedules()
+    assert stored == given and nightly.last_tick == at
+    # One ulp earlier is an earlier tick, one ulp later a later one: no rounding on the way.
+    assert await redis.fire(Tick("nightly", math.nextafter(at, -math.inf), NewJob("tick"))) is None
+    assert isinstance(await redis.fire(Tick("nightly", math.nextafter(at, math.inf), NewJob("tick"))), Accepted)
+    assert isinstance(await redis.fire(Tick("given", at, NewJob("tick"))), Accepted)
+
+
+async def test_a_tick_fired_through_another_connection_wakes_a_waiter(redis: RedisBackend) -> None:
+    scheduler = RedisBackend(redis.url, prefix=redis.prefix)
+    await scheduler.open()
+    try:
+        await scheduler.register_schedules([StoredSchedule("nightly", "{}")])
+        await redis.wait_for_work(["mail"], 1.0)  # subscribe
+        waiter = asyncio.create_task(redis.wait_for_work(["mail"], 30.0))
+        await asyncio.sleep(0)
+        assert isinstance(await scheduler.fire(Tick("nightly", 1_700_000_000.0, NewJob("x", queue="mail"))), Accepted)
+        assert await asyncio.wait_for(waiter, 5) is True
+    finally:
+        await scheduler.close()
 
 
 # ---- retention -------------------------------------------------------------------------------

@@ -24,11 +24,20 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from jobqueue.backends.base import Backend, Capabilities, Handoff
 from jobqueue.backends.core import BackendBase
 from jobqueue.backends.memory import MemoryBackend
-from jobqueue.backends.params import DEFAULT_LEASE, ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.params import (
+    DEFAULT_LEASE,
+    ClaimParams,
+    Completion,
+    Failure,
+    Lease,
+    ListParams,
+    PruneParams,
+    Tick,
+)
 from jobqueue.backends.sqlite import SQLiteBackend
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError
-from jobqueue.outcomes import PruneResult
+from jobqueue.outcomes import PruneResult, StoredSchedule
 
 if TYPE_CHECKING:
     from jobqueue.backends.postgres import PostgresBackend
@@ -148,5 +157,7 @@ __all__ = [
     "PruneResult",
     "RedisBackend",
     "SQLiteBackend",
+    "StoredSchedule",
+    "Tick",
     "create_backend",
 ]

@@ -19,9 +19,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from jobqueue.backends.params import DEFAULT_LEASE, ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.params import (
+    DEFAULT_LEASE,
+    ClaimParams,
+    Completion,
+    Failure,
+    Lease,
+    ListParams,
+    PruneParams,
+    Tick,
+)
 from jobqueue.job import Job, NewJob, RegisteredTask
-from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
+from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +159,26 @@ class Backend(Protocol):
 
     async def registered_tasks(self) -> list[RegisteredTask]:
         """Every task's stored job defaults, as workers registered them."""
+        ...
+
+    async def register_schedules(self, schedules: Sequence[StoredSchedule]) -> None:
+        """Store schedules by name: a new one as given; one already stored takes the new ``spec``
+        and keeps its paused flag and last tick (so a restart or a second node changes neither)."""
+        ...
+
+    async def schedules(self) -> list[StoredSchedule]:
+        """Every stored schedule, by name."""
+        ...
+
+    async def pause_schedule(self, name: str, paused: bool) -> StoredSchedule | None:
+        """Pause (or resume) a stored schedule: a paused one fires no tick. ``None`` if unknown."""
+        ...
+
+    async def fire(self, tick: Tick, capacity: int | None = None) -> EnqueueOutcome | None:
+        """Turn one tick into one job, however many schedulers fire it: atomically, unless the
+        schedule is unknown, paused, or its last tick is at or after ``tick.at``, set its last
+        tick to ``tick.at`` and enqueue ``tick.job`` as :meth:`enqueue` would (a full queue
+        answers :class:`Rejected` and the tick is spent all the same). ``None``: not fired."""
         ...
 
 

@@ -24,11 +24,12 @@ from jobqueue.backends.params import (
     Lease,
     ListParams,
     PruneParams,
+    Tick,
 )
 from jobqueue.errors import ConfigurationError, JobNotFound, ValidationError
 from jobqueue.job import Job, NewJob, RegisteredTask, dump_json
 from jobqueue.lifecycle import OpenClose
-from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats
+from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
 
 #: No job id holds it (ids are generated, and PostgreSQL text cannot): a lookup by an id that does
 #: is answered "not found" without asking the store, alike on every backend.
@@ -178,6 +179,24 @@ class BackendBase(OpenClose, ABC):
         self._require_open()
         return await self._registered_tasks()
 
+    async def register_schedules(self, schedules: Sequence[StoredSchedule]) -> None:
+        if not schedules:
+            return
+        self._require_open()
+        await self._register_schedules(schedules)
+
+    async def schedules(self) -> list[StoredSchedule]:
+        self._require_open()
+        return sorted(await self._schedules(), key=lambda schedule: schedule.name)
+
+    async def pause_schedule(self, name: str, paused: bool) -> StoredSchedule | None:
+        self._require_open()
+        return None if NUL in name else await self._pause_schedule(name, paused)
+
+    async def fire(self, tick: Tick, capacity: int | None = None) -> EnqueueOutcome | None:
+        self._require_open()
+        return None if NUL in tick.schedule else await self._fire(tick, capacity)
+
     # ---- what a backend implements (see Backend for what each must do) --------------------
 
     @abstractmethod
@@ -233,6 +252,18 @@ class BackendBase(OpenClose, ABC):
 
     async def _registered_tasks(self) -> list[RegisteredTask]:
         return list(getattr(self, "_local_tasks", {}).values())
+
+    @abstractmethod
+    async def _register_schedules(self, schedules: Sequence[StoredSchedule]) -> None: ...
+
+    @abstractmethod
+    async def _schedules(self) -> list[StoredSchedule]: ...
+
+    @abstractmethod
+    async def _pause_schedule(self, name: str, paused: bool) -> StoredSchedule | None: ...
+
+    @abstractmethod
+    async def _fire(self, tick: Tick, capacity: int | None) -> EnqueueOutcome | None: ...
 
     async def _due_in(self, queues: Sequence[str]) -> float | None:
         """Seconds until the earliest delayed or retried job of ``queues`` is due (<= 0: one is

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 from jobqueue.backends.base import Capabilities
-from jobqueue.backends.core import BackendBase
+from jobqueue.backends.inprocess import InProcessSchedules
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
@@ -29,7 +29,7 @@ _ReadyEntry = tuple[int, int, int, str]  # (-priority, seq, version, id)
 _DelayedEntry = tuple[float, int, int, str]  # (due, seq, version, id)
 
 
-class MemoryBackend(BackendBase):
+class MemoryBackend(InProcessSchedules):
     """The in-process backend. ``clock`` decides leases and due times (a FakeClock in tests)."""
 
     name = "memory"

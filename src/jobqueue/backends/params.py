@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobqueue.errors import ValidationError
-from jobqueue.job import JobState, check_name
+from jobqueue.job import JobState, NewJob, check_name
 
 DEFAULT_LEASE = 30.0
 #: The most jobs one ``list_jobs`` page may hold.
@@ -94,3 +94,12 @@ class PruneParams:
     completed_before: float | None = None
     dead_before: float | None = None
     cancelled_before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One tick of the schedule ``schedule``, due at ``at`` (POSIX seconds), to become ``job``."""
+
+    schedule: str
+    at: float
+    job: NewJob

@@ -30,10 +30,11 @@ from jobqueue.testing.administration import AdminSuite
 from jobqueue.testing.attempts import AttemptSuite
 from jobqueue.testing.enqueueing import EnqueueSuite
 from jobqueue.testing.handoff import HandoffSuite
+from jobqueue.testing.schedules import ScheduleSuite
 
 
-class BackendSuite(EnqueueSuite, AttemptSuite, AdminSuite):
+class BackendSuite(EnqueueSuite, AttemptSuite, AdminSuite, ScheduleSuite):
     """Every test of the conformance suite (see the module docstring for the fixtures it needs)."""
 
 
-__all__ = ["AdminSuite", "AttemptSuite", "BackendSuite", "EnqueueSuite", "HandoffSuite"]
+__all__ = ["AdminSuite", "AttemptSuite", "BackendSuite", "EnqueueSuite", "HandoffSuite", "ScheduleSuite"]

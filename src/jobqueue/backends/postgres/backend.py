@@ -20,6 +20,7 @@ one round trip and one implicit transaction.
   lost in a server crash, never in a client crash).
 - Transactional enqueue: :meth:`PostgresBackend.enqueue_in` stores jobs inside the caller's own
   transaction, so that they exist only if it commits.
+- Periodic schedules (``schedules.py``): a tick is spent and its job enqueued in one transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import Any, Literal
 import asyncpg
 
 from jobqueue.backends.base import Capabilities
-from jobqueue.backends.core import BackendBase
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
 from jobqueue.backends.postgres.driver import (
     DRIVER_ERRORS,
@@ -46,6 +46,7 @@ from jobqueue.backends.postgres.driver import (
 from jobqueue.backends.postgres.enqueue import enqueue_rounds
 from jobqueue.backends.postgres.notify import Announcer, Listener
 from jobqueue.backends.postgres.rows import job_of
+from jobqueue.backends.postgres.schedules import PostgresSchedules
 from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
@@ -60,7 +61,7 @@ Durability = Literal["full", "strict", "normal"]
 PRUNE_BATCH = 5_000
 
 
-class PostgresBackend(BackendBase):
+class PostgresBackend(PostgresSchedules):
     """The PostgreSQL backend on the database ``dsn`` names, in schema ``schema``.
 
     ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:

@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from jobqueue.errors import BackendError, BackendUnavailable, JobQueueError
 
 log = logging.getLogger("jobqueue.postgres")
+
+T = TypeVar("T")
 
 #: The connection is gone or cannot be had now: the server restarted, was shut down, terminated
 #: this backend (``pg_terminate_backend``), or has no free connection slot.
@@ -94,6 +97,43 @@ class Runner:
             raise
         finally:
             await self.pool.release(conn)
+
+    async def transaction(self, work: Callable[[PoolConnectionProxy], Awaitable[T]]) -> T:
+        """What ``work`` answers, its statements run in one READ COMMITTED transaction on a pooled
+        connection (each statement sees everything committed before it starts).
+
+        Run again, on a fresh connection, when it lost a deadlock or its connection before the
+        commit: nothing was written then. A connection lost during the commit is reported as
+        unavailable, since the commit may have happened.
+        """
+        for attempt in range(1, ATTEMPTS + 1):
+            committing = False
+            try:
+                conn = await self.pool.acquire()
+                try:
+                    async with conn.transaction(isolation="read_committed"):
+                        result = await work(conn)
+                        committing = True
+                    return result
+                except (TimeoutError, asyncio.CancelledError):
+                    conn.terminate()  # as in _fetch_once: no cancel request to wait for
+                    raise
+                finally:
+                    await self.pool.release(conn)
+            except TIMEOUT_ERRORS as exc:
+                raise translate(exc) from exc
+            except TRANSIENT_ERRORS as exc:
+                if attempt == ATTEMPTS:
+                    raise translate(exc) from exc
+                log.info("postgres.retry: %s", exc)
+            except CONNECTION_ERRORS as exc:
+                if attempt == ATTEMPTS or committing:
+                    raise translate(exc) from exc
+                log.info("postgres.reconnect: %s", exc)
+                await asyncio.sleep(0)
+            except asyncpg.PostgresError as exc:
+                raise translate(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def fetch_on(conn: asyncpg.Connection, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:

@@ -354,6 +354,39 @@ ON CONFLICT (name) DO UPDATE SET defaults = EXCLUDED.defaults, updated = EXCLUDE
 -- name: registered_tasks
 SELECT name, defaults FROM {schema}.tasks ORDER BY name;
 
+-- ---- periodic schedules (schedules.py) ------------------------------------------------------
+
+-- name: register_schedules
+-- Store schedules ($1 names, sorted and distinct; $2 specs; $3 paused; $4 last ticks; $5 last
+-- jobs): a new name as given; a stored one takes the new spec only, keeping its state.
+INSERT INTO {schema}.schedules AS s (name, spec, paused, last_tick, last_job_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::float8[], $5::text[])
+ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec
+-- An unchanged spec (every restart) writes no new row version.
+WHERE s.spec IS DISTINCT FROM EXCLUDED.spec;
+
+-- name: schedules
+SELECT name, spec, paused, last_tick, last_job_id FROM {schema}.schedules ORDER BY name;
+
+-- name: pause_schedule
+-- Pause ($2 true) or resume schedule $1; no row: no such schedule.
+UPDATE {schema}.schedules SET paused = $2 WHERE name = $1
+RETURNING name, spec, paused, last_tick, last_job_id;
+
+-- name: fire_tick
+-- Spend tick $2 of schedule $1, naming its job $3, unless paused or a tick at or after $2 was
+-- fired: the first statement of the fire transaction. A scheduler racing for the same tick waits
+-- for the row's lock, then (READ COMMITTED) re-checks the row the winner committed and updates
+-- nothing. No row: not fired.
+UPDATE {schema}.schedules SET last_tick = $2, last_job_id = $3
+WHERE name = $1 AND NOT paused AND (last_tick IS NULL OR last_tick < $2)
+RETURNING name;
+
+-- name: set_last_job
+-- In the fire transaction, when the tick's job was not the one stored: the job holding its key
+-- ($2), or NULL when the queue was full.
+UPDATE {schema}.schedules SET last_job_id = $2 WHERE name = $1;
+
 -- ---- schema management (sql.py) -----------------------------------------------------------
 
 -- name: create_schema

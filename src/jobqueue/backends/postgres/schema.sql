@@ -88,3 +88,14 @@ CREATE TABLE tasks (
     defaults text NOT NULL,
     updated  double precision NOT NULL
 );
+
+-- Periodic schedules, one row per name, shared by every scheduler. A tick is fired by moving
+-- last_tick forward under the row's lock, in the transaction that enqueues its job (fire_tick):
+-- one tick becomes one job however many schedulers fire it.
+CREATE TABLE schedules (
+    name        text COLLATE "C" PRIMARY KEY,
+    spec        text NOT NULL,                 -- what it runs and when: JSON text of jobqueue.periodic
+    paused      boolean NOT NULL DEFAULT false,
+    last_tick   double precision,              -- POSIX seconds of the last tick fired, exact as sent
+    last_job_id text COLLATE "C"               -- the job it became: NULL if none, or the queue was full
+);

@@ -24,12 +24,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
-from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
-from jobqueue.backends.redis.codec import JOB_FIELDS, job_of, translate
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams, Tick
+from jobqueue.backends.redis.codec import (
+    JOB_FIELDS,
+    add_jobs,
+    job_of,
+    outcomes_of,
+    schedule_args,
+    schedule_of,
+    translate,
+)
 from jobqueue.backends.redis.scripts import Scripts
 from jobqueue.backends.redis.wake import WakeListener
 from jobqueue.backends.redis.wire import Address, Arg, RedisReplyError, Wire
@@ -42,8 +48,8 @@ from jobqueue.errors import (
     JobNotFound,
     QueueFull,
 )
-from jobqueue.job import DEFAULT_KEY_TTL, Job, JobState, NewJob, RegisteredTask
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, PruneResult, Rejected, Stats, StatsBuilder
+from jobqueue.job import Job, NewJob, RegisteredTask
+from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats, StatsBuilder, StoredSchedule
 from jobqueue.retention import Retention
 
 log = logging.getLogger("jobqueue.redis")
@@ -55,9 +61,6 @@ EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 PRUNE_CHUNK = 1000
 #: Most jobs one enqueue script stores: a larger batch is sent as several scripts.
 ENQUEUE_CHUNK = 1000
-
-#: The delays and key TTLs most jobs have, formatted once.
-_SECONDS = {value: repr(value) for value in (0.0, DEFAULT_KEY_TTL)}
 
 
 def _seconds(value: float | None) -> str:
@@ -192,42 +195,9 @@ class RedisBackend(BackendBase):
     async def _enqueue_part(
         self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None
     ) -> tuple[list[EnqueueOutcome], bool]:
-        # This loop and the next run once per job: attribute reads and calls are kept few.
         args: list[Arg] = [self._now(), self._key_grace]
-        limits = capacity or {}
-        seconds = _SECONDS  # the common delays and key TTLs, formatted once
-        for new in jobs:
-            # The job's "spec" field (lua/common.lua): [id, priority, max_retries, idempotency_key,
-            # timeout, payload], the payload's JSON spliced in rather than parsed and dumped again.
-            head = orjson.dumps([new.id, new.priority, new.max_retries, new.idempotency_key, new.timeout])
-            ttl, delay, limit = new.key_ttl, new.delay, limits.get(new.queue)
-            args += (
-                new.id, new.queue, new.task, head[:-1] + b"," + new.payload_json + b"]", new.priority,
-                new.idempotency_key or "", seconds.get(ttl) or repr(ttl),
-                "" if new.run_at is None else repr(new.run_at), seconds.get(delay) or repr(delay),
-                "" if limit is None else limit,
-            )  # fmt: skip
-        reply = await self._run("enqueue", *args)
-        now = float(reply[0])
-        outcomes: list[EnqueueOutcome] = []
-        accepted = False
-        pending, scheduled, loads = JobState.PENDING, JobState.SCHEDULED, orjson.loads
-        for new, result in zip(jobs, reply[1:], strict=True):
-            if result == 1:
-                due = now + new.delay if new.run_at is None else new.run_at
-                job = Job(
-                    new.id, new.queue, new.task, loads(new.payload_json), new.priority,
-                    scheduled if due > now else pending, 0, new.max_retries, new.idempotency_key, now, due,
-                    None, None, None, None, None, None, new.timeout,
-                )  # fmt: skip
-                outcomes.append(Accepted(job))
-                accepted = True
-            elif result == 0:
-                assert capacity is not None
-                outcomes.append(Rejected(new.queue, capacity[new.queue]))
-            else:
-                outcomes.append(Duplicate(job_of(result)))
-        return outcomes, accepted
+        add_jobs(args, jobs, capacity)
+        return outcomes_of(jobs, await self._run("enqueue", *args), capacity)
 
     # ---- worker operations ----------------------------------------------------------------
 
@@ -336,6 +306,34 @@ class RedisBackend(BackendBase):
         flat = await self._run("tasks", "all")
         tasks = [RegisteredTask.from_json(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
         return sorted(tasks, key=lambda task: task.name)
+
+    # ---- periodic schedules (lua/schedules.lua, lua/fire.lua) -------------------------------
+
+    async def _register_schedules(self, schedules: Sequence[StoredSchedule]) -> None:
+        await self._run("schedules", "put", *schedule_args(schedules))
+
+    async def _schedules(self) -> list[StoredSchedule]:
+        flat = await self._run("schedules", "all")
+        return [schedule_of(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
+
+    async def _pause_schedule(self, name: str, paused: bool) -> StoredSchedule | None:
+        fields = await self._run("schedules", "pause", name, "1" if paused else "0")
+        return None if fields is None else schedule_of(name, fields)
+
+    async def _fire(self, tick: Tick, capacity: int | None) -> EnqueueOutcome | None:
+        """One script checks the schedule, stores the job as :meth:`_enqueue` does and records
+        the tick: however many schedulers fire it, on however many connections, one job comes."""
+        jobs = (tick.job,)
+        limits = None if capacity is None else {tick.job.queue: capacity}
+        args: list[Arg] = [self._now(), self._key_grace, tick.schedule, repr(float(tick.at))]
+        add_jobs(args, jobs, limits)
+        reply = await self._run("fire", *args)
+        if reply is None:
+            return None
+        (outcome,), accepted = outcomes_of(jobs, reply, limits)
+        if accepted:
+            self._wakeup.wake()  # as after an enqueue: waiters here; other processes hear the PUBLISH
+        return outcome
 
     async def _prune(self, params: PruneParams) -> PruneResult:
         jobs = keys = 0

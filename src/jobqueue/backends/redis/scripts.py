@@ -1,8 +1,10 @@
 """The Lua scripts of the Redis backend: read from ``lua/``, loaded once, called by SHA.
 
-Each script is ``common.lua`` (key layout and helpers) followed by the script's own file. A
-server that lost its script cache (a restart, ``SCRIPT FLUSH``) answers NOSCRIPT: every script is
-loaded again and the call retried once, so a restarted Redis needs nothing from the operator.
+Each script is ``common.lua`` (key layout and helpers) followed by the script's own file; the two
+that store new jobs (enqueue, fire) have ``store_jobs.lua`` between them, so that both store a job
+by the same code and the other scripts do not carry it. A server that lost its script cache (a
+restart, ``SCRIPT FLUSH``) answers NOSCRIPT: every script is loaded again and the call retried
+once, so a restarted Redis needs nothing from the operator.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from jobqueue.backends.redis.wire import Arg, RedisReplyError, Wire
 
 NAMES = (
     "enqueue", "claim", "complete", "fail", "heartbeat", "release", "expired", "list", "replay",
-    "cancel", "stats", "prune", "next_due", "tasks", "probe",
+    "cancel", "stats", "prune", "next_due", "tasks", "probe", "schedules", "fire",
 )  # fmt: skip
+#: Shared code that only some scripts need, inserted after ``common.lua``.
+LIBRARIES = {"enqueue": ("store_jobs",), "fire": ("store_jobs",)}
 
 _LUA = resources.files(__package__) / "lua"
 
 
 def source(name: str) -> str:
     """The full text of one script, as Redis runs it."""
-    common = (_LUA / "common.lua").read_text(encoding="utf-8")
-    return common + "\n" + (_LUA / f"{name}.lua").read_text(encoding="utf-8")
+    parts = ("common", *LIBRARIES.get(name, ()), name)
+    return "\n".join((_LUA / f"{part}.lua").read_text(encoding="utf-8") for part in parts)
 
 
 class Scripts:

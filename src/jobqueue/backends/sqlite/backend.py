@@ -11,8 +11,9 @@ checks hold across processes. A new job can be handed straight to a worker waiti
 
 The modules: :mod:`.connection` (connections, schema, checkpoints), :mod:`.thread` (the writer
 thread), :mod:`.inline` (writes on the caller's thread), :mod:`.transactions` (what each
-operation does in its transaction), :mod:`.rows` (rows and jobs), :mod:`.handoff` and
-:mod:`.wake` (the hand-off and the wake-ups of other processes), :mod:`.walsync`.
+operation does in its transaction), :mod:`.schedules` (those of periodic schedules), :mod:`.rows`
+(rows and jobs), :mod:`.handoff` and :mod:`.wake` (the hand-off and the wake-ups of other
+processes), :mod:`.walsync`.
 
 Durability (``durability=``):
 
@@ -41,7 +42,8 @@ from typing import TypeVar
 
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
-from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams, Tick
+from jobqueue.backends.sqlite import schedules
 from jobqueue.backends.sqlite import transactions as tx
 from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Durability, apply_schema, connect
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
@@ -55,7 +57,7 @@ from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError
 from jobqueue.job import Job, NewJob, RegisteredTask, dump_json, load_json
-from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats
+from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
 
 T = TypeVar("T")
 Body = Callable[[sqlite3.Connection], T]
@@ -179,11 +181,15 @@ class SQLiteBackend(BackendBase):
     async def _enqueue(self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[EnqueueOutcome]:
         outcomes, handed = await self._write(lambda conn: tx.enqueue(conn, jobs, capacity, self.clock.time()),
                                              durable=True)  # fmt: skip
+        await self._announce(outcomes, handed)
+        return outcomes
+
+    async def _announce(self, outcomes: Sequence[EnqueueOutcome], handed: Sequence[Handed]) -> None:
+        """After an enqueue's commit (or a fired tick's): send the handed jobs, wake claimers for the rest."""
         if handed:
             await self._send_handed(handed)
         if sum(type(o) is Accepted for o in outcomes) > len(handed):
             self._work_available()
-        return outcomes
 
     async def _send_handed(self, handed: Sequence[Handed]) -> None:
         """Send each handed job to its worker's process; give back those of processes gone."""
@@ -323,6 +329,25 @@ class SQLiteBackend(BackendBase):
     async def _registered_tasks(self) -> list[RegisteredTask]:
         rows = await self._read(lambda conn: conn.execute(Q["get_tasks"]).fetchall())
         return [RegisteredTask.from_json(name, defaults) for name, defaults in rows]
+
+    # ---- periodic schedules (see schedules.py) ----------------------------------------------
+
+    async def _register_schedules(self, stored: Sequence[StoredSchedule]) -> None:
+        await self._write(lambda conn: schedules.register(conn, stored), durable=True)
+
+    async def _schedules(self) -> list[StoredSchedule]:
+        return await self._read(schedules.listed)
+
+    async def _pause_schedule(self, name: str, paused: bool) -> StoredSchedule | None:
+        return await self._write(lambda conn: schedules.pause(conn, name, paused), durable=True)
+
+    async def _fire(self, tick: Tick, capacity: int | None) -> EnqueueOutcome | None:
+        # Durable as an enqueue is: a fired tick accepts a job.
+        outcome, handed = await self._write(lambda conn: schedules.fire(conn, tick, capacity, self.clock.time()),
+                                            durable=True)  # fmt: skip
+        if outcome is not None:
+            await self._announce([outcome], handed)
+        return outcome
 
     # ---- waiting for work -----------------------------------------------------------------
 

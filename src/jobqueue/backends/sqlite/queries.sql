@@ -180,3 +180,26 @@ ON CONFLICT (name) DO UPDATE SET defaults = excluded.defaults, updated = exclude
 
 -- name: get_tasks
 SELECT name, defaults FROM tasks ORDER BY name;
+
+-- name: put_schedule
+-- Register a schedule: a known one takes the new spec and keeps its paused flag and last tick.
+INSERT INTO schedules (name, spec, paused, last_tick, last_job_id) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET spec = excluded.spec;
+
+-- name: get_schedules
+SELECT name, spec, paused, last_tick, last_job_id FROM schedules ORDER BY name;
+
+-- name: pause_schedule
+UPDATE schedules SET paused = :paused WHERE name = :name
+RETURNING name, spec, paused, last_tick, last_job_id;
+
+-- name: spend_tick
+-- Take a tick for the job about to be enqueued in the same transaction, unless the schedule is
+-- unknown, paused, or already at or past it (another scheduler fired it): then no row.
+UPDATE schedules SET last_tick = :at, last_job_id = :job_id
+WHERE name = :name AND NOT paused AND (last_tick IS NULL OR last_tick < :at)
+RETURNING 1;
+
+-- name: set_tick_job
+-- The tick's job was not the one offered: the holder of its key, or none (the queue was full).
+UPDATE schedules SET last_job_id = ? WHERE name = ?;

@@ -77,3 +77,15 @@ CREATE TABLE tasks (
     defaults TEXT NOT NULL,
     updated  REAL NOT NULL
 ) WITHOUT ROWID;
+
+-- Periodic schedules, shared by every scheduler (jobqueue.periodic writes ``spec``, a JSON text).
+-- A tick is fired by moving ``last_tick`` forward in the transaction that enqueues its job
+-- (schedules.py, fire): under the write lock, so that one tick becomes one job however many
+-- schedulers and processes fire it. ``last_job_id`` is NULL when the queue was full then.
+CREATE TABLE schedules (
+    name        TEXT PRIMARY KEY,
+    spec        TEXT NOT NULL,
+    paused      INTEGER NOT NULL DEFAULT 0,
+    last_tick   REAL,              -- POSIX seconds of the last tick fired; NULL before the first
+    last_job_id TEXT
+) WITHOUT ROWID;

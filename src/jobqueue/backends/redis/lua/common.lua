@@ -23,6 +23,8 @@
 --   P.."wake:"..queue      pub/sub channel: work may be claimable in that queue
 --   P.."probe"             string written by readiness probes (probe.lua), expires after a minute
 --   P.."tasks"             hash task name -> its job defaults as registered by workers (tasks.lua)
+--   P.."schedules"         set of the names of the periodic schedules (schedules.lua)
+--   P.."schedule:"..name   hash, one per schedule: spec, paused, last_tick, last_job_id (fire.lua)
 --
 -- Times are POSIX seconds. Every stored time is written with fmt (17 significant digits), so it
 -- reads back as exactly the double it was computed as: a float time survives the round trip.
