@@ -18,12 +18,15 @@ from jobqueue.errors import (
     PermanentError,
     QueueFull,
     Retry,
+    ScheduleNotFound,
     ValidationError,
 )
 from jobqueue.job import TRANSITIONS, Job, JobState, NewJob
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, QueueStats, Rejected, Stats
+from jobqueue.periodic import Schedule
 from jobqueue.retention import Retention
 from jobqueue.retry import RetryPolicy
+from jobqueue.scheduling import ScheduleState
 from jobqueue.task import Task, TaskOptions, current_job
 from jobqueue.version import __version__
 from jobqueue.worker import Worker, WorkerConfig
@@ -53,6 +56,9 @@ __all__ = [
     "Retention",
     "Retry",
     "RetryPolicy",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleState",
     "Stats",
     "SystemClock",
     "Task",

@@ -21,9 +21,11 @@ from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull
 from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob, RegisteredTask
 from jobqueue.lifecycle import OpenClose
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats
+from jobqueue.periodic import Schedule
 from jobqueue.portal import Portal
 from jobqueue.registry import StoredTasks, registered
 from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
+from jobqueue.scheduling import PeriodicJobs
 from jobqueue.task import Pool, Task, TaskOptions
 
 T = TypeVar("T")
@@ -37,7 +39,7 @@ ENQUEUE_OPTIONS = frozenset(
 )
 
 
-class JobQueue(OpenClose):
+class JobQueue(PeriodicJobs, OpenClose):
     """A job queue application.
 
     ``url`` selects the backend (``memory://``, ``sqlite:///path.db``); without it, ``JOBQUEUE_URL``,
@@ -64,6 +66,8 @@ class JobQueue(OpenClose):
         self.capacity = capacity
         self.key_ttl = key_ttl
         self.tasks: dict[str, Task] = {}
+        #: Periodic schedules (``app.schedule``, ``@app.periodic``), fired by every worker's scheduler.
+        self.schedules: dict[str, Schedule] = {}
         #: Defaults of tasks this app has no handler for, as workers registered them (see registry).
         self.stored_tasks = StoredTasks()
         self._home: asyncio.AbstractEventLoop | None = None

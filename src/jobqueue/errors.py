@@ -88,3 +88,11 @@ class Retry(Exception):
 
 class PermanentError(Exception):
     """Raise from a handler when retrying cannot help: the job is dead-lettered at once."""
+
+
+class ScheduleNotFound(JobQueueError, LookupError):
+    """No schedule of that name is declared here or stored by a scheduler."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} not found")
+        self.name = name

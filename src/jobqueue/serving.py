@@ -97,8 +97,10 @@ def serve_queue(
     lease: float = 30.0,
     limits: ConnectionLimits = DEFAULT_LIMITS,
     allowed_hosts: Sequence[str] = (),
+    scheduler: bool = True,
 ) -> None:
     """Serve the API for ``queue`` (and ``workers`` job slots in this process) until SIGINT/SIGTERM.
+    With workers, ``scheduler`` fires the app's periodic schedules here too.
 
     Raises :class:`~jobqueue.errors.ConfigurationError` before serving when the address is not
     allowed (non-loopback without a token) or cannot be bound, and the backend's own errors when
@@ -106,7 +108,8 @@ def serve_queue(
     """
     check_bind(host, token)
     sock = bind(host, port)
-    in_process = [Worker(queue, WorkerConfig(queues=queues, concurrency=workers, lease=lease))] if workers else []
+    config = WorkerConfig(queues=queues, concurrency=max(workers, 1), lease=lease, scheduler=scheduler)
+    in_process = [Worker(queue, config)] if workers else []
     app = create_app_with_workers(
         queue, in_process, token=token, max_body_bytes=max_body_bytes, allowed_hosts=allowed_hosts
     )

@@ -156,3 +156,34 @@ def test_version_option() -> None:
     from jobqueue.version import __version__
 
     assert run("--version") == (0, f"{__version__}\n", "")
+
+
+def test_schedules_list_pause_resume_and_run_now(store: str) -> None:
+    from jobqueue.clock import SystemClock
+    from jobqueue.worker.scheduler import Scheduler
+    from jobqueue.worker.signals import WorkerSignals
+
+    async def a_worker_stores_its_schedules() -> None:
+        queue = JobQueue(store)
+        queue.schedule("hourly-report", task="report", cron="0 * * * *", queue="reports")
+        async with queue:
+            await Scheduler(queue, SystemClock(), WorkerSignals()).run_once()
+
+    asyncio.run(a_worker_stores_its_schedules())
+    code, out, _ = run("schedules", "--backend", store, "--json")
+    (listed,) = json.loads(out)["schedules"]
+    assert code == 0 and (listed["name"], listed["when"], listed["paused"]) == (
+        "hourly-report",
+        "0 * * * * (UTC)",
+        False,
+    )
+    assert run("schedules", "pause", "hourly-report", "--backend", store)[:2] == (0, "hourly-report paused\n")
+    code, out, _ = run("schedules", "--backend", store)
+    assert code == 0 and "hourly-report" in out and "paused" in out
+    assert run("schedules", "resume", "hourly-report", "--backend", store)[:2] == (0, "hourly-report resumed\n")
+    code, out, _ = run("schedules", "run-now", "hourly-report", "--backend", store)
+    job = json.loads(run("get", out.split()[1], "--backend", store)[1])
+    assert code == 0 and (job["task"], job["queue"]) == ("report", "reports")
+    code, _, err = run("schedules", "pause", "nope", "--backend", store)
+    assert code == 1 and "schedule 'nope' not found" in err
+    assert run("schedules", "pause", "--backend", store)[0] == 2

@@ -22,6 +22,7 @@ from tests.backends import SHARED_STORES
 
 pytestmark = pytest.mark.slow
 S = JobState
+FAULT_APP = "tests.integration.faultapp:app"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,11 +35,11 @@ class Cluster:
         self.ledger.touch()
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def worker(self, *args: str, phase: int = 1) -> subprocess.Popen[bytes]:
+    def worker(self, *args: str, phase: int = 1, app: str = FAULT_APP) -> subprocess.Popen[bytes]:
         env = dict(os.environ, JOBQUEUE_URL=self.url, JOBQUEUE_TEST_LEDGER=str(self.ledger),
                    JOBQUEUE_TEST_PHASE=str(phase), PYTHONPATH=str(ROOT))  # fmt: skip
-        cmd = [sys.executable, "-m", "jobqueue", "worker", "tests.integration.faultapp:app", "--log-level", "WARNING",
-               "--poll-interval", "0.05", *args]  # fmt: skip
+        cmd = [sys.executable, "-m", "jobqueue", "worker", app, "--log-level", "WARNING", "--poll-interval", "0.05",
+               *args]  # fmt: skip
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True)
         self.procs.append(proc)
         return proc

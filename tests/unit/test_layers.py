@@ -16,13 +16,13 @@ SRC = Path(jobqueue.__file__).parent
 
 #: Layers, from the bottom up, and the modules (or packages, with their submodules) in each.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "rules": ("jobqueue.job", "jobqueue.retry", "jobqueue.clock", "jobqueue.errors"),
+    "rules": ("jobqueue.job", "jobqueue.retry", "jobqueue.clock", "jobqueue.errors", "jobqueue.periodic"),
     "shared": (
         "jobqueue.outcomes", "jobqueue.status", "jobqueue.retention", "jobqueue.lifecycle", "jobqueue.signals",
         "jobqueue.version",
     ),
     "backends": ("jobqueue.backends",),
-    "app": ("jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry"),
+    "app": ("jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry", "jobqueue.scheduling"),
     "worker": ("jobqueue.worker",),
     "api": ("jobqueue.api",),
     "testing": ("jobqueue.testing",),

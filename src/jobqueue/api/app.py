@@ -26,7 +26,7 @@ from jobqueue.api.fastpath import ApiApp, Endpoint, ErrorHandler, HotRoutes
 from jobqueue.api.limits import BodyLimitMiddleware
 from jobqueue.api.metrics import ApiCounters
 from jobqueue.api.responses import ApiError, error_response
-from jobqueue.api.routes import dlq, jobs, system
+from jobqueue.api.routes import dlq, jobs, schedules, system
 from jobqueue.api.schemas import BatchSubmission, JobSubmission
 from jobqueue.api.state import ApiConfig, ApiState, get_state
 from jobqueue.app import JobQueue
@@ -84,7 +84,7 @@ def create_app(
     app.state.jobqueue = ApiState(queue, config, workers)
     # Routes are added to the app itself, not through included routers: each included router
     # adds a matching layer that costs more per request than parsing and storing a job.
-    for module in (jobs, dlq, system):
+    for module in (jobs, dlq, schedules, system):
         module.add_routes(app)
     handlers = _error_handlers()
     for exc_class, handler in handlers.items():

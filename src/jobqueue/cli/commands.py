@@ -127,3 +127,32 @@ def stats(target: Target, as_json: bool, out: Console, err: Console) -> int:
     else:
         out.print(stats_view(answer.body, f"jobqueue at {target.backend or target.url}"))
     return EXIT_OK
+
+
+def schedules(target: Target, action: str, name: str | None, as_json: bool, out: Console, err: Console) -> int:
+    """``schedules list``: every schedule and its state; ``pause|resume|run-now NAME``: steer one."""
+    if action != "list":
+        if not name:
+            err.print(f"error: schedules {action} needs a schedule name: jobqueue schedules {action} NAME")
+            return 2
+        path = {"pause": "pause", "resume": "resume", "run-now": "run"}[action]
+        answer = request(target, "POST", f"/schedules/{name}/{path}")
+        if answer.status not in (200, 202):
+            return _fail(err, answer)
+        said = f"job {answer.body['id']} enqueued" if action == "run-now" else f"{name} {action}d"
+        out.print(said, markup=False, highlight=False)
+        return EXIT_OK
+    answer = request(target, "GET", "/schedules")
+    if answer.status != 200:
+        return _fail(err, answer)
+    if as_json:
+        out.print(_json(answer.body), markup=False, highlight=False)
+        return EXIT_OK
+    table = Table(title=f"schedules: {len(answer.body['schedules'])}", title_justify="left")
+    for column in ("name", "task", "when", "state", "last tick", "last job", "next tick"):
+        table.add_column(column, no_wrap=column in ("name", "last job"))
+    for s in answer.body["schedules"]:
+        table.add_row(s["name"], s["task"], s["when"], "paused" if s["paused"] else "active", s["last_tick"] or "-",
+                      s["last_job_id"] or "-", s["next_tick"] or "-")  # fmt: skip
+    out.print(table)
+    return EXIT_OK

@@ -32,6 +32,8 @@ QUEUES = click.option("--queues", default="default", show_default=True,
                       help="Comma-separated queues the workers take jobs from.")  # fmt: skip
 LEASE = click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
                      help="Lease per claim in seconds, renewed while a job runs.")  # fmt: skip
+SCHEDULER = click.option("--scheduler/--no-scheduler", default=True, show_default=True,
+                         help="Fire the app's periodic schedules (one job per tick, however many do).")  # fmt: skip
 
 
 @app.command()
@@ -78,10 +80,11 @@ def demo(
               help="Longest idle wait between looks, s.")  # fmt: skip
 @click.option("--reaper-interval", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
               help="Seconds between expired-lease sweeps.")  # fmt: skip
+@SCHEDULER
 @LOG_LEVEL
 def worker(
     app_spec: str, backend: str | None, queues: str, concurrency: int, processes: int, pool: str, lease: float,
-    grace: float, poll_interval: float, reaper_interval: float, log_level: str,
+    grace: float, poll_interval: float, reaper_interval: float, scheduler: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Run workers for APP (module:attribute): claim jobs, run them, retry with backoff, recover crashed
     workers' jobs."""
@@ -102,7 +105,7 @@ def worker(
         queue_names = tuple(q.strip() for q in queues.split(",") if q.strip())
         config = WorkerConfig(
             queues=queue_names, concurrency=concurrency, lease=lease, grace=grace,
-            poll_interval=poll_interval, reaper_interval=reaper_interval,
+            poll_interval=poll_interval, reaper_interval=reaper_interval, scheduler=scheduler,
             pool=pool,  # type: ignore[arg-type]  # checked by WorkerConfig
         )  # fmt: skip
         loaded = load_app(app_spec)
@@ -166,10 +169,11 @@ def _api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
               help="Jobs processed at once in this process.")  # fmt: skip
 @QUEUES
 @LEASE
-def serve(app_spec: str | None, workers: int, queues: str, lease: float, **api: Any) -> None:
+@SCHEDULER
+def serve(app_spec: str | None, workers: int, queues: str, lease: float, scheduler: bool, **api: Any) -> None:
     """Serve the HTTP API and run workers in one process (the original's shape). APP: the JobQueue
     (module:attribute); default: an echo app."""
-    _serve_api(app_spec, workers, queues, lease, **api)
+    _serve_api(app_spec, workers, queues, lease, scheduler=scheduler, **api)
 
 
 @app.command()
@@ -179,13 +183,13 @@ def api(app_spec: str | None, **api: Any) -> None:
     """Serve the HTTP API alone; workers run elsewhere (jobqueue worker). APP: the JobQueue
     (module:attribute), for its task defaults; without it they come from the store, where workers
     register them."""
-    _serve_api(app_spec, 0, "default", 30.0, **api)
+    _serve_api(app_spec, 0, "default", 30.0, scheduler=False, **api)
 
 
 def _serve_api(
     app_spec: str | None, workers: int, queues: str, lease: float, *, backend: str | None, host: str, port: int,
     capacity: int | None, token: str | None, max_body_bytes: int, max_header_bytes: int, request_timeout: float,
-    max_connections: int, allowed_hosts: tuple[str, ...], log_level: str,
+    max_connections: int, allowed_hosts: tuple[str, ...], log_level: str, scheduler: bool,
 ) -> None:  # fmt: skip
     import logging
     import sys
@@ -214,7 +218,7 @@ def _serve_api(
         # An empty JOBQUEUE_API_TOKEN means "no token", as an unset one does.
         serve_queue(queue, host=host, port=port, token=token or None, workers=workers, queues=queue_names,
                     max_body_bytes=max_body_bytes, log_level=log_level, lease=lease, limits=limits,
-                    allowed_hosts=allowed_hosts)  # fmt: skip
+                    allowed_hosts=allowed_hosts, scheduler=scheduler)  # fmt: skip
     except (JobQueueError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
@@ -300,6 +304,18 @@ def dlq(action: str, job_id: str | None, as_json: bool, url: str, backend: str |
     if action not in ("list", "retry"):
         raise _fail(f"unknown action {action!r}: use 'jobqueue dlq list' or 'jobqueue dlq retry ID'")
     _client_run(commands.dlq, url, backend, token, action, job_id, as_json)
+
+
+@app.command()
+@click.argument("action", type=click.Choice(["list", "pause", "resume", "run-now"]), default="list")
+@click.argument("name", required=False)
+@JSON_OPTION
+@_client_options
+def schedules(action: str, name: str | None, as_json: bool, url: str, backend: str | None, token: str | None) -> None:
+    """List periodic schedules with their state, or pause, resume or run one now (run-now NAME)."""
+    from jobqueue.cli import commands
+
+    _client_run(commands.schedules, url, backend, token, action, name, as_json)
 
 
 @app.command()

@@ -30,6 +30,8 @@ class WorkerConfig:
     pool: Pool = "thread"
     #: Child processes for ``pool="process"`` tasks (default: ``concurrency``), started on first use.
     process_pool_size: int | None = None
+    #: Fire the app's periodic schedules from this worker (each tick is one job however many do).
+    scheduler: bool = True
     #: How long finished jobs are kept before this worker's cleaner prunes them; ``None``: never.
     retention: Retention | None = field(default_factory=Retention)
 

@@ -25,6 +25,10 @@ class WorkerSignals:
     lease_recovered: TestSignal[int] = field(default_factory=TestSignal)
     #: The cleaner pruned.
     pruned: TestSignal[PruneResult] = field(default_factory=TestSignal)
+    #: The scheduler looked at the schedules: how many ticks became jobs.
+    schedules_checked: TestSignal[int] = field(default_factory=TestSignal)
+    #: A scheduler fired a tick (it became a job, or the queue was full): (schedule, tick time).
+    tick_fired: TestSignal[tuple[str, float]] = field(default_factory=TestSignal)
     #: Shutdown began: the number of jobs still running, which get the grace period.
     stopping: TestSignal[int] = field(default_factory=TestSignal)
 

@@ -9,7 +9,8 @@ A worker is a set of small services, started and stopped by :meth:`Worker.run`, 
 - completer (:mod:`.completer`): writes outcomes in batches;
 - heartbeater (:mod:`.heartbeat`): renews every held lease at lease/3;
 - reaper (:mod:`.reaper`): recovers expired leases of any worker as failed attempts;
-- cleaner (:mod:`.cleaner`): prunes old finished jobs and expired keys.
+- cleaner (:mod:`.cleaner`): prunes old finished jobs and expired keys;
+- scheduler (:mod:`.scheduler`): fires the app's periodic schedules (each tick once, store-wide).
 
 Ownership is per incarnation: every Worker gets a fresh id, so a restarted process never mistakes
 its predecessor's leases for its own. ``worker.signals`` (:mod:`.signals`) are the points tests
@@ -41,6 +42,7 @@ from jobqueue.worker.fetcher import Fetcher
 from jobqueue.worker.heartbeat import Heartbeater
 from jobqueue.worker.processes import ProcessPool
 from jobqueue.worker.reaper import Reaper
+from jobqueue.worker.scheduler import Scheduler
 from jobqueue.worker.signals import WorkerSignals
 from jobqueue.worker.slots import Slots
 
@@ -67,6 +69,7 @@ class Worker:
         self.reaper = Reaper(backend, app.retry_policy, config.reaper_interval or 5.0, self.clock, self.metrics,
                              self.signals)  # fmt: skip
         self.cleaner = Cleaner(backend, config.retention or Retention(), self.clock, self.signals)
+        self.scheduler = Scheduler(app, self.clock, self.signals)
         for service in (self.heartbeater, self.reaper, self.cleaner):
             service.owner = self.id
         self._signals = 0
@@ -120,6 +123,7 @@ class Worker:
             self.heartbeater,
             *([self.reaper] if config.reaper_interval is not None else []),
             *([self.cleaner] if config.retention is not None else []),
+            *([self.scheduler] if config.scheduler and self.app.schedules else []),
         ]
         await self._register_tasks()
         for service in services:
