@@ -49,6 +49,9 @@ class Schedule:
     #: The state a schedule starts in when first stored (a stored pause or resume then wins).
     paused: bool = False
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    # Parsing the expression is most of what croniter costs: parsed once, then moved with
+    # set_current (the scheduler and the API of one process share its event loop, never a thread).
+    _cron: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         check_name("schedule", self.name)
@@ -61,6 +64,8 @@ class Schedule:
             raise ConfigurationError(f"schedule {self.name!r}: every must be a positive number of seconds")
         if self.catch_up not in get_args(CatchUp):
             raise ConfigurationError(f"schedule {self.name!r}: catch_up must be one of {', '.join(get_args(CatchUp))}")
+        if self.cron is not None:
+            object.__setattr__(self, "_cron", croniter(self.cron, datetime(2000, 1, 1), second_at_beginning=True))
         try:
             object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
         except (ZoneInfoNotFoundError, ValueError):
@@ -74,8 +79,8 @@ class Schedule:
             return (math.floor(moment / self.every) + 1) * self.every
         assert self.cron is not None
         zone = self._zone
-        local = datetime.fromtimestamp(moment, zone).replace(tzinfo=None)
-        ticks = croniter(self.cron, local, second_at_beginning=True)
+        ticks = self._cron
+        ticks.set_current(datetime.fromtimestamp(moment, zone).replace(tzinfo=None))
         while True:
             candidate: datetime = ticks.get_next(datetime)
             placed = candidate.replace(tzinfo=zone)  # fold=0: the first of a repeated local time
@@ -106,8 +111,8 @@ class Schedule:
             return found[::-1]
         assert self.cron is not None
         zone = self._zone
-        local = datetime.fromtimestamp(until, zone).replace(tzinfo=None) + timedelta(microseconds=1)
-        ticks = croniter(self.cron, local, second_at_beginning=True)
+        ticks = self._cron
+        ticks.set_current(datetime.fromtimestamp(until, zone).replace(tzinfo=None) + timedelta(microseconds=1))
         while len(found) < limit:
             candidate: datetime = ticks.get_prev(datetime)
             placed = candidate.replace(tzinfo=zone)

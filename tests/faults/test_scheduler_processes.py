@@ -15,7 +15,7 @@ import pytest
 from tests.integration import test_worker_faults
 from tests.integration.test_worker_faults import Cluster, jobs, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # its waits have deadlines of their own
 TICKS = 60 if os.environ.get("JOBQUEUE_FAULTS_LONG") else 8
 SCHEDULERS = 5
 cluster = test_worker_faults.cluster  # the fixture: worker processes on each shared store

@@ -23,7 +23,9 @@ from tests.faults import history
 from tests.faults.servers import PrivatePostgres, PrivateRedis
 from tests.integration.test_worker_faults import Cluster, jobs, wait_until
 
-pytestmark = pytest.mark.slow
+#: Each run waits on its own deadlines (60 s per crash mark, 120 s for the submitter, 90 s to
+#: complete); the suite's 60 s guard against hangs would cut a run on a loaded machine short.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 #: scripts/faults sets JOBQUEUE_FAULTS_LONG: many more jobs and crashes than the CI variant.
 LONG = bool(os.environ.get("JOBQUEUE_FAULTS_LONG"))
 SUBMITS = 6000 if LONG else 600

@@ -3,8 +3,9 @@
 Every worker runs one unless told not to (``WorkerConfig(scheduler=False)``, ``--no-scheduler``).
 The store makes each tick one job however many schedulers fire it (``Backend.fire``), so no
 leader is elected and no node is special: a scheduler that dies costs nothing while another
-runs. It sleeps until the next tick of any schedule, at most MAX_SLEEP so that a pause or a
-resume made elsewhere is seen, then fires what each schedule's catch-up policy says is due.
+runs. It sleeps until the next tick of any schedule, at most MAX_SLEEP, then fires what each
+schedule's catch-up policy says is due. A pause holds at once on every node (the store refuses
+a paused schedule's ticks); a resume is seen by each scheduler within MAX_SLEEP.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import logging
 
 from jobqueue.app import JobQueue
 from jobqueue.clock import Clock
-from jobqueue.outcomes import Accepted, Duplicate, Rejected, StoredSchedule
+from jobqueue.outcomes import Rejected, StoredSchedule
+from jobqueue.periodic import Schedule
 from jobqueue.worker.service import PeriodicService
 from jobqueue.worker.signals import WorkerSignals
 
@@ -39,6 +41,11 @@ class Scheduler(PeriodicService):
         self.since = clock.time()
         self._sleep = ERROR_PAUSE
         self._registered: set[str] = set()
+        # Each schedule's next tick, computed once per tick rather than at every wake: with a
+        # thousand schedules the cron arithmetic, not the store, would be the cost.
+        self._next: dict[str, float] = {}
+        self._paused: set[str] = set()
+        self._read_at: float | None = None
 
     def interval(self) -> float:
         return self._sleep
@@ -51,28 +58,64 @@ class Scheduler(PeriodicService):
         if missing:
             await backend.register_schedules([StoredSchedule(s.name, s.spec(), s.paused) for s in missing])
             self._registered.update(s.name for s in missing)
-        stored = {state.name: state for state in await backend.schedules()}
         now, fired = self.clock.time(), 0
+        # The stored state is read every MAX_SLEEP, not at every wake: the store's fire checks a
+        # pause and a tick already fired itself, so between reads a due tick is simply fired.
+        stored = None
+        if missing or self._read_at is None or now - self._read_at >= MAX_SLEEP:
+            stored = {state.name: state for state in await backend.schedules()}
+            self._read_at = now
         for schedule in schedules.values():
-            state = stored.get(schedule.name)
-            if state is None or state.paused:
+            name, last_tick = schedule.name, None
+            if stored is not None:
+                state = stored.get(name)
+                if state is None or self._held(name, state.paused):
+                    continue
+                last_tick = state.last_tick
+                if name not in self._next:  # from its last tick, so that missed ones come due now
+                    self._next[name] = schedule.next_after(self.since if last_tick is None else last_tick)
+            elif name not in self._next:
+                continue  # paused at the last read
+            due_at = self._next[name]
+            if due_at > now:
                 continue
-            for at in schedule.due(state.last_tick, self.since, now):
-                tick, capacity = self.app.tick(schedule, at)
-                outcome = await backend.fire(tick, capacity)
-                if outcome is None:
-                    continue  # another scheduler fired it first
-                self.signals.tick_fired.signal((schedule.name, at))
-                if isinstance(outcome, Accepted | Duplicate):
-                    fired += 1
-                    log.info("schedule.fired name=%s tick=%.3f job=%s", schedule.name, at, outcome.job.id)
-                elif isinstance(outcome, Rejected):
-                    log.warning("schedule.tick_refused name=%s tick=%.3f: queue %s is full (%d)", schedule.name,
-                                at, outcome.queue, outcome.capacity)  # fmt: skip
-        if schedules:
-            soonest = min(schedule.next_after(now) for schedule in schedules.values())
-            self._sleep = min(MAX_SLEEP, max(0.0, soonest - self.clock.time()) + TICK_MARGIN)
-        else:
-            self._sleep = MAX_SLEEP
+            following = schedule.next_after(due_at)
+            if following > now and schedule.catch_up != "skip":
+                # The usual case: the one tick cached is due, and no other was missed.
+                ticks = [due_at] if last_tick is None or last_tick < due_at else []
+            else:
+                since = self.since if stored is not None else due_at - TICK_MARGIN
+                ticks = schedule.due(last_tick, since, now)
+                following = schedule.next_after(now)
+            for at in ticks:
+                fired += await self._fire(schedule, at)
+            self._next[name] = following
+        soonest = min(self._next.values(), default=now + MAX_SLEEP)
+        self._sleep = min(MAX_SLEEP, max(0.0, soonest - self.clock.time()) + TICK_MARGIN)
         self.signals.schedules_checked.signal(fired)
         return fired
+
+    def _held(self, name: str, paused: bool) -> bool:
+        """Whether a schedule is paused; one resumed since the last read is looked at afresh (its
+        missed ticks follow its catch-up policy)."""
+        if paused:
+            self._paused.add(name)
+            self._next.pop(name, None)
+            return True
+        if name in self._paused:
+            self._paused.discard(name)
+            self._next.pop(name, None)  # looked at afresh, from its last tick
+        return False
+
+    async def _fire(self, schedule: Schedule, at: float) -> int:
+        tick, capacity = self.app.tick(schedule, at)
+        outcome = await self.app.backend.fire(tick, capacity)
+        if outcome is None:
+            return 0  # another scheduler fired it first
+        self.signals.tick_fired.signal((schedule.name, at))
+        if isinstance(outcome, Rejected):
+            log.warning("schedule.tick_refused name=%s tick=%.3f: queue %s is full (%d)", schedule.name, at,
+                        outcome.queue, outcome.capacity)  # fmt: skip
+            return 0
+        log.info("schedule.fired name=%s tick=%.3f job=%s", schedule.name, at, outcome.job.id)
+        return 1
