@@ -1,4 +1,4 @@
-"""The due-time benchmark runs end to end (memory, its quick size), so that it cannot rot."""
+"""The due-time and scheduler benchmarks run end to end (memory, small sizes), so that they cannot rot."""
 
 from __future__ import annotations
 
@@ -16,3 +16,11 @@ def test_the_due_time_benchmark_prints_its_row() -> None:
     (row,) = [line for line in done.stdout.splitlines() if line.startswith("| memory |")]
     p99 = float(row.split("|")[4])
     assert 0 <= p99 < 5_000  # a figure, not a target: speed is judged in benchmarks/, not here
+
+
+def test_the_scheduler_benchmark_prints_its_row() -> None:
+    done = subprocess.run([sys.executable, "benchmarks/scheduler.py", "--schedules", "20", "--backend", "memory"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| memory |")]
+    assert row.split("|")[2].strip() == "200"  # 20 schedules, once a minute, for 10 minutes
