@@ -13,6 +13,7 @@ This module only computes. Which scheduler's tick becomes the job is decided in 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -20,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter  # type: ignore[import-untyped]  # ships no type hints
+from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]  # ships no type hints
 
-from jobqueue.errors import ConfigurationError
-from jobqueue.job import check_name
+from jobqueue.errors import ConfigurationError, ValidationError
+from jobqueue.job import DEFAULT_QUEUE, NewJob, check_name, dump_json
 
 #: What a scheduler does with ticks it missed (it was down, or the schedule was paused):
 #: ``once`` fires the latest of them, ``all`` each of them (the latest MAX_CATCH_UP at most),
@@ -49,8 +50,8 @@ class Schedule:
     #: The state a schedule starts in when first stored (a stored pause or resume then wins).
     paused: bool = False
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
-    # Parsing the expression is most of what croniter costs: parsed once, then moved with
-    # set_current (the scheduler and the API of one process share its event loop, never a thread).
+    # Parsing the expression is most of what croniter costs: parsed once, and each call moves a
+    # shallow copy of it (so that threads calling at once do not move each other's).
     _cron: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
@@ -70,6 +71,15 @@ class Schedule:
             object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigurationError(f"schedule {self.name!r}: unknown time zone {self.timezone!r}") from None
+        try:  # the job each tick becomes, checked now rather than at every tick
+            NewJob({} if self.payload is None else self.payload, task=self.task, queue=self.queue or DEFAULT_QUEUE,
+                   priority=self.priority or 0)  # fmt: skip
+        except ValidationError as exc:
+            raise ConfigurationError(f"schedule {self.name!r}: {exc}") from None
+        try:
+            self.next_after(0.0)
+        except CroniterBadDateError:
+            raise ConfigurationError(f"schedule {self.name!r}: {self.cron!r} never fires") from None
 
     # ---- when ---------------------------------------------------------------------------
 
@@ -79,7 +89,7 @@ class Schedule:
             return (math.floor(moment / self.every) + 1) * self.every
         assert self.cron is not None
         zone = self._zone
-        ticks = self._cron
+        ticks = copy.copy(self._cron)
         ticks.set_current(datetime.fromtimestamp(moment, zone).replace(tzinfo=None))
         while True:
             candidate: datetime = ticks.get_next(datetime)
@@ -111,8 +121,14 @@ class Schedule:
             return found[::-1]
         assert self.cron is not None
         zone = self._zone
-        ticks = self._cron
-        ticks.set_current(datetime.fromtimestamp(until, zone).replace(tzinfo=None) + timedelta(microseconds=1))
+        moment = datetime.fromtimestamp(until, zone)
+        local = moment.replace(tzinfo=None) + timedelta(microseconds=1)
+        if moment.fold:
+            # In the second pass of a repeated hour, the first pass's later local times are behind
+            # us too: walk back from the end of the hour (those after ``until`` are left out below).
+            local += moment.replace(fold=0).utcoffset() - moment.utcoffset()  # type: ignore[operator]
+        ticks = copy.copy(self._cron)
+        ticks.set_current(local)
         while len(found) < limit:
             candidate: datetime = ticks.get_prev(datetime)
             placed = candidate.replace(tzinfo=zone)
@@ -132,7 +148,7 @@ class Schedule:
         fields = {"task": self.task, "cron": self.cron, "every": self.every, "timezone": self.timezone,
                   "payload": self.payload, "queue": self.queue, "priority": self.priority,
                   "catch_up": self.catch_up}  # fmt: skip
-        return json.dumps(fields, separators=(",", ":"), sort_keys=True)
+        return dump_json(fields).decode()
 
     @classmethod
     def from_spec(cls, name: str, spec: str) -> Schedule:

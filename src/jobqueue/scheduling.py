@@ -9,6 +9,7 @@ schedulers stored.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from jobqueue.periodic import CatchUp, Schedule
 from jobqueue.task import Task
 
 T = TypeVar("T")
+log = logging.getLogger("jobqueue.scheduling")
 #: How long a tick's idempotency key is held: a second guard, beside the store's last tick.
 TICK_KEY_TTL = 3600.0
 
@@ -131,8 +133,15 @@ class PeriodicJobs:
         """Every schedule declared here or stored by a scheduler, by name, with its state."""
         stored = {s.name: s for s in await self._run(self.backend.schedules())}
         names = sorted(set(stored) | set(self.schedules))
-        now = self._now()
-        return [self._state(name, stored.get(name), now) for name in names]
+        now, states = self._now(), []
+        for name in names:
+            try:
+                states.append(self._state(name, stored.get(name), now))
+            except (ConfigurationError, LookupError, TypeError, ValueError) as exc:
+                # A definition stored by another release, or in a time zone this host lacks:
+                # the other schedules are still listed.
+                log.warning("schedule.unreadable name=%s: %s", name, exc)
+        return states
 
     async def pause_schedule(self, name: str) -> ScheduleState:
         """Pause a schedule on every node (its ticks do not fire until resumed)."""

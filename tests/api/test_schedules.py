@@ -56,3 +56,14 @@ async def test_schedule_routes_need_the_token(queue: JobQueue, make_app: AppFact
         assert (await client.post("/schedules/often/pause")).status_code == 401
     async with client_for(make_app(token="s3cret"), Authorization="Bearer s3cret") as client:
         assert (await client.get("/schedules")).status_code == 200
+
+
+async def test_a_stored_schedule_this_process_cannot_read_leaves_the_others_listed(queue: JobQueue) -> None:
+    from jobqueue.outcomes import StoredSchedule
+
+    await queue.open()
+    await queue.backend.register_schedules([StoredSchedule("future", '{"from": "a later release"}')])
+    queue.schedule("often", task="ping", every=30)
+    async with client_for(create_app(queue)) as client:
+        listed = (await client.get("/schedules")).json()["schedules"]
+    assert [s["name"] for s in listed] == ["often"]

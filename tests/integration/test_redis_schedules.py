@@ -59,3 +59,18 @@ async def test_schedulers_on_separate_connections_make_one_job_per_tick() -> Non
         await schedulers[0].drop()
         for scheduler in schedulers:
             await scheduler.close()
+
+
+async def test_a_schedule_hash_deleted_by_hand_is_gone_not_an_error() -> None:
+    url, prefix = require_redis(), unique_prefix()
+    backend = RedisBackend(url, prefix=prefix)
+    await backend.open()
+    try:
+        await backend.register_schedules([StoredSchedule("kept", "{}"), StoredSchedule("removed", "{}")])
+        await backend._call("DEL", f"{{{prefix}}}:schedule:removed")  # by hand, as docs/periodic.md allows
+        assert [s.name for s in await backend.schedules()] == ["kept"]
+        await backend.register_schedules([StoredSchedule("removed", '{"v": 2}')])  # declared again
+        assert [s.name for s in await backend.schedules()] == ["kept", "removed"]
+    finally:
+        await backend.drop()
+        await backend.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -92,5 +93,43 @@ def test_the_stored_spec_round_trips() -> None:
     ],
 )
 def test_a_bad_schedule_is_refused_clearly(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        Schedule("s", "t", **options)  # type: ignore[arg-type]
+
+
+def test_missed_ticks_of_a_repeated_hour_are_found_from_its_second_pass() -> None:
+    # Last fired at 02:00 (summer time); looking again at 02:10 (winter time), an hour later.
+    quarter = cron("*/15 * * * *", catch_up="all")
+    last, now = paris(2026, 10, 25, 2, 0, fold=0), paris(2026, 10, 25, 2, 10, fold=1)
+    assert quarter.due(last, since=0.0, now=now) == [paris(2026, 10, 25, 2, m, fold=0) for m in (15, 30, 45)]
+
+
+def test_threads_asking_at_once_get_their_own_answers() -> None:
+    schedule = cron("*/5 * * * * *")
+    starts = [paris(2026, 6, 1, 9, 0, s) for s in range(0, 60, 5)]
+    expected = {start: schedule.next_after(start) for start in starts}
+    wrong: list[float] = []
+
+    def ask() -> None:
+        for _ in range(200):
+            for start in starts:
+                if schedule.next_after(start) != expected[start]:
+                    wrong.append(start)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"every": 5, "priority": 5000}, {"every": 5, "queue": "no spaces"}, {"every": 5, "payload": {"d": object()}},
+     {"cron": "0 0 30 2 *"}],
+    ids=["priority", "queue", "payload", "never-fires"],
+)  # fmt: skip
+def test_a_schedule_whose_job_could_never_be_made_is_refused_when_declared(options: dict[str, object]) -> None:
     with pytest.raises(ConfigurationError):
         Schedule("s", "t", **options)  # type: ignore[arg-type]

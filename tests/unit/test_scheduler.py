@@ -169,3 +169,17 @@ def test_schedules_are_declared_once_and_above_a_task() -> None:
         app.schedule("tidy", task="tidy", every=5)
     with pytest.raises(ConfigurationError):
         app.periodic(every=5)(lambda payload: None)  # type: ignore[arg-type]
+
+
+async def test_a_pause_shorter_than_a_read_of_the_store_loses_no_tick(app: JobQueue, clock: FakeClock) -> None:
+    app.schedule("second", task="report", every=1, catch_up="all")
+    node = scheduler(app, clock)
+    for second in range(25):
+        if second == 12:
+            await app.pause_schedule("second")  # and resumed 4 s later, between two reads
+        if second == 16:
+            await app.resume_schedule("second")
+        await node.run_once()
+        clock.advance(1)
+    ticks = sorted(payload["tick"] for payload, _ in await jobs_of(app))  # type: ignore[index]
+    assert len(ticks) == len(set(ticks)) == 24  # every second from T0 + 0.995..., none missing

@@ -11,10 +11,12 @@ a paused schedule's ticks); a resume is seen by each scheduler within MAX_SLEEP.
 from __future__ import annotations
 
 import logging
+import math
 
 from jobqueue.app import JobQueue
 from jobqueue.clock import Clock
-from jobqueue.outcomes import Rejected, StoredSchedule
+from jobqueue.errors import BackendError
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected, StoredSchedule
 from jobqueue.periodic import Schedule
 from jobqueue.worker.service import PeriodicService
 from jobqueue.worker.signals import WorkerSignals
@@ -38,7 +40,7 @@ class Scheduler(PeriodicService):
         self.app = app
         self.signals = signals
         #: When this scheduler first looked: a schedule that never fired fires no earlier tick.
-        self.since = clock.time()
+        self.since: float | None = None
         self._sleep = ERROR_PAUSE
         self._registered: set[str] = set()
         # Each schedule's next tick, computed once per tick rather than at every wake: with a
@@ -46,6 +48,8 @@ class Scheduler(PeriodicService):
         self._next: dict[str, float] = {}
         self._paused: set[str] = set()
         self._read_at: float | None = None
+        self._tried: dict[str, float] = {}  # the last tick each schedule was fired for, by this scheduler
+        self._refused: set[str] = set()  # schedules whose last fire here the store refused
 
     def interval(self) -> float:
         return self._sleep
@@ -62,37 +66,62 @@ class Scheduler(PeriodicService):
         # The stored state is read every MAX_SLEEP, not at every wake: the store's fire checks a
         # pause and a tick already fired itself, so between reads a due tick is simply fired.
         stored = None
-        if missing or self._read_at is None or now - self._read_at >= MAX_SLEEP:
+        if missing or self._refused or self._read_at is None or now - self._read_at >= MAX_SLEEP:
             stored = {state.name: state for state in await backend.schedules()}
             self._read_at = now
+            self._refused = set()
+        if self.since is None:
+            self.since = now
         for schedule in schedules.values():
-            name, last_tick = schedule.name, None
-            if stored is not None:
-                state = stored.get(name)
-                if state is None or self._held(name, state.paused):
-                    continue
-                last_tick = state.last_tick
-                if name not in self._next:  # from its last tick, so that missed ones come due now
-                    self._next[name] = schedule.next_after(self.since if last_tick is None else last_tick)
-            elif name not in self._next:
-                continue  # paused at the last read
-            due_at = self._next[name]
-            if due_at > now:
-                continue
-            following = schedule.next_after(due_at)
-            if following > now and schedule.catch_up != "skip":
-                # The usual case: the one tick cached is due, and no other was missed.
-                ticks = [due_at] if last_tick is None or last_tick < due_at else []
-            else:
-                since = self.since if stored is not None else due_at - TICK_MARGIN
-                ticks = schedule.due(last_tick, since, now)
-                following = schedule.next_after(now)
-            for at in ticks:
-                fired += await self._fire(schedule, at)
-            self._next[name] = following
+            try:
+                fired += await self._run_schedule(schedule, stored, now)
+            except BackendError:
+                raise  # the store is down: the whole look is retried after ERROR_PAUSE
+            except Exception:  # one schedule's fault must not stop the others
+                log.exception("schedule.failed name=%s", schedule.name)
         soonest = min(self._next.values(), default=now + MAX_SLEEP)
         self._sleep = min(MAX_SLEEP, max(0.0, soonest - self.clock.time()) + TICK_MARGIN)
         self.signals.schedules_checked.signal(fired)
+        return fired
+
+    async def _run_schedule(self, schedule: Schedule, stored: dict[str, StoredSchedule] | None, now: float) -> int:
+        """Fire what of ``schedule`` is due (``stored``: the state, when read this time)."""
+        assert self.since is not None
+        name, last_tick = schedule.name, None
+        if stored is not None:
+            state = stored.get(name)
+            if state is None or self._held(name, state.paused):
+                return 0
+            last_tick = state.last_tick
+            if (last_tick if last_tick is not None else -math.inf) < self._tried.get(name, -math.inf):
+                # A tick tried since the last read was refused, and no scheduler fired it: the
+                # schedule was paused, and resumed since. Looked at afresh, from its last tick.
+                self._next.pop(name, None)
+                self._tried.pop(name, None)
+            if name not in self._next:  # from its last tick, so that missed ones come due now
+                self._next[name] = schedule.next_after(self.since if last_tick is None else last_tick)
+        elif name not in self._next:
+            return 0  # paused at the last read
+        due_at = self._next[name]
+        if due_at > now:
+            return 0
+        following = schedule.next_after(due_at)
+        if following > now and schedule.catch_up != "skip":
+            # The usual case: the one tick cached is due, and no other was missed.
+            ticks = [due_at] if last_tick is None or last_tick < due_at else []
+        else:
+            ticks = schedule.due(last_tick, self.since if stored is not None else due_at - TICK_MARGIN, now)
+            following = schedule.next_after(now)
+        fired = 0
+        for at in ticks:
+            outcome = await self._fire(schedule, at)
+            fired += isinstance(outcome, Accepted | Duplicate)
+            self._tried[name] = at
+            if outcome is None:
+                # Another scheduler fired it, or the schedule is paused: the next look reads the
+                # store to tell which, before a later tick could pass over missed ones.
+                self._refused.add(name)
+        self._next[name] = following
         return fired
 
     def _held(self, name: str, paused: bool) -> bool:
@@ -107,15 +136,15 @@ class Scheduler(PeriodicService):
             self._next.pop(name, None)  # looked at afresh, from its last tick
         return False
 
-    async def _fire(self, schedule: Schedule, at: float) -> int:
+    async def _fire(self, schedule: Schedule, at: float) -> EnqueueOutcome | None:
         tick, capacity = self.app.tick(schedule, at)
         outcome = await self.app.backend.fire(tick, capacity)
         if outcome is None:
-            return 0  # another scheduler fired it first
+            return None
         self.signals.tick_fired.signal((schedule.name, at))
         if isinstance(outcome, Rejected):
             log.warning("schedule.tick_refused name=%s tick=%.3f: queue %s is full (%d)", schedule.name, at,
                         outcome.queue, outcome.capacity)  # fmt: skip
-            return 0
-        log.info("schedule.fired name=%s tick=%.3f job=%s", schedule.name, at, outcome.job.id)
-        return 1
+        else:
+            log.info("schedule.fired name=%s tick=%.3f job=%s", schedule.name, at, outcome.job.id)
+        return outcome

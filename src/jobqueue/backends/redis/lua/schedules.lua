@@ -6,7 +6,8 @@
 --   flag and last tick belong to every scheduler, not to the one registering);
 -- or "pause", name, paused: returns the schedule's {spec, paused, last_tick, last_job_id}, or nil
 --   if unknown;
--- or "all": returns {name, {spec, paused, last_tick, last_job_id}, ...}.
+-- or "all": returns {name, {spec, paused, last_tick, last_job_id}, ...} (names whose hash is gone
+--   are left out).
 local FIELDS = {'spec', 'paused', 'last_tick', 'last_job_id'}
 local op = ARGV[1]
 if op == 'put' then
@@ -22,8 +23,8 @@ if op == 'put' then
       if ARGV[i + 4] ~= '' then
         redis.call('HSET', key, 'last_job_id', ARGV[i + 4])
       end
-      redis.call('SADD', P .. 'schedules', ARGV[i])
     end
+    redis.call('SADD', P .. 'schedules', ARGV[i])  -- also when only its hash was left
   end
   return 0
 elseif op == 'pause' then
@@ -36,7 +37,10 @@ elseif op == 'pause' then
 end
 local out = {}
 for _, name in ipairs(redis.call('SMEMBERS', P .. 'schedules')) do
-  out[#out + 1] = name
-  out[#out + 1] = redis.call('HMGET', P .. 'schedule:' .. name, unpack(FIELDS))
+  local fields = redis.call('HMGET', P .. 'schedule:' .. name, unpack(FIELDS))
+  if fields[1] then  -- a schedule whose hash was deleted by hand is gone, not an error
+    out[#out + 1] = name
+    out[#out + 1] = fields
+  end
 end
 return out
