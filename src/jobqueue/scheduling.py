@@ -48,6 +48,13 @@ class ScheduleState:
                 "next_tick": _iso(self.next_tick)}  # fmt: skip
 
 
+def _job_of(schedule: Schedule, tick: str | None) -> tuple[Any, dict[str, Any]]:
+    """The payload and enqueue options of ``schedule``'s job (``tick``: its ISO time, if a tick's)."""
+    payload = {"schedule": schedule.name, "tick": tick} if schedule.payload is None else schedule.payload
+    options = {k: v for k, v in (("queue", schedule.queue), ("priority", schedule.priority)) if v is not None}
+    return payload, options
+
+
 def _iso(moment: float | None) -> str | None:
     when = to_datetime(moment)
     return None if when is None else when.isoformat()
@@ -114,13 +121,9 @@ class PeriodicJobs:
     def tick_job(self, schedule: Schedule, at: float) -> NewJob:
         """The job one tick of ``schedule`` becomes; its key names the tick."""
         when = _iso(at)
-        overrides: dict[str, Any] = {"idempotency_key": f"schedule:{schedule.name}@{when}", "key_ttl": TICK_KEY_TTL}
-        if schedule.queue is not None:
-            overrides["queue"] = schedule.queue
-        if schedule.priority is not None:
-            overrides["priority"] = schedule.priority
-        payload = {"schedule": schedule.name, "tick": when} if schedule.payload is None else schedule.payload
-        return self.new_job(schedule.task, payload, **overrides)
+        payload, options = _job_of(schedule, when)
+        key = f"schedule:{schedule.name}@{when}"
+        return self.new_job(schedule.task, payload, idempotency_key=key, key_ttl=TICK_KEY_TTL, **options)
 
     def tick(self, schedule: Schedule, at: float) -> tuple[Tick, int | None]:
         """The store's tick for ``at``, and the capacity it is enqueued under."""
@@ -153,12 +156,13 @@ class PeriodicJobs:
 
     async def run_schedule_now(self, name: str) -> Job:
         """Enqueue a schedule's job now, outside its ticks (its next tick fires as usual)."""
-        found = [s for s in await self.schedule_states() if s.schedule.name == name]
-        if not found:
-            raise ScheduleNotFound(name)
-        schedule = found[0].schedule
-        options = {k: v for k, v in (("queue", schedule.queue), ("priority", schedule.priority)) if v is not None}
-        payload = {"schedule": name, "tick": None} if schedule.payload is None else schedule.payload
+        schedule = self.schedules.get(name)
+        if schedule is None:
+            stored = {s.name: s for s in await self._run(self.backend.schedules())}.get(name)
+            if stored is None:
+                raise ScheduleNotFound(name)
+            schedule = Schedule.from_spec(name, stored.spec)
+        payload, options = _job_of(schedule, None)
         return await self.enqueue(schedule.task, payload, **options)
 
     def _now(self) -> float:

@@ -50,6 +50,21 @@ def translate(exc: BaseException) -> JobQueueError:
     return BackendError(f"postgresql: {exc}")
 
 
+def _may_run_again(exc: BaseException, attempt: int, *, reconnect: bool) -> bool:
+    """Whether a run that failed with ``exc`` may go again while attempts remain: it lost a
+    deadlock or a serialization race, or (``reconnect``) its connection. Never after a timeout:
+    in a partition every try waits the whole timeout."""
+    if attempt == ATTEMPTS or isinstance(exc, TIMEOUT_ERRORS):
+        return False
+    if isinstance(exc, TRANSIENT_ERRORS):
+        log.info("postgres.retry: %s", exc)
+        return True
+    if reconnect and isinstance(exc, CONNECTION_ERRORS):
+        log.info("postgres.reconnect: %s", exc)
+        return True
+    return False
+
+
 class Runner:
     """Runs statements on a pool, retrying those that failed without taking effect.
 
@@ -68,20 +83,12 @@ class Runner:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return await self._fetch_once(query, args), lost
-            except TIMEOUT_ERRORS as exc:
-                raise translate(exc) from exc
-            except TRANSIENT_ERRORS as exc:
-                if attempt == ATTEMPTS:
+            except DRIVER_ERRORS as exc:
+                if not _may_run_again(exc, attempt, reconnect=not lost):
                     raise translate(exc) from exc
-                log.info("postgres.retry: %s", exc)
-            except CONNECTION_ERRORS as exc:
-                if attempt == ATTEMPTS or lost:
-                    raise translate(exc) from exc
-                lost = True
-                log.info("postgres.reconnect: %s", exc)
-                await asyncio.sleep(0)
-            except asyncpg.PostgresError as exc:
-                raise translate(exc) from exc
+                if isinstance(exc, CONNECTION_ERRORS):
+                    lost = True
+                    await asyncio.sleep(0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _fetch_once(self, query: str, args: Sequence[Any]) -> list[asyncpg.Record]:
@@ -120,19 +127,11 @@ class Runner:
                     raise
                 finally:
                     await self.pool.release(conn)
-            except TIMEOUT_ERRORS as exc:
-                raise translate(exc) from exc
-            except TRANSIENT_ERRORS as exc:
-                if attempt == ATTEMPTS:
+            except DRIVER_ERRORS as exc:
+                if not _may_run_again(exc, attempt, reconnect=not committing):
                     raise translate(exc) from exc
-                log.info("postgres.retry: %s", exc)
-            except CONNECTION_ERRORS as exc:
-                if attempt == ATTEMPTS or committing:
-                    raise translate(exc) from exc
-                log.info("postgres.reconnect: %s", exc)
-                await asyncio.sleep(0)
-            except asyncpg.PostgresError as exc:
-                raise translate(exc) from exc
+                if isinstance(exc, CONNECTION_ERRORS):
+                    await asyncio.sleep(0)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
