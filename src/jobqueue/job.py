@@ -17,6 +17,9 @@ delay / run_at      delay from 0 to ``MAX_DELAY`` (100 years) seconds, or an abs
                     to ``MAX_RUN_AT`` (the end of year 9999, the last date ISO 8601 can show); not
                     both
 timeout             seconds, > 0 and at most one day, or ``None`` for the task's default
+depends_on          up to ``MAX_PARENTS`` (10,000) ids of stored jobs (the job's parents), or none
+on_parent_failure   ``"fail"`` (default) or ``"run"``: what a parent dead-lettered or cancelled
+                    does to the job (it is dead-lettered too, or it runs all the same)
 ==================  ==========================================================================
 """
 
@@ -30,6 +33,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +50,7 @@ MAX_RETRIES_LIMIT = 100
 MAX_TIMEOUT = 86_400.0
 MAX_RUN_AT = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 MAX_DELAY = 100 * 365.25 * 86_400
+MAX_PARENTS = 10_000
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_KEY_TTL = 24 * 3600.0
 DEFAULT_QUEUE = "default"
@@ -57,6 +62,8 @@ class JobState(enum.StrEnum):
     """Where a job is in its life. The values are the upper-case names the original API uses."""
 
     PENDING = "PENDING"
+    #: Waiting for its parents (``depends_on``) to complete.
+    BLOCKED = "BLOCKED"
     SCHEDULED = "SCHEDULED"
     PROCESSING = "PROCESSING"
     COMPLETED = "COMPLETED"
@@ -83,10 +90,14 @@ TRANSITIONS: dict[tuple[JobState, JobState], str] = {
     (S.PENDING, S.CANCELLED): "cancel",
     (S.SCHEDULED, S.CANCELLED): "cancel",
     (S.FAILED, S.CANCELLED): "cancel",
+    (S.BLOCKED, S.PENDING): "unblock",
+    (S.BLOCKED, S.SCHEDULED): "unblock",
+    (S.BLOCKED, S.DEAD_LETTERED): "parent failed",
+    (S.BLOCKED, S.CANCELLED): "cancel",
 }
 
 #: States that count against a queue's capacity: the job is waiting to run.
-WAITING_STATES = frozenset({S.PENDING, S.SCHEDULED, S.FAILED})
+WAITING_STATES = frozenset({S.PENDING, S.BLOCKED, S.SCHEDULED, S.FAILED})
 #: States a job never leaves (except DEAD_LETTERED, which a replay can revive).
 FINISHED_STATES = frozenset({S.COMPLETED, S.DEAD_LETTERED, S.CANCELLED})
 
@@ -170,12 +181,30 @@ def serialize_payload(payload: object) -> bytes:
     return data
 
 
+def parent_failed_error(parent_id: str, parent_state: JobState | str) -> str:
+    """The error of a job dead-lettered because a parent was (``"parent job <id> was
+    dead-lettered"`` or ``"... was cancelled"``), alike on every backend."""
+    return f"parent job {parent_id} was {str(parent_state).lower().replace('_', '-')}"
+
+
+def _check_parents(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValidationError("depends_on", "must be a list of job ids")
+    if not all(isinstance(p, str) and 0 < len(p) <= MAX_KEY_LENGTH and "\x00" not in p for p in value):
+        raise ValidationError("depends_on", "must hold job ids (strings of 1 to 255 characters, without NUL)")
+    parents = tuple(dict.fromkeys(value))  # a parent named twice is one parent
+    if len(parents) > MAX_PARENTS:
+        raise ValidationError("depends_on", f"names {len(parents)} jobs; the limit is {MAX_PARENTS}")
+    return parents
+
+
 @dataclass(slots=True)
 class NewJob:
     """A job to enqueue. Fields are validated on construction.
 
     ``delay`` (seconds from the store's now) and ``run_at`` (absolute POSIX time) are alternatives;
-    a job due later is stored SCHEDULED, otherwise PENDING.
+    a job due later is stored SCHEDULED, otherwise PENDING. A job with ``depends_on`` is stored
+    BLOCKED until every parent has COMPLETED (see :class:`~jobqueue.backends.base.Backend`).
     """
 
     payload: Any
@@ -188,6 +217,8 @@ class NewJob:
     delay: float = 0.0
     run_at: float | None = None
     timeout: float | None = None
+    depends_on: Sequence[str] = ()
+    on_parent_failure: str = "fail"
     id: str = field(default_factory=new_job_id)
     payload_json: bytes = b""
 
@@ -211,6 +242,14 @@ class NewJob:
             self.run_at = _check_seconds("run_at", self.run_at, allow_zero=True, high=MAX_RUN_AT)
         if self.timeout is not None:
             self.timeout = _check_seconds("timeout", self.timeout, allow_zero=False, high=MAX_TIMEOUT)
+        if self.depends_on:
+            self.depends_on = _check_parents(self.depends_on)
+        if self.on_parent_failure not in ("fail", "run"):
+            raise ValidationError("on_parent_failure", "must be 'fail' or 'run'")
+
+    @property
+    def runs_if_parents_fail(self) -> bool:
+        return self.on_parent_failure == "run"
 
     def due_at(self, now: float) -> float:
         """When the job becomes claimable, given the store's current time."""
@@ -224,7 +263,9 @@ class Job:
     Times are POSIX timestamps in seconds. ``retry_count`` counts failed attempts so far, so the
     attempt now running (or next to run) is ``retry_count + 1``. ``lease_token`` fences an attempt:
     it changes at every claim, and only the holder of the current token may complete, fail,
-    heartbeat or release the job.
+    heartbeat or release the job. ``parents`` are the ids the job was enqueued ``depends_on``, in
+    order; ``parent_results`` is filled in by the worker for the handler of a job with parents:
+    the result of each parent that COMPLETED, by id (stores return ``None``).
     """
 
     id: str
@@ -248,6 +289,8 @@ class Job:
     lease_expires_at: float | None = None
     worker_id: str | None = None
     lease_token: int = 0
+    parents: tuple[str, ...] = ()
+    parent_results: dict[str, Any] | None = None
 
     def copy(self) -> Job:
         """A shallow copy (several times faster than ``copy.copy`` on a slotted dataclass)."""
@@ -266,6 +309,8 @@ class Job:
         """A JSON-ready view: states as upper-case strings, times as ISO 8601 UTC."""
         out: dict[str, Any] = {}
         for name in self.__slots__:
+            if name == "parent_results":
+                continue
             value = getattr(self, name)
             if name.endswith("_at") or name == "last_attempt":
                 dt = to_datetime(value)

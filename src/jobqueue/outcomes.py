@@ -37,7 +37,14 @@ class Rejected:
     capacity: int
 
 
-EnqueueOutcome = Accepted | Duplicate | Rejected
+@dataclass(frozen=True, slots=True)
+class MissingParent:
+    """The job names in ``depends_on`` a job that is not stored (``parent``); nothing was stored."""
+
+    parent: str
+
+
+EnqueueOutcome = Accepted | Duplicate | Rejected | MissingParent
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -60,8 +67,11 @@ class QueueStats:
 
     @property
     def waiting(self) -> int:
-        """Jobs that count against capacity: PENDING + SCHEDULED + FAILED awaiting retry."""
-        return self.counts[JobState.PENDING] + self.counts[JobState.SCHEDULED] + self.counts[JobState.FAILED]
+        """Jobs that count against capacity: PENDING + BLOCKED + SCHEDULED + FAILED awaiting retry."""
+        counts = self.counts
+        return (
+            counts[JobState.PENDING] + counts[JobState.BLOCKED] + counts[JobState.SCHEDULED] + counts[JobState.FAILED]
+        )
 
 
 @dataclass(frozen=True, slots=True)

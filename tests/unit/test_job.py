@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,10 @@ def test_transition_table_is_the_documented_state_machine() -> None:
         (S.PENDING, S.CANCELLED),
         (S.SCHEDULED, S.CANCELLED),
         (S.FAILED, S.CANCELLED),
+        (S.BLOCKED, S.PENDING),
+        (S.BLOCKED, S.SCHEDULED),
+        (S.BLOCKED, S.DEAD_LETTERED),
+        (S.BLOCKED, S.CANCELLED),
     }
 
 
@@ -60,7 +65,7 @@ def test_every_state_is_reachable_from_pending() -> None:
             if a is src and b not in reached:
                 reached.add(b)
                 frontier.append(b)
-    assert reached | {S.SCHEDULED} == set(JobState)
+    assert reached | {S.SCHEDULED, S.BLOCKED} == set(JobState)  # both entered at enqueue
     assert reached >= FINISHED_STATES
 
 
@@ -163,3 +168,17 @@ def test_an_idempotency_key_may_not_hold_nul() -> None:
 def test_list_filters_are_checked_like_names(fields: dict[str, str], field: str) -> None:
     with pytest.raises(ValidationError, match=field):
         ListParams(**fields)  # type: ignore[arg-type]
+
+
+def test_parents_are_validated_and_named_once() -> None:
+    job = NewJob("x", depends_on=["a", "b", "a"])
+    assert job.depends_on == ("a", "b") and job.on_parent_failure == "fail" and not job.runs_if_parents_fail
+    assert NewJob("x", depends_on=["a"], on_parent_failure="run").runs_if_parents_fail
+    bad_lists: list[Any] = ["a", [1], [""], ["a\x00"], ["x" * 256], [str(i) for i in range(10_001)]]
+    for bad in bad_lists:
+        with pytest.raises(ValidationError) as caught:
+            NewJob("x", depends_on=bad)
+        assert caught.value.field == "depends_on"
+    with pytest.raises(ValidationError) as caught:
+        NewJob("x", on_parent_failure="ignore")
+    assert caught.value.field == "on_parent_failure"

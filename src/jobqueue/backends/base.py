@@ -11,6 +11,19 @@ workers may disagree without harm.
 Fencing: :meth:`Backend.claim` gives each attempt a fresh ``lease_token``. ``complete``, ``fail``,
 ``heartbeat`` and ``release`` take a :class:`Lease` and change nothing unless the job is still
 PROCESSING under that token; they answer ``False`` for such a stale lease.
+
+Dependencies: a job enqueued ``depends_on`` parents waits BLOCKED (a waiting state: it counts
+against capacity) while any parent is unfinished, and is never claimed then. Each parent
+resolves its edge to the child once, the first time it finishes, in the same atomic step that
+finishes it (``complete``, a ``fail`` that dead-letters, ``cancel``, a child dead-lettered by its
+own parent): COMPLETED resolves it; DEAD_LETTERED or CANCELLED resolves it for a child enqueued
+``on_parent_failure="run"`` and otherwise dead-letters the child at once, with the error
+:func:`~jobqueue.job.parent_failed_error` and no attempt counted, which in turn resolves the
+child's own children (a cascade). A child whose last edge resolves becomes PENDING (SCHEDULED
+while its own ``run_at`` is later), and waiting workers are woken as for an enqueue. At enqueue,
+a parent already finished counts as it would have then; a parent not stored makes the outcome
+:class:`~jobqueue.outcomes.MissingParent`. A replayed parent does not revive its children; a
+replayed child runs whatever its parents' states.
 """
 
 from __future__ import annotations
@@ -68,9 +81,11 @@ class Backend(Protocol):
         outcome is :class:`Duplicate` with the holder; else if ``capacity`` names its queue and the
         queue already has that many waiting jobs, :class:`Rejected`; else the job is inserted
         (PENDING, or SCHEDULED when due later) and its key reserved for ``key_ttl`` seconds.
-        Later jobs of the batch see earlier ones (two jobs with one key: the second is a Duplicate).
-        A job whose ``id`` is already stored (the same NewJob sent again, say after a lost answer)
-        is a Duplicate of the stored one.
+        Later jobs of the batch see earlier ones (two jobs with one key: the second is a Duplicate;
+        a job may name an earlier one as a parent). A job whose ``id`` is already stored (the same
+        NewJob sent again, say after a lost answer) is a Duplicate of the stored one. A job with
+        ``depends_on`` is stored BLOCKED, or as the module docstring says; a parent not stored
+        gives :class:`~jobqueue.outcomes.MissingParent` (checked after the key and capacity).
         """
         ...
 
@@ -112,6 +127,14 @@ class Backend(Protocol):
 
     async def get(self, job_id: str) -> Job | None:
         """The job with this id, or ``None``."""
+        ...
+
+    async def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """The jobs with these ids, in order (``None`` for one not stored)."""
+        ...
+
+    async def children(self, job_id: str, limit: int = 1000) -> list[str]:
+        """The ids of up to ``limit`` jobs enqueued ``depends_on`` this one, oldest first."""
         ...
 
     async def list_jobs(self, params: ListParams) -> Page:

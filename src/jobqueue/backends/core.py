@@ -128,6 +128,20 @@ class BackendBase(OpenClose, ABC):
             return None
         return await self._get(job_id)
 
+    async def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        if not job_ids:
+            return []
+        self._require_open()
+        wanted = [job_id for job_id in dict.fromkeys(job_ids) if NUL not in job_id]
+        found = {job.id: job for job in await self._get_many(wanted) if job is not None} if wanted else {}
+        return [found.get(job_id) for job_id in job_ids]
+
+    async def children(self, job_id: str, limit: int = 1000) -> list[str]:
+        self._require_open()
+        if NUL in job_id or limit <= 0:
+            return []
+        return await self._children(job_id, limit)
+
     async def list_jobs(self, params: ListParams) -> Page:
         self._require_open()
         return await self._list_jobs(params)
@@ -223,6 +237,13 @@ class BackendBase(OpenClose, ABC):
 
     @abstractmethod
     async def _get(self, job_id: str) -> Job | None: ...
+
+    async def _get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """Distinct ids without NUL, in any order; a store with a cheaper bulk read overrides it."""
+        return list(await asyncio.gather(*(self._get(job_id) for job_id in job_ids)))
+
+    @abstractmethod
+    async def _children(self, job_id: str, limit: int) -> list[str]: ...
 
     @abstractmethod
     async def _list_jobs(self, params: ListParams) -> Page: ...

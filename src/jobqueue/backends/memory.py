@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 
 from jobqueue.backends.base import Capabilities
+from jobqueue.backends.dependents import Dependents, InProcessDependencies
 from jobqueue.backends.inprocess import InProcessSchedules
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
 from jobqueue.backends.wakeup import Wakeup
@@ -29,7 +30,7 @@ _ReadyEntry = tuple[int, int, int, str]  # (-priority, seq, version, id)
 _DelayedEntry = tuple[float, int, int, str]  # (due, seq, version, id)
 
 
-class MemoryBackend(InProcessSchedules):
+class MemoryBackend(InProcessDependencies, InProcessSchedules):
     """The in-process backend. ``clock`` decides leases and due times (a FakeClock in tests)."""
 
     name = "memory"
@@ -49,6 +50,7 @@ class MemoryBackend(InProcessSchedules):
         self._sequence = itertools.count(1)
         self._tokens = itertools.count(1)
         self._wakeup = Wakeup()
+        self._dependents = Dependents()
 
     async def _open(self) -> None:
         return None
@@ -83,7 +85,7 @@ class MemoryBackend(InProcessSchedules):
         counts = self._counts.get(queue)
         if counts is None:
             return 0
-        return counts[S.PENDING] + counts[S.SCHEDULED] + counts[S.FAILED]
+        return counts[S.PENDING] + counts[S.BLOCKED] + counts[S.SCHEDULED] + counts[S.FAILED]
 
     def _schedule(self, job: Job, due: float, now: float) -> None:
         """Put a waiting job into the ready heap, or the delayed heap when it is due later."""
@@ -149,6 +151,9 @@ class MemoryBackend(InProcessSchedules):
             job_id = new.id
             job = Job(job_id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
                       new.max_retries, key, now, due, timeout=new.timeout)  # fmt: skip
+            if new.depends_on and (missing := self._wait_for_parents(new, job, now)) is not None:
+                outcomes.append(missing)
+                continue
             jobs_by_id[job_id] = job
             seq = next(self._sequence)
             self._seq[job_id] = seq
@@ -157,10 +162,11 @@ class MemoryBackend(InProcessSchedules):
                 ids.append(job_id)
             else:
                 bisect.insort(ids, job_id)
+            state = job.state
             self._counts_of(new.queue)[state] += 1
             if state is S.PENDING:
                 heapq.heappush(self._ready_heap(new.queue), (-new.priority, seq, 1, job_id))
-            else:
+            elif state is S.SCHEDULED:
                 heapq.heappush(self._delayed.setdefault(new.queue, []), (due, seq, 1, job_id))
             if key is not None:
                 self._keys[key] = (job_id, now + new.key_ttl)
@@ -213,6 +219,8 @@ class MemoryBackend(InProcessSchedules):
             self._set_state(job, S.COMPLETED)
             job.result = None if result == b"null" else load_json(result)  # a copy, as a store gives back
             job.finished_at = now
+            if self._dependents.has_waiting(job.id):
+                self._resolve_children(job, now)
             done.append(True)
         return done
 
@@ -231,6 +239,8 @@ class MemoryBackend(InProcessSchedules):
                 self._set_state(job, S.DEAD_LETTERED)
                 job.finished_at = now
                 job.next_retry_at = None
+                if self._dependents.has_waiting(job.id):
+                    self._resolve_children(job, now)
             else:
                 due = now + max(0.0, failure.retry_delay)
                 self._set_state(job, S.FAILED)
@@ -317,9 +327,13 @@ class MemoryBackend(InProcessSchedules):
             raise JobNotFound(job_id)
         if job.state not in WAITING_STATES:
             raise InvalidTransition(job_id, job.state, "cancel")
+        if job.state is S.BLOCKED:
+            self._dependents.drop_child(job.id)
         self._set_state(job, S.CANCELLED)
         job.finished_at = self.clock.time()
         job.next_retry_at = None
+        if self._dependents.has_waiting(job.id):
+            self._resolve_children(job, job.finished_at)
         return job.copy()
 
     async def _stats(self) -> Stats:
@@ -357,6 +371,8 @@ class MemoryBackend(InProcessSchedules):
             job = self._jobs.pop(job_id)
             self._count(job.queue, job.state, -1)
             del self._seq[job_id], self._version[job_id]
+            if job.parents:
+                self._dependents.forget(job_id, job.parents)
         if doomed:
             gone = set(doomed)
             self._ids = [i for i in self._ids if i not in gone]

@@ -28,13 +28,22 @@ capability adds :class:`HandoffSuite`.
 
 from jobqueue.testing.administration import AdminSuite
 from jobqueue.testing.attempts import AttemptSuite
+from jobqueue.testing.dependencies import DependencySuite
 from jobqueue.testing.enqueueing import EnqueueSuite
 from jobqueue.testing.handoff import HandoffSuite
 from jobqueue.testing.schedules import ScheduleSuite
 
 
-class BackendSuite(EnqueueSuite, AttemptSuite, AdminSuite, ScheduleSuite):
+class BackendSuite(EnqueueSuite, AttemptSuite, AdminSuite, ScheduleSuite, DependencySuite):
     """Every test of the conformance suite (see the module docstring for the fixtures it needs)."""
 
 
-__all__ = ["AdminSuite", "AttemptSuite", "BackendSuite", "EnqueueSuite", "HandoffSuite", "ScheduleSuite"]
+__all__ = [
+    "AdminSuite",
+    "AttemptSuite",
+    "BackendSuite",
+    "DependencySuite",
+    "EnqueueSuite",
+    "HandoffSuite",
+    "ScheduleSuite",
+]

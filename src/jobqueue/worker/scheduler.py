@@ -145,6 +145,6 @@ class Scheduler(PeriodicService):
         if isinstance(outcome, Rejected):
             log.warning("schedule.tick_refused name=%s tick=%.3f: queue %s is full (%d)", schedule.name, at,
                         outcome.queue, outcome.capacity)  # fmt: skip
-        else:
+        elif isinstance(outcome, Accepted | Duplicate):  # a tick's job has no parents to miss
             log.info("schedule.fired name=%s tick=%.3f job=%s", schedule.name, at, outcome.job.id)
         return outcome
