@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,17 +23,6 @@ from jobqueue.retention import Retention
 from tests.backends import TestRedisBackend, require_redis, unique_prefix
 
 S = JobState
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[RedisBackend]:
-    """A backend on the server's own clock."""
-    backend = TestRedisBackend(require_redis(), prefix=unique_prefix())
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
 
 
 async def keys_of(backend: RedisBackend) -> list[bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ def job_of(outcome: EnqueueOutcome) -> Job:
 
 def waiting(worker: str, limit: int = 10) -> ClaimParams:
     return ClaimParams(["default"], worker, limit, 30.0)
-
-
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[SQLiteBackend, SQLiteBackend]]:
-    """A producer's backend and a worker's, on one file: two processes, as far as SQLite knows."""
-    async with (
-        SQLiteBackend(tmp_path / "jobs.db", durability="normal") as producer,
-        SQLiteBackend(tmp_path / "jobs.db", durability="normal") as worker,
-    ):
-        yield producer, worker
 
 
 async def test_a_waiting_worker_in_another_process_is_handed_the_job(

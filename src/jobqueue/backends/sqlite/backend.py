@@ -11,9 +11,9 @@ checks hold across processes. A new job can be handed straight to a worker waiti
 
 The modules: :mod:`.connection` (connections, schema, checkpoints), :mod:`.thread` (the writer
 thread), :mod:`.inline` (writes on the caller's thread), :mod:`.transactions` (what each
-operation does in its transaction), :mod:`.schedules` (those of periodic schedules), :mod:`.rows`
-(rows and jobs), :mod:`.handoff` and :mod:`.wake` (the hand-off and the wake-ups of other
-processes), :mod:`.walsync`.
+operation does in its transaction), :mod:`.schedules` and :mod:`.dependencies` (those of periodic
+schedules and of ``depends_on``), :mod:`.rows` (rows and jobs), :mod:`.handoff` and :mod:`.wake`
+(the hand-off and the wake-ups of other processes), :mod:`.walsync`.
 
 Durability (``durability=``):
 
@@ -43,12 +43,12 @@ from typing import TypeVar
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams, Tick
-from jobqueue.backends.sqlite import schedules
+from jobqueue.backends.sqlite import dependencies, schedules
 from jobqueue.backends.sqlite import transactions as tx
 from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Durability, apply_schema, connect
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
 from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
-from jobqueue.backends.sqlite.rows import job_of, row_of
+from jobqueue.backends.sqlite.rows import CLAIMABLE, job_of, row_of
 from jobqueue.backends.sqlite.sql import Q
 from jobqueue.backends.sqlite.thread import ConnectionThread
 from jobqueue.backends.sqlite.wake import Sent, WakeChannel
@@ -162,6 +162,13 @@ class SQLiteBackend(BackendBase):
                 pass
         return await self._writer.call(body, durable=durable)
 
+    async def _finish(self, body: Body[tuple[T, int]], *, durable: bool = False) -> T:
+        """A write that finishes jobs: the children it released (a count) are woken for as new jobs."""
+        done, released = await self._write(body, durable=durable)
+        if released:
+            self._work_available()
+        return done
+
     async def _read(self, body: Body[T]) -> T:
         assert self._reader is not None, "opened: see BackendBase"
         return await self._reader.call(body)
@@ -188,8 +195,8 @@ class SQLiteBackend(BackendBase):
         """After an enqueue's commit (or a fired tick's): send the handed jobs, wake claimers for the rest."""
         if handed:
             await self._send_handed(handed)
-        if sum(type(o) is Accepted for o in outcomes) > len(handed):
-            self._work_available()
+        if any(type(o) is Accepted and o.job.state in CLAIMABLE for o in outcomes):
+            self._work_available()  # a job not handed (one BLOCKED or dead at birth needs nobody)
 
     async def _send_handed(self, handed: Sequence[Handed]) -> None:
         """Send each handed job to its worker's process; give back those of processes gone."""
@@ -269,11 +276,11 @@ class SQLiteBackend(BackendBase):
         items = dump_json(
             [[c.lease.job_id, c.lease.token, r.decode()] for c, r in zip(completions, results, strict=True)]
         ).decode()
-        done = await self._write(lambda conn: tx.complete(conn, items, self.clock.time()))
+        done = await self._finish(lambda conn: tx.complete(conn, items, self.clock.time()))
         return [c.lease.job_id in done for c in completions]
 
     async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
-        done = await self._write(lambda conn: tx.fail(conn, failures, self.clock.time()))
+        done = await self._finish(lambda conn: tx.fail(conn, failures, self.clock.time()))
         self._wake()  # a retry may be due at once
         return done
 
@@ -296,14 +303,15 @@ class SQLiteBackend(BackendBase):
         row = await self._read(lambda conn: conn.execute(Q["get_job"], (job_id,)).fetchone())
         return None if row is None else job_of(row)
 
+    async def _get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        return await self._read(lambda conn: dependencies.jobs(conn, job_ids))
+
+    async def _children(self, job_id: str, limit: int) -> list[str]:
+        return await self._read(lambda conn: dependencies.children(conn, job_id, limit))
+
     async def _list_jobs(self, params: ListParams) -> Page:
-        args = {
-            "cursor": params.cursor or "",
-            "state": None if params.state is None else params.state.value,
-            "queue": params.queue,
-            "task": params.task,
-            "limit": params.limit + 1,
-        }
+        args = {"cursor": params.cursor or "", "state": None if params.state is None else params.state.value,
+                "queue": params.queue, "task": params.task, "limit": params.limit + 1}  # fmt: skip
         rows = await self._read(lambda conn: conn.execute(Q["list_jobs"], args).fetchall())
         jobs = [job_of(row) for row in rows[: params.limit]]
         return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
@@ -314,7 +322,7 @@ class SQLiteBackend(BackendBase):
         return job
 
     async def _cancel(self, job_id: str) -> Job:
-        return await self._write(lambda conn: tx.cancel(conn, job_id, self.clock.time()), durable=True)
+        return await self._finish(lambda conn: tx.cancel(conn, job_id, self.clock.time()), durable=True)
 
     async def _stats(self) -> Stats:
         return await self._read(tx.stats)

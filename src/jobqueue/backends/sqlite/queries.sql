@@ -19,7 +19,7 @@ ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, expires_at = excluded.
 -- name: waiting_count
 -- Jobs counting against a queue's capacity.
 SELECT COALESCE(SUM(n), 0) FROM queue_counts
-WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED');
+WHERE queue = ? AND state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED');
 
 -- name: claim_candidates
 -- Due waiting jobs of one queue in claim order (walks the jobs_waiting index).
@@ -37,14 +37,15 @@ RETURNING {job_columns}, seq;
 
 -- name: complete_jobs
 -- Complete many attempts in one statement; given [[id, token, result JSON], ...]. Returns the
--- ids it completed: a stale lease is simply absent. The unary + keeps the planner from walking
--- every PROCESSING job (jobs_state) instead of looking each id up.
+-- ids it completed: a stale lease is simply absent, and whether a child named each (its edges
+-- are then resolved; dependencies.py). The unary + keeps the planner from walking every
+-- PROCESSING job (jobs_state) instead of looking each id up.
 UPDATE jobs SET state = 'COMPLETED', result = done.result, finished_at = :now,
     lease_expires_at = NULL, worker_id = NULL
 FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS result
       FROM json_each(:items)) AS done
 WHERE jobs.id = done.id AND +jobs.state = 'PROCESSING' AND jobs.lease_token = done.token
-RETURNING jobs.id, jobs.queue;
+RETURNING jobs.id, jobs.queue, jobs.has_children;
 
 -- name: retry_job
 -- A failed attempt with retries left: waits in FAILED until its next run. With :if_expired set
@@ -60,7 +61,7 @@ UPDATE jobs SET state = 'DEAD_LETTERED', retry_count = retry_count + 1, error = 
     next_retry_at = NULL, finished_at = :now, lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
   AND (NOT :if_expired OR lease_expires_at <= :now)
-RETURNING queue;
+RETURNING queue, has_children;
 
 -- name: existing_jobs
 -- Those of these ids (a JSON array) that are already stored.
@@ -105,8 +106,8 @@ RETURNING {job_columns};
 
 -- name: cancel_job
 UPDATE jobs SET state = 'CANCELLED', finished_at = ?, next_retry_at = NULL
-WHERE id = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED')
-RETURNING {job_columns};
+WHERE id = ? AND state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED')
+RETURNING {job_columns}, has_children;
 
 -- name: queue_counts
 SELECT queue, state, n FROM queue_counts WHERE n <> 0;
@@ -120,10 +121,11 @@ ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 SELECT count(*) FROM idempotency_keys;
 
 -- name: prune_jobs
--- Finished jobs of one state that finished before a cutoff.
+-- Finished jobs of one state that finished before a cutoff (with their ids and parents, whose
+-- edges go with them).
 DELETE FROM jobs
 WHERE state = ? AND finished_at < ? AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
-RETURNING queue;
+RETURNING queue, id, parents;
 
 -- name: prune_keys
 DELETE FROM idempotency_keys WHERE expires_at <= ?;
@@ -203,3 +205,65 @@ RETURNING 1;
 -- name: set_tick_job
 -- The tick's job was not the one offered: the holder of its key, or none (the queue was full).
 UPDATE schedules SET last_job_id = ? WHERE name = ?;
+
+-- ---- depends_on (dependencies.py) ---------------------------------------------------------
+
+-- name: parent_states
+-- The states of those of these ids (a JSON array) that are stored.
+SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?));
+
+-- name: insert_child
+-- Store a new job with parents (BLOCKED, or as its parents' states at enqueue decide).
+INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
+                  created_at, run_at, timeout, finished_at, error, parents, blocking_parents,
+                  runs_if_parents_fail)
+VALUES (:id, :queue, :task, :payload, :priority, :state, :max_retries, :key,
+        :now, :due, :timeout, :finished_at, :error, :parents, :blocking, :runs_anyway);
+
+-- name: insert_edges
+-- The edges from these parents (a JSON array of ids) to one child, all resolved or none.
+INSERT INTO dependencies (parent, child, resolved)
+SELECT value, :child, :resolved FROM json_each(:parents);
+
+-- name: flag_parents
+-- These jobs (a JSON array of ids) have a child waiting on them: their finish must resolve it.
+UPDATE jobs SET has_children = 1
+WHERE id IN (SELECT value FROM json_each(?)) AND NOT has_children;
+
+-- name: resolve_edges
+-- The edges from these parents (a JSON array of ids) not yet resolved, resolved now.
+UPDATE dependencies SET resolved = 1
+WHERE parent IN (SELECT value FROM json_each(?)) AND NOT resolved
+RETURNING parent, child;
+
+-- name: resolve_children
+-- Apply resolved edges to their children, given [[child id, edges resolved, cause or null], ...]:
+-- a child given a cause (its parent dead-lettered or cancelled) is dead-lettered unless it runs
+-- anyway; one with no edge left unresolved is released: PENDING, or SCHEDULED until its own due
+-- time, and due no earlier than now (a worker measures its wait from run_at). Only BLOCKED
+-- children change. SET expressions read the row as it was before this update.
+UPDATE jobs SET
+    blocking_parents = jobs.blocking_parents - r.n,
+    state = CASE
+        WHEN r.cause IS NOT NULL AND NOT jobs.runs_if_parents_fail THEN 'DEAD_LETTERED'
+        WHEN jobs.blocking_parents > r.n THEN 'BLOCKED'
+        WHEN jobs.run_at > :now THEN 'SCHEDULED'
+        ELSE 'PENDING' END,
+    run_at = CASE
+        WHEN r.cause IS NOT NULL AND NOT jobs.runs_if_parents_fail THEN jobs.run_at
+        WHEN jobs.blocking_parents > r.n THEN jobs.run_at
+        ELSE max(jobs.run_at, :now) END,
+    error = CASE WHEN r.cause IS NOT NULL AND NOT jobs.runs_if_parents_fail THEN r.cause ELSE jobs.error END,
+    finished_at = CASE WHEN r.cause IS NOT NULL AND NOT jobs.runs_if_parents_fail THEN :now
+                       ELSE jobs.finished_at END
+FROM (SELECT value ->> 0 AS child, value ->> 1 AS n, value ->> 2 AS cause
+      FROM json_each(:resolved)) AS r
+WHERE jobs.id = r.child AND +jobs.state = 'BLOCKED'
+RETURNING jobs.id, jobs.queue, jobs.state, jobs.has_children;
+
+-- name: children
+SELECT child FROM dependencies WHERE parent = ? ORDER BY child LIMIT ?;
+
+-- name: forget_edges
+-- A pruned child's edges, given its id and its parents (a JSON array of ids).
+DELETE FROM dependencies WHERE child = :child AND parent IN (SELECT value FROM json_each(:parents));

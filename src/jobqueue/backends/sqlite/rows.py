@@ -11,16 +11,18 @@ from jobqueue.backends.sqlite.sql import Q
 from jobqueue.job import Job, JobState, dump_json, load_json
 
 STATES = {s.value: s for s in JobState}
+#: The states of new jobs that wait for a claim (not handed to a worker, BLOCKED or dead at birth).
+CLAIMABLE = frozenset({JobState.PENDING, JobState.SCHEDULED})
 
 
 def job_of(row: Sequence[Any]) -> Job:
     """A job from a row in ``{job_columns}`` order (payload and result as JSON text)."""
-    result = row[16]
+    result, parents = row[16], row[21]
     return Job(
         row[0], row[1], row[2], load_json(row[3]), row[4], STATES[row[5]], row[6], row[7], row[8],
         row[9], row[10], row[11], row[12], row[13], row[14], row[15],
         None if result is None else load_json(result),
-        row[17], row[18], row[19], row[20],
+        row[17], row[18], row[19], row[20], () if parents is None else tuple(load_json(parents)),
     )  # fmt: skip
 
 
@@ -32,6 +34,7 @@ def row_of(job: Job) -> list[Any]:
         job.finished_at, job.last_attempt, job.next_retry_at, job.error,
         None if job.result is None else dump_json(job.result).decode(),
         job.timeout, job.lease_expires_at, job.worker_id, job.lease_token,
+        dump_json(job.parents).decode() if job.parents else None,
     ]  # fmt: skip
 
 

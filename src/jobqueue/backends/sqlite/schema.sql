@@ -24,7 +24,14 @@ CREATE TABLE jobs (
     timeout          REAL,
     lease_expires_at REAL,
     worker_id        TEXT,
-    lease_token      INTEGER NOT NULL DEFAULT 0 -- bumped by every claim: fences stale workers
+    lease_token      INTEGER NOT NULL DEFAULT 0, -- bumped by every claim: fences stale workers
+    -- depends_on (dependencies.py): the parents' ids as a JSON array (NULL: none), how many of
+    -- its edges are unresolved (while BLOCKED), on_parent_failure = "run", and whether a child
+    -- was enqueued waiting on it (only then does its finish look for edges to resolve).
+    parents          TEXT,
+    blocking_parents INTEGER NOT NULL DEFAULT 0,
+    runs_if_parents_fail INTEGER NOT NULL DEFAULT 0,
+    has_children     INTEGER NOT NULL DEFAULT 0
 );
 
 -- Claim walks this index in order: only waiting jobs are in it, so it stays small however many
@@ -88,4 +95,14 @@ CREATE TABLE schedules (
     paused      INTEGER NOT NULL DEFAULT 0,
     last_tick   REAL,              -- POSIX seconds of the last tick fired; NULL before the first
     last_job_id TEXT
+) WITHOUT ROWID;
+
+-- One row per edge of depends_on: ``child`` (a job id) named ``parent`` (a job id). An edge is
+-- resolved once, when its parent first finishes (or at once if it had finished when the child was
+-- enqueued); the rows stay, so that children() can list them, until the child is pruned.
+CREATE TABLE dependencies (
+    parent   TEXT NOT NULL,
+    child    TEXT NOT NULL,
+    resolved INTEGER NOT NULL,
+    PRIMARY KEY (parent, child)
 ) WITHOUT ROWID;

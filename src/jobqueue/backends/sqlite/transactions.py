@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jobqueue.backends.params import ClaimParams, Failure, Lease, PruneParams
+from jobqueue.backends.sqlite import dependencies
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
 from jobqueue.backends.sqlite.rows import Counts, job_of
-from jobqueue.backends.sqlite.sql import Q, chunk_sizes, multi_row
+from jobqueue.backends.sqlite.sql import SEQ_COLUMN, Q, chunk_sizes, multi_row
 from jobqueue.backends.sqlite.wake import MAX_MESSAGE
 from jobqueue.clock import Clock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
@@ -72,41 +73,64 @@ def _insert_new(
             outcomes.append(refusal)
             continue
         key = new.idempotency_key
-        due = new.due_at(now)
-        state = JobState.SCHEDULED if due > now else JobState.PENDING
-        payload = new.payload_json.decode()
-        taken = None
-        if state is JobState.PENDING and len(payload) < MAX_MESSAGE // 2 and new.queue not in nobody_waits:
-            taken = _hand(conn, new, payload, now)
-            if taken is None:
-                nobody_waits.add(new.queue)
-        if taken is not None:
-            handed.append(taken)
-            job = taken.job
+        if new.depends_on:
+            child = _store_child(conn, new, now, rows, waiting)
+            if not isinstance(child, Job):
+                outcomes.append(child)  # a parent is not stored
+                continue
+            job = child
         else:
-            rows.append(
-                (new.id, new.queue, new.task, payload, new.priority, state.value, new.max_retries,
-                 key, now, due, new.timeout)
-            )  # fmt: skip
-            job = Job(
-                new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
-                new.max_retries, key, now, due, timeout=new.timeout,
-            )  # fmt: skip
+            due = new.due_at(now)
+            state = JobState.SCHEDULED if due > now else JobState.PENDING
+            payload = new.payload_json.decode()
+            taken = None
+            if state is JobState.PENDING and len(payload) < MAX_MESSAGE // 2 and new.queue not in nobody_waits:
+                taken = _hand(conn, new, payload, now)
+                if taken is None:
+                    nobody_waits.add(new.queue)
+            if taken is not None:
+                handed.append(taken)
+                job = taken.job
+            else:
+                rows.append(
+                    (new.id, new.queue, new.task, payload, new.priority, state.value, new.max_retries,
+                     key, now, due, new.timeout)
+                )  # fmt: skip
+                job = Job(
+                    new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
+                    new.max_retries, key, now, due, timeout=new.timeout,
+                )  # fmt: skip
         stored[new.id] = job  # the same NewJob twice in one batch: the second is a Duplicate
         counts.add(new.queue, job.state.value)
         if key is not None:
             key_rows.append((key, new.id, now + new.key_ttl))
             keys_in_batch[key] = job
         outcomes.append(Accepted(job))
+    _insert_rows(conn, rows)
+    if key_rows:
+        conn.executemany(Q["put_key"], key_rows)
+    counts.write(conn)
+    return outcomes, handed
+
+
+def _store_child(
+    conn: sqlite3.Connection, new: NewJob, now: float, rows: list[tuple[Any, ...]], waiting: dict[str, int]
+) -> EnqueueOutcome | Job:
+    """Store a job with parents at once, never handed (it may have to wait)."""
+    _insert_rows(conn, rows)  # its parents may be earlier jobs of the batch, not inserted yet
+    rows.clear()
+    child = dependencies.store_child(conn, new, now)
+    if new.queue in waiting and (not isinstance(child, Job) or child.state is JobState.DEAD_LETTERED):
+        waiting[new.queue] -= 1  # it does not wait: its place in the queue is free again
+    return child
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     start = 0
     for size in chunk_sizes(len(rows)):
         chunk = rows[start : start + size]
         conn.execute(multi_row("insert_job", size), [value for row in chunk for value in row])
         start += size
-    if key_rows:
-        conn.executemany(Q["put_key"], key_rows)
-    counts.write(conn)
-    return outcomes, handed
 
 
 def _refusal(
@@ -180,40 +204,50 @@ def claim(conn: sqlite3.Connection, params: ClaimParams, limit: int, now: float)
     }
     order = {seq: (i, state) for i, (_, seq, state) in enumerate(chosen)}
     rows = conn.execute(Q["claim_jobs"], args).fetchall()
-    rows.sort(key=lambda row: order[row[21]][0])  # RETURNING order is unspecified
+    rows.sort(key=lambda row: order[row[SEQ_COLUMN]][0])  # RETURNING order is unspecified
     counts = Counts()
     for row in rows:
-        counts.move(row[1], order[row[21]][1], "PROCESSING")
+        counts.move(row[1], order[row[SEQ_COLUMN]][1], "PROCESSING")
     counts.write(conn)
     return [job_of(row) for row in rows]
 
 
-def complete(conn: sqlite3.Connection, items: str, now: float) -> set[str]:
-    """Complete ``items`` (``[[id, token, result JSON], ...]`` as JSON); the ids completed."""
+def complete(conn: sqlite3.Connection, items: str, now: float) -> tuple[set[str], int]:
+    """Complete ``items`` (``[[id, token, result JSON], ...]`` as JSON): the ids completed, and how
+    many children those completions released (see :func:`.dependencies.resolve`)."""
     rows = conn.execute(Q["complete_jobs"], {"items": items, "now": now}).fetchall()
     counts = Counts()
-    for _, queue in rows:
+    parents = []
+    for job_id, queue, has_children in rows:
         counts.move(queue, "PROCESSING", "COMPLETED")
+        if has_children:
+            parents.append(job_id)
+    released = dependencies.resolve(conn, parents, "COMPLETED", now, counts) if parents else 0
     counts.write(conn)
-    return {job_id for job_id, _ in rows}
+    return {row[0] for row in rows}, released
 
 
-def fail(conn: sqlite3.Connection, failures: Sequence[Failure], now: float) -> list[bool]:
+def fail(conn: sqlite3.Connection, failures: Sequence[Failure], now: float) -> tuple[list[bool], int]:
+    """Count failed attempts: which leases held, and how many children the dead-lettered released."""
     done = []
     counts = Counts()
+    parents = []
     for f in failures:
         args = {"error": f.error, "now": now, "id": f.lease.job_id, "token": f.lease.token,
                 "if_expired": f.if_expired}  # fmt: skip
         if f.retry_delay is None:
             row, target = conn.execute(Q["dead_letter_job"], args).fetchone(), "DEAD_LETTERED"
+            if row is not None and row[1]:
+                parents.append(f.lease.job_id)
         else:
             due = now + max(0.0, f.retry_delay)
             row, target = conn.execute(Q["retry_job"], {**args, "due": due}).fetchone(), "FAILED"
         if row is not None:
             counts.move(row[0], "PROCESSING", target)
         done.append(row is not None)
+    released = dependencies.resolve(conn, parents, "DEAD_LETTERED", now, counts) if parents else 0
     counts.write(conn)
-    return done
+    return done, released
 
 
 def heartbeat(conn: sqlite3.Connection, leases: Sequence[Lease], expires: float) -> list[bool]:
@@ -251,7 +285,8 @@ def replay(conn: sqlite3.Connection, job_id: str, capacity: int | None, now: flo
     return replayed
 
 
-def cancel(conn: sqlite3.Connection, job_id: str, now: float) -> Job:
+def cancel(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[Job, int]:
+    """Cancel a waiting job: the job, and how many of its children the cancel released."""
     current = conn.execute(Q["get_job"], (job_id,)).fetchone()
     if current is None:
         raise JobNotFound(job_id)
@@ -260,8 +295,10 @@ def cancel(conn: sqlite3.Connection, job_id: str, now: float) -> Job:
         raise InvalidTransition(job_id, current[5], "cancel")
     counts = Counts()
     counts.move(current[1], current[5], "CANCELLED")
+    has_children = row[-1]
+    released = dependencies.resolve(conn, [job_id], "CANCELLED", now, counts) if has_children else 0
     counts.write(conn)
-    return job_of(row)
+    return job_of(row), released
 
 
 def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneResult:
@@ -272,11 +309,16 @@ def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneRes
     ]
     counts = Counts()
     jobs = 0
+    children: list[tuple[str, str]] = []  # (id, parents) of pruned jobs that had parents
     for state, cutoff in cutoffs:
         if cutoff is not None:
-            for (queue,) in conn.execute(Q["prune_jobs"], (state.value, cutoff)).fetchall():
+            for queue, job_id, parents in conn.execute(Q["prune_jobs"], (state.value, cutoff)).fetchall():
                 counts.add(queue, state.value, -1)
                 jobs += 1
+                if parents is not None:
+                    children.append((job_id, parents))
+    if children:
+        dependencies.forget(conn, children)
     counts.write(conn)
     keys = conn.execute(Q["prune_keys"], (now,)).rowcount
     return PruneResult(jobs=jobs, keys=keys)
