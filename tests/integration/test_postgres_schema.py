@@ -11,10 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from jobqueue.backends import create_backend
+from jobqueue.backends import ClaimParams, Completion, Lease, create_backend
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.backends.postgres.sql import Queries, latest_version, migrate, migrations, schema_version
 from jobqueue.errors import ConfigurationError
+from jobqueue.job import JobState, NewJob
+from jobqueue.outcomes import Accepted
 from tests.backends import drop_postgres_schema, require_postgres, unique_schema
 
 LATEST = latest_version()
@@ -184,3 +186,27 @@ def test_migrate_command(schemas: list[str], tmp_path: Path) -> None:
     assert sqlite.exit_code == 0 and "nothing to migrate" in sqlite.output
     down = runner.invoke(app, ["migrate", "--backend", "postgresql://postgres@127.0.0.1:1/test?connect_timeout=1"])
     assert down.exit_code == 3 and "unavailable" in down.output
+
+
+async def test_jobs_stored_before_dependencies_take_children_after_the_upgrade(
+    conn: asyncpg.Connection, schemas: list[str]
+) -> None:
+    schema = new_schema(schemas)
+    await apply_migrations(conn, schema, 5)
+    await conn.execute(
+        f'INSERT INTO "{schema}".jobs (id, queue, task, payload, priority, state, max_retries, created_at, run_at)'
+        " VALUES ('old', 'default', 'default', '1', 0, 'PENDING', 3, 0, 0)"
+    )
+    await conn.execute(f"INSERT INTO \"{schema}\".queue_counts VALUES ('default', 'PENDING', 0, 1)")
+    backend = PostgresBackend(require_postgres(), schema=schema)
+    await backend.open()  # migrates
+    try:
+        (outcome,) = await backend.enqueue([NewJob("child", depends_on=["old"])], {"default": 2})
+        assert isinstance(outcome, Accepted) and outcome.job.state is JobState.BLOCKED
+        (old,) = await backend.claim(ClaimParams(["default"], "w", 10))
+        assert old.id == "old" and old.parents == ()
+        assert await backend.complete([Completion(Lease("old", old.lease_token))]) == [True]
+        released = await backend.get(outcome.job.id)
+        assert released is not None and released.state is JobState.PENDING and released.parents == ("old",)
+    finally:
+        await backend.close()

@@ -21,6 +21,7 @@ one round trip and one implicit transaction.
 - Transactional enqueue: :meth:`PostgresBackend.enqueue_in` stores jobs inside the caller's own
   transaction, so that they exist only if it commits.
 - Periodic schedules (``schedules.py``): a tick is spent and its job enqueued in one transaction.
+- Dependencies (``dependencies.py``): a parent's end releases its children in the same statement.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import asyncpg
 
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.postgres.dependencies import PostgresDependencies, lock_order
 from jobqueue.backends.postgres.driver import (
     DRIVER_ERRORS,
     Runner,
@@ -61,7 +63,7 @@ Durability = Literal["full", "strict", "normal"]
 PRUNE_BATCH = 5_000
 
 
-class PostgresBackend(PostgresSchedules):
+class PostgresBackend(PostgresSchedules, PostgresDependencies):
     """The PostgreSQL backend on the database ``dsn`` names, in schema ``schema``.
 
     ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:
@@ -243,7 +245,8 @@ class PostgresBackend(PostgresSchedules):
 
         The jobs become visible, and workers are notified, only when that transaction commits; if
         it rolls back they never existed. Outcomes are as for :meth:`enqueue`, but "accepted" means
-        "accepted if you commit". Capped queues stay locked for other producers until then.
+        "accepted if you commit". Capped queues stay locked for other producers until then, and the
+        parents of jobs with ``depends_on`` for their workers' completions.
         """
         if not jobs:
             return []
@@ -256,12 +259,10 @@ class PostgresBackend(PostgresSchedules):
         capacity: Mapping[str, int] | None,
         channel: str | None,
     ) -> list[EnqueueOutcome]:
-        query = self.q["enqueue"]
-
-        async def execute(args: tuple[Any, ...]) -> tuple[list[asyncpg.Record], bool]:
+        async def execute(statement: str, args: tuple[Any, ...]) -> tuple[list[asyncpg.Record], bool]:
             if isinstance(target, Runner):
-                return await target.fetch(query, args)
-            return await fetch_on(target, query, args), False
+                return await target.fetch(self.q[statement], args)
+            return await fetch_on(target, self.q[statement], args), False
 
         return await enqueue_rounds(jobs, capacity, execute, self._now, channel)
 
@@ -274,21 +275,20 @@ class PostgresBackend(PostgresSchedules):
 
     async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
         ids = [c.lease.job_id for c in completions]
-        tokens = [c.lease.token for c in completions]
-        rows = await self._run("complete", ids, tokens, [r.decode() for r in results])
-        done = {row[0] for row in rows}
+        args = lock_order(ids, [c.lease.token for c in completions], [r.decode() for r in results])
+        done = await self._finish_parents("complete_parents", await self._run("complete", *args), args)
         return [c.lease.job_id in done for c in completions]
 
     async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
-        rows = await self._run(
-            "fail",
+        args = lock_order(
             [f.lease.job_id for f in failures],
             [f.lease.token for f in failures],
             [f.error for f in failures],
             [None if f.retry_delay is None else float(f.retry_delay) for f in failures],
             [f.if_expired for f in failures],
         )
-        done = {row[0] for row in rows}
+        rows = await self._run("fail", *args)
+        done = await self._finish_parents("fail_parents", rows, args)
         # Every retry, due now or later: a waiting worker shortens its wait to its due time.
         retried = {f.lease.job_id for f in failures if f.retry_delay is not None}
         self._work_available({row[1] for row in rows if row[0] in retried})
@@ -343,6 +343,7 @@ class PostgresBackend(PostgresSchedules):
         if not rows:
             raise JobNotFound(job_id)
         if rows[0][0] == "done":
+            self._work_available(set(rows[0][-1] or ()))  # the queues of children it released
             return job_of(rows[0], 1)
         raise InvalidTransition(job_id, rows[0][0], "cancel")
 

@@ -3,8 +3,10 @@
 -- Placeholders, expanded once per backend: {schema} is the app's quoted schema name; {now} is
 -- the current time in POSIX seconds, the server's clock unless $1 carries an injected one (tests
 -- pass a FakeClock's time; production passes NULL), so every statement takes $1 even when it has
--- no use for it; {shard} picks the queue_counts row of this connection; {job_columns} (or
--- {x.job_columns}) lists the jobs columns in the order of jobqueue.job.Job's fields.
+-- no use for it; {now_late} is the same time taken when it is evaluated, rather than when the
+-- transaction started (so after any lock waits before it); {shard} picks the queue_counts row of
+-- this connection; {job_columns} (or {x.job_columns}) lists the jobs columns in the order of
+-- jobqueue.job.Job's fields.
 --
 -- Count changes: every statement that moves jobs between states adds its net change per (queue,
 -- state) to queue_counts in the same statement, sorted, so that two statements of one shard lock
@@ -141,13 +143,15 @@ SELECT {job_columns} FROM claimed ORDER BY priority DESC, seq;
 
 -- name: complete
 -- Complete attempts ($2 ids, $3 tokens, $4 JSON results); returns the ids it completed, so a
--- stale lease is simply absent.
+-- stale lease is simply absent. A job a child has named (has_children, read on its latest version
+-- once its lock is granted) is left to complete_parents (dependencies.sql), which resolves its
+-- children too: this statement costs what it did before dependencies existed.
 WITH done AS (
     UPDATE {schema}.jobs j
     SET state = 'COMPLETED', result = d.result::json, finished_at = {now},
         lease_expires_at = NULL, worker_id = NULL
     FROM unnest($2::text[], $3::bigint[], $4::text[]) AS d(id, token, result)
-    WHERE j.id = d.id AND j.state = 'PROCESSING' AND j.lease_token = d.token
+    WHERE j.id = d.id AND j.state = 'PROCESSING' AND j.lease_token = d.token AND NOT j.has_children
     RETURNING j.id, j.queue
 ),
 counted AS (
@@ -162,7 +166,8 @@ SELECT id FROM done;
 
 -- name: fail
 -- Count failed attempts ($2 ids, $3 tokens, $4 errors, $5 retry delays: NULL dead-letters,
--- $6 if_expired: only while the lease is still expired, so a heartbeat in between wins).
+-- $6 if_expired: only while the lease is still expired, so a heartbeat in between wins). A job a
+-- child has named is dead-lettered by fail_parents (dependencies.sql), as complete leaves it.
 WITH t AS (SELECT {now} AS now),
 done AS (
     UPDATE {schema}.jobs j
@@ -176,6 +181,7 @@ done AS (
              AS f(id, token, error, delay, if_expired), t
     WHERE j.id = f.id AND j.state = 'PROCESSING' AND j.lease_token = f.token
       AND (NOT f.if_expired OR j.lease_expires_at <= t.now)
+      AND (f.delay IS NOT NULL OR NOT j.has_children)
     RETURNING j.id, j.queue, j.state
 ),
 counted AS (
@@ -282,26 +288,36 @@ SELECT CASE WHEN room.ok IS false THEN 'full' ELSE cur.state END, cur.id, {job_n
 FROM cur LEFT JOIN room ON room.id = cur.id WHERE NOT EXISTS (SELECT 1 FROM done);
 
 -- name: cancel
--- Cancel waiting job $2. Answers ('done', job), or (state) when it is not waiting; no row: no job.
+-- Cancel waiting job $2 (BLOCKED too). Answers ('done', job, queues of the children it released),
+-- or (state) when it is not waiting; no row: no job. Its children are resolved as in complete.
 WITH cur AS (SELECT id, queue, state FROM {schema}.jobs WHERE id = $2 FOR UPDATE),
 done AS (
     UPDATE {schema}.jobs j
     SET state = 'CANCELLED', finished_at = {now}, next_retry_at = NULL
     FROM cur
-    WHERE j.id = cur.id AND cur.state IN ('PENDING', 'SCHEDULED', 'FAILED')
-    RETURNING {j.job_columns}, cur.state AS old_state
+    WHERE j.id = cur.id AND cur.state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED')
+    RETURNING {j.job_columns}, cur.state AS old_state, j.has_children
+),
+released AS (
+    SELECT r.* FROM done
+    CROSS JOIN LATERAL {schema}.resolve_children(ARRAY[done.id], ARRAY['CANCELLED'], {now_late}) AS r
+    WHERE done.has_children
 ),
 counted AS (
     INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
     SELECT queue, state, {shard}, sum(n) FROM (
         SELECT queue, 'CANCELLED' AS state, 1 AS n FROM done
         UNION ALL SELECT queue, old_state, -1 FROM done
+        UNION ALL SELECT moved_queue, moved_state, delta FROM released
     ) AS d GROUP BY queue, state ORDER BY queue, state
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
-SELECT 'done' AS outcome, {done.job_columns} FROM done
+SELECT 'done' AS outcome, {done.job_columns},
+       (SELECT array_agg(DISTINCT moved_queue) FROM released
+        WHERE moved_state IN ('PENDING', 'SCHEDULED')) AS woken
+FROM done
 UNION ALL
-SELECT cur.state, cur.id, {job_nulls}
+SELECT cur.state, cur.id, {job_nulls}, NULL
 FROM cur WHERE NOT EXISTS (SELECT 1 FROM done);
 
 -- name: stats
@@ -314,8 +330,9 @@ SELECT NULL, NULL, count(*) FROM {schema}.idempotency_keys;
 
 -- name: prune
 -- Delete up to $5 finished jobs that finished before their state's cutoff ($2 COMPLETED, $3
--- DEAD_LETTERED, $4 CANCELLED; NULL keeps them), free the keys they held, and delete expired
--- keys. Returns (jobs deleted, keys deleted); the caller repeats while a full batch was deleted.
+-- DEAD_LETTERED, $4 CANCELLED; NULL keeps them) with their dependency edges, free the keys they
+-- held, and delete expired keys. Returns (jobs deleted, keys deleted); the caller repeats while a
+-- full batch was deleted.
 WITH gone AS (
     DELETE FROM {schema}.jobs WHERE id IN (
         SELECT id FROM {schema}.jobs
@@ -325,6 +342,13 @@ WITH gone AS (
         LIMIT $5
     )
     RETURNING id, queue, state, idempotency_key
+),
+edges_as_child AS (
+    DELETE FROM {schema}.job_dependencies d USING gone WHERE d.child_id = gone.id
+),
+edges_as_parent AS (
+    -- Resolved all (the parent finished): a job no longer stored has no children to list.
+    DELETE FROM {schema}.job_dependencies d USING gone WHERE d.parent_id = gone.id
 ),
 freed AS (
     UPDATE {schema}.idempotency_keys k SET job_id = NULL

@@ -78,8 +78,8 @@ class PostgresSchedules(BackendBase, ABC):
             if not await conn.fetch(q["fire_tick"], tick.schedule, tick.at, tick.job.id):
                 return None  # unknown, paused, or this tick (or a later one) was fired already
 
-            async def execute(args: tuple[Any, ...]) -> tuple[list[asyncpg.Record], bool]:
-                return await conn.fetch(q["enqueue"], *args), False
+            async def execute(statement: str, args: tuple[Any, ...]) -> tuple[list[asyncpg.Record], bool]:
+                return await conn.fetch(q[statement], *args), False
 
             (outcome,) = await enqueue_rounds([tick.job], caps, execute, self._now, q.channel)
             job_id = outcome.job.id if isinstance(outcome, Accepted | Duplicate) else None

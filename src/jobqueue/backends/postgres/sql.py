@@ -1,4 +1,5 @@
-"""The named statements of ``queries.sql`` for one schema, the schema itself and its migrations."""
+"""The named statements of ``queries.sql`` and ``dependencies.sql`` for one schema, the schema itself
+and its migrations."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from jobqueue.errors import ConfigurationError
 JOB_COLUMNS = (
     "id", "queue", "task", "payload", "priority", "state", "retry_count", "max_retries", "idempotency_key",
     "created_at", "run_at", "started_at", "finished_at", "last_attempt", "next_retry_at", "error", "result",
-    "timeout", "lease_expires_at", "worker_id", "lease_token",
+    "timeout", "lease_expires_at", "worker_id", "lease_token", "parents",
 )  # fmt: skip
 
 #: Shards of queue_counts: enough that the connections of one host rarely share a row.
 COUNT_SHARDS = 16
 #: An injected clock's time when ``$1`` carries one, else the server's clock.
 NOW = "COALESCE($1::float8, extract(epoch FROM now())::float8)"
+#: The same, but the server's clock when the expression is evaluated (after the lock waits before it).
+NOW_LATE = "COALESCE($1::float8, extract(epoch FROM clock_timestamp())::float8)"
 #: What a schema name may look like (it is also part of the LISTEN channel's name).
 SCHEMA_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 DEFAULT_SCHEMA = "jobqueue"
@@ -52,14 +55,14 @@ class Queries:
 
     def __init__(self, schema: str) -> None:
         self.schema = check_schema_name(schema)
-        text = read("queries.sql")
+        text = read("queries.sql") + "\n" + read("dependencies.sql")
         text = re.sub(r"\{(\w+\.)?job_columns\}", _expand, text)
         text = text.replace("{job_nulls}", ", ".join(["NULL"] * (len(JOB_COLUMNS) - 1)))
         text = text.replace("{schema}", f'"{schema}"').replace("{shard}", f"(pg_backend_pid() % {COUNT_SHARDS})")
         self.statements = FILES.named(text)
-        self.takes_now = {name for name, statement in self.statements.items() if "{now}" in statement}
+        self.takes_now = {name for name, statement in self.statements.items() if "{now" in statement}
         for name in self.takes_now:
-            self.statements[name] = self.statements[name].replace("{now}", NOW)
+            self.statements[name] = self.statements[name].replace("{now}", NOW).replace("{now_late}", NOW_LATE)
 
     def __getitem__(self, name: str) -> str:
         return self.statements[name]
