@@ -3,7 +3,8 @@
 One hash per job, a sorted set per queue of due waiting jobs (by priority, then arrival), one per
 queue of jobs due later, one of leases by expiry; every change that touches several keys is one
 Lua script (``lua/``), so each operation is atomic and one round trip. The key layout is in
-``lua/common.lua``.
+``lua/common.lua``; jobs with parents (``depends_on``) are linked and released by the same
+scripts (``lua/dependencies.lua``, :mod:`~jobqueue.backends.redis.dependencies`).
 
 - Time: leases and due times use the Redis server's clock (``TIME`` inside the scripts), so worker
   clocks may be skewed. A test that injects a :class:`~jobqueue.clock.Clock` passes its time instead.
@@ -20,6 +21,7 @@ Lua script (``lua/``), so each operation is atomic and one round trip. The key l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,6 +38,7 @@ from jobqueue.backends.redis.codec import (
     schedule_of,
     translate,
 )
+from jobqueue.backends.redis.dependencies import add_links, heavy_parts, linked_outcomes
 from jobqueue.backends.redis.scripts import Scripts
 from jobqueue.backends.redis.wake import WakeListener
 from jobqueue.backends.redis.wire import Address, Arg, RedisReplyError, Wire
@@ -61,6 +64,8 @@ EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 PRUNE_CHUNK = 1000
 #: Most jobs one enqueue script stores: a larger batch is sent as several scripts.
 ENQUEUE_CHUNK = 1000
+#: Most jobs one get_many script reads; more are read by several, pipelined.
+READ_CHUNK = 1000
 
 
 def _seconds(value: float | None) -> str:
@@ -196,8 +201,20 @@ class RedisBackend(BackendBase):
         self, jobs: Sequence[NewJob], capacity: Mapping[str, int] | None
     ) -> tuple[list[EnqueueOutcome], bool]:
         args: list[Arg] = [self._now(), self._key_grace]
-        add_jobs(args, jobs, capacity)
-        return outcomes_of(jobs, await self._run("enqueue", *args), capacity)
+        linked = add_jobs(args, jobs, capacity)
+        if not linked:
+            return outcomes_of(jobs, await self._run("enqueue", *args), capacity)
+        parts = heavy_parts(jobs)
+        if parts is not None:  # many parents in all: one script per part, in order
+            outcomes: list[EnqueueOutcome] = []
+            accepted = False
+            for part in parts:
+                some, any_accepted = await self._enqueue_part(part, capacity)
+                outcomes += some
+                accepted = accepted or any_accepted
+            return outcomes, accepted
+        add_links(args, linked)
+        return linked_outcomes(jobs, await self._run("enqueue_linked", *args), capacity)
 
     # ---- worker operations ----------------------------------------------------------------
 
@@ -211,7 +228,11 @@ class RedisBackend(BackendBase):
         args: list[Arg] = [self._now(), *self._retain]
         for c, result in zip(completions, results, strict=True):
             args += (c.lease.job_id, str(c.lease.token), result)
-        return [flag == 1 for flag in await self._run("complete", *args)]
+        flags = await self._run("complete", *args)
+        if len(flags) > len(completions):  # children released: waiters here, as after an enqueue
+            del flags[-1]
+            self._wakeup.wake()
+        return [flag == 1 for flag in flags]
 
     async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
         args: list[Arg] = [self._now(), *self._retain]
@@ -246,6 +267,18 @@ class RedisBackend(BackendBase):
         row = await self._call("HMGET", f"{self.namespace}job:{job_id}", *JOB_FIELDS)
         return None if row[0] is None else job_of(row)
 
+    async def _get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        if len(job_ids) <= READ_CHUNK:
+            rows = await self._run("get_many", *job_ids)
+        else:
+            chunks = [job_ids[i : i + READ_CHUNK] for i in range(0, len(job_ids), READ_CHUNK)]
+            rows = [row for part in await asyncio.gather(*(self._run("get_many", *c) for c in chunks)) for row in part]
+        return [None if row[0] is None else job_of(row) for row in rows]
+
+    async def _children(self, job_id: str, limit: int) -> list[str]:
+        ids = await self._call("ZRANGEBYLEX", f"{self.namespace}children:{job_id}", "-", "+", "LIMIT", 0, limit)
+        return [child.decode() for child in ids]
+
     async def _list_jobs(self, params: ListParams) -> Page:
         state = "" if params.state is None else params.state.value
         reply = await self._run(
@@ -263,8 +296,11 @@ class RedisBackend(BackendBase):
         return job
 
     async def _cancel(self, job_id: str) -> Job:
-        reply = await self._run("cancel", self._now(), job_id, self._retain[2])
-        return self._checked(reply, job_id, "cancel")
+        reply = await self._run("cancel", self._now(), job_id, self._retain[2], self._retain[1])
+        job = self._checked(reply, job_id, "cancel")
+        if len(reply) > 2:  # children released (they ran anyway)
+            self._wakeup.wake()
+        return job
 
     @staticmethod
     def _checked(reply: list[Any], job_id: str, operation: str) -> Job:

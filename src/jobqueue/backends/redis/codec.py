@@ -17,7 +17,7 @@ from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected, Sto
 JOB_FIELDS = (
     "spec", "queue", "task", "state", "retry_count", "created_at", "run_at", "started_at",
     "finished_at", "last_attempt", "next_retry_at", "error", "result", "lease_expires_at",
-    "worker_id", "lease_token",
+    "worker_id", "lease_token", "parents",
 )  # fmt: skip
 #: Redis errors that mean "not now" rather than "wrong": answered as BackendUnavailable (503).
 TRANSIENT_ERRORS = frozenset({"OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"})
@@ -26,12 +26,19 @@ _STATES = {s.value.encode(): s for s in JobState}
 _SECONDS = {value: repr(value) for value in (0.0, DEFAULT_KEY_TTL)}
 
 
-def add_jobs(args: list[Arg], jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> None:
-    """Append the 10 arguments per job that ``lua/store_jobs.lua`` reads (enqueue and fire)."""
+def add_jobs(args: list[Arg], jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[tuple[int, NewJob]]:
+    """Append the 10 arguments per job that ``lua/store_jobs.lua`` reads (enqueue and fire).
+
+    Returns the jobs with parents, each with the script's (1-based) index of its first argument:
+    the caller sends them to ``enqueue_linked`` (:mod:`~jobqueue.backends.redis.dependencies`).
+    """
     # This loop runs once per job: attribute reads and calls are kept few.
     limits = capacity or {}
     seconds = _SECONDS
+    linked: list[tuple[int, NewJob]] = []
     for new in jobs:
+        if new.depends_on:
+            linked.append((len(args) + 1, new))
         # The job's "spec" field (lua/common.lua): [id, priority, max_retries, idempotency_key,
         # timeout, payload], the payload's JSON spliced in rather than parsed and dumped again.
         head = orjson.dumps([new.id, new.priority, new.max_retries, new.idempotency_key, new.timeout])
@@ -42,6 +49,7 @@ def add_jobs(args: list[Arg], jobs: Sequence[NewJob], capacity: Mapping[str, int
             "" if new.run_at is None else repr(new.run_at), seconds.get(delay) or repr(delay),
             "" if limit is None else limit,
         )  # fmt: skip
+    return linked
 
 
 def outcomes_of(
@@ -95,10 +103,11 @@ def schedule_of(name: str, fields: Sequence[bytes | None]) -> StoredSchedule:
 
 def job_of(v: Sequence[Any]) -> Job:
     """A job from the fields of ``JOB_FIELDS`` order, as bytes (None where absent; an absent
-    retry_count or lease_token is 0: enqueue does not write them). The lease fields of a job that
-    is not PROCESSING are left over from its last attempt and read as None. Inlined: it runs per job."""
+    retry_count or lease_token is 0: enqueue does not write them; a job without parents has no
+    parents field). The lease fields of a job that is not PROCESSING are left over from its last
+    attempt and read as None. Inlined: it runs per job."""
     (spec, queue, task, state, retries, created, run_at, started, finished, last, next_retry, error, result,
-     expires, worker, token) = v  # fmt: skip
+     expires, worker, token, parents) = v  # fmt: skip
     id_, priority, max_retries, key, timeout, payload = load_json(spec)
     if state != b"PROCESSING":
         expires = worker = None
@@ -109,7 +118,7 @@ def job_of(v: Sequence[Any]) -> Job:
         None if last is None else float(last), None if next_retry is None else float(next_retry),
         None if error is None else error.decode(), None if result is None else load_json(result), timeout,
         None if expires is None else float(expires), None if worker is None else worker.decode(),
-        0 if token is None else int(token),
+        0 if token is None else int(token), () if parents is None else tuple(load_json(parents)),
     )  # fmt: skip
 
 

@@ -1,10 +1,11 @@
 """The Lua scripts of the Redis backend: read from ``lua/``, loaded once, called by SHA.
 
-Each script is ``common.lua`` (key layout and helpers) followed by the script's own file; the two
-that store new jobs (enqueue, fire) have ``store_jobs.lua`` between them, so that both store a job
-by the same code and the other scripts do not carry it. A server that lost its script cache (a
-restart, ``SCRIPT FLUSH``) answers NOSCRIPT: every script is loaded again and the call retried
-once, so a restarted Redis needs nothing from the operator.
+Each script is ``common.lua`` (key layout and helpers) followed by the script's own file; those
+that store new jobs (enqueue, enqueue_linked, fire) have ``store_jobs.lua`` between them, so that
+all store a job by the same code and the other scripts do not carry it, and those that store or
+finish jobs have ``dependencies.lua`` (linking children to parents and resolving the edges).
+A server that lost its script cache (a restart, ``SCRIPT FLUSH``) answers NOSCRIPT: every script
+is loaded again and the call retried once, so a restarted Redis needs nothing from the operator.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from typing import Any
 from jobqueue.backends.redis.wire import Arg, RedisReplyError, Wire
 
 NAMES = (
-    "enqueue", "claim", "complete", "fail", "heartbeat", "release", "expired", "list", "replay",
-    "cancel", "stats", "prune", "next_due", "tasks", "probe", "schedules", "fire",
+    "enqueue", "enqueue_linked", "claim", "complete", "fail", "heartbeat", "release", "expired", "list",
+    "get_many", "replay", "cancel", "stats", "prune", "next_due", "tasks", "probe", "schedules", "fire",
 )  # fmt: skip
-#: Shared code that only some scripts need, inserted after ``common.lua``.
-LIBRARIES = {"enqueue": ("store_jobs",), "fire": ("store_jobs",)}
+_STORING = ("dependencies", "store_jobs")
+#: Shared code that only some scripts need, inserted after ``common.lua`` in this order.
+LIBRARIES = {
+    "enqueue": _STORING, "enqueue_linked": _STORING, "fire": _STORING,
+    "complete": ("dependencies",), "fail": ("dependencies",), "cancel": ("dependencies",),
+}  # fmt: skip
 
 _LUA = resources.files(__package__) / "lua"
 

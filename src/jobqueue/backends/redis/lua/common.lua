@@ -9,7 +9,8 @@
 --                          the client builds: one field to write instead of six. An absent
 --                          retry_count or lease_token is 0; lease_expires_at and worker_id mean
 --                          something only while PROCESSING (finishing a job leaves them, which
---                          saves an HDEL per job; readers ignore them)
+--                          saves an HDEL per job; readers ignore them). Dependencies add fields
+--                          and keys of their own: see dependencies.lua
 --   P.."ready:"..queue     zset of due waiting jobs, score ready_score(priority, seq)
 --   P.."delayed:"..queue   zset of waiting jobs due later (SCHEDULED, FAILED), score = due time
 --   P.."leases"            zset of PROCESSING jobs, score = lease_expires_at
@@ -34,7 +35,7 @@ local P = KEYS[1]
 local JOB_FIELDS = {
   'spec', 'queue', 'task', 'state', 'retry_count', 'created_at', 'run_at', 'started_at',
   'finished_at', 'last_attempt', 'next_retry_at', 'error', 'result', 'lease_expires_at',
-  'worker_id', 'lease_token',
+  'worker_id', 'lease_token', 'parents',
 }
 
 -- Priority (-1000..1000) above a 42-bit sequence: lower score = claimed first, and the score
@@ -149,9 +150,11 @@ function Changes:write()
   end
 end
 
+-- The jobs of a queue that count against its capacity (JobState's WAITING_STATES).
 local function waiting(queue)
-  local c = redis.call('HMGET', P .. 'counts', queue .. '|PENDING', queue .. '|SCHEDULED', queue .. '|FAILED')
-  return (tonumber(c[1]) or 0) + (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0)
+  local c = redis.call('HMGET', P .. 'counts', queue .. '|PENDING', queue .. '|SCHEDULED', queue .. '|FAILED',
+    queue .. '|BLOCKED')
+  return (tonumber(c[1]) or 0) + (tonumber(c[2]) or 0) + (tonumber(c[3]) or 0) + (tonumber(c[4]) or 0)
 end
 
 -- Put a waiting job where a claim finds it: the ready set when due, the delayed set otherwise.
@@ -172,11 +175,23 @@ local function sweep_jobs(state, cutoff, limit)
   end
   local ch = changes()
   local keys = {}
-  for i, id in ipairs(ids) do
-    keys[i] = job_key(id)
-    local queue = redis.call('HGET', keys[i], 'queue')
-    if queue then
-      ch:count(queue, state, -1)
+  for _, id in ipairs(ids) do
+    local key = job_key(id)
+    keys[#keys + 1] = key
+    local v = redis.call('HMGET', key, 'queue', 'parents', 'children')
+    if v[1] then
+      ch:count(v[1], state, -1)
+    end
+    -- A deleted child leaves its parents' lists of children; a deleted parent takes its own
+    -- (dependencies.lua). Both fields are absent on a job without dependencies.
+    if v[2] then
+      for _, parent in ipairs(cjson.decode(v[2])) do
+        ch:remove(P .. 'children:' .. parent, id)
+      end
+    end
+    if v[3] then
+      keys[#keys + 1] = P .. 'children:' .. id
+      keys[#keys + 1] = P .. 'waiters:' .. id
     end
   end
   for i = 1, #keys, SLICE do

@@ -1,4 +1,5 @@
--- Count failed attempts: FAILED until now + delay, or DEAD_LETTERED when the delay is ''.
+-- Count failed attempts: FAILED until now + delay, or DEAD_LETTERED when the delay is ''; a job
+-- dead-lettered with children resolves its open edges to them (dependencies.lua).
 -- ARGV: now, completed/dead/cancelled retention, then id, token, error, delay, if_expired (1/0)
 --   per attempt. With if_expired (the reaper), only while the lease is still expired.
 -- Returns 1 (done) or 0 (stale lease, or renewed in the meantime) per attempt.
@@ -10,7 +11,8 @@ local dead = 0
 for i = 5, #ARGV, 5 do
   local id, token, err, delay, if_expired = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = job_key(id)
-  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'rank', 'retry_count')
+  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'rank', 'retry_count',
+    'children')
   local held = v[1] == 'PROCESSING' and v[2] == token and (if_expired == '0' or tonumber(v[4]) <= now)
   if held then
     local queue = v[3]
@@ -21,6 +23,9 @@ for i = 5, #ARGV, 5 do
       ch:add(P .. 'done:DEAD_LETTERED', stamp, id)
       ch:move(queue, id, 'PROCESSING', 'DEAD_LETTERED')
       dead = dead + 1
+      if v[7] then
+        dead = dead + resolve_children(ch, id, 'DEAD_LETTERED', now, stamp)
+      end
     else
       local due = now + math.max(0, tonumber(delay))
       redis.call('HSET', key, 'state', 'FAILED', 'error', err, 'next_retry_at', fmt(due), 'run_at', fmt(due),

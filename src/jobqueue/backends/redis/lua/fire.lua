@@ -11,7 +11,7 @@ if stored[1] ~= '0' or (stored[2] and tonumber(stored[2]) >= tonumber(ARGV[4])) 
   return false
 end
 local holders = {}
-local out = store_jobs(clock(ARGV[1]), ARGV[2], ARGV, 5, holders)
+local out = store_jobs(clock(ARGV[1]), ARGV[2], ARGV, 5, #ARGV, holders)
 -- The tick is kept as the caller's text: it reads back as exactly the float it was sent as.
 if out[2] == 0 then
   redis.call('HSET', key, 'last_tick', ARGV[4])

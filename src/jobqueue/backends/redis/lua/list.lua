@@ -2,11 +2,12 @@
 -- ARGV: cursor ('' from the start), limit, state, queue, task ('' = any).
 -- Returns {more (1/0), fields...}.
 --
--- Each state's index is ordered by id; without a state filter the seven are merged. Every job is
+-- Each state's index is ordered by id; without a state filter the eight are merged. Every job is
 -- in exactly one of them, so the merge lists each job once.
 local limit = tonumber(ARGV[2])
 local state, queue, task = ARGV[3], ARGV[4], ARGV[5]
-local STATES = {'PENDING', 'SCHEDULED', 'PROCESSING', 'COMPLETED', 'FAILED', 'DEAD_LETTERED', 'CANCELLED'}
+local STATES = {'PENDING', 'BLOCKED', 'SCHEDULED', 'PROCESSING', 'COMPLETED', 'FAILED', 'DEAD_LETTERED',
+  'CANCELLED'}
 local sources = {}
 if state ~= '' then
   sources[1] = P .. 'state:' .. state

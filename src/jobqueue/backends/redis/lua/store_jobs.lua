@@ -1,20 +1,25 @@
 -- Prepended (after common.lua) to the scripts that store new jobs, enqueue.lua and fire.lua, so
 -- that a fired tick becomes a job exactly as an enqueued one does.
 
--- Store new jobs, each atomically: same id stored already, live idempotency key, capacity, insert.
--- args[first..]: 10 values per job: id, queue, task, spec (see common.lua), priority, idempotency
---   key ('' none), key_ttl, run_at ('' = now + delay), delay, capacity ('' unbounded).
+-- Store new jobs, each atomically: same id stored already, live idempotency key, capacity,
+-- parents, insert.
+-- args[first..last]: 10 values per job: id, queue, task, spec (see common.lua), priority,
+--   idempotency key ('' none), key_ttl, run_at ('' = now + delay), delay, capacity ('' unbounded).
 -- key_grace: seconds an expired idempotency key is kept ('' forever). holders (optional): gets
---   the id of the job holding each duplicate, by the job's position in this call.
--- Returns {now, outcome...}: 1 accepted, 0 rejected (full), or the holder's fields (duplicate).
-local function store_jobs(now, key_grace, args, first, holders)
+--   the id of the job holding each duplicate, by the job's position in this call. links
+--   (optional): the jobs with parents, by the index in args of their first value, as
+--   {anyway = runs when a parent fails, json = the parents as a JSON array} (dependencies.lua).
+-- Returns {now, outcome...}: 1 accepted, 0 rejected (full), or the holder's fields (duplicate);
+--   for a job with parents, also 2 (BLOCKED), an error text (dead-lettered at once) or -k (its
+--   k-th parent is not stored).
+local function store_jobs(now, key_grace, args, first, last, holders, links)
   local stamp = fmt(now)
   local out = {stamp}
-  local n = (#args - first + 1) / 10
+  local n = (last - first + 1) / 10
   -- A stored id means a producer sent the same job again: rare, so one EXISTS over the whole batch
   -- decides whether each job needs a look of its own.
   local job_keys = {}
-  for i = first, #args, 10 do
+  for i = first, last, 10 do
     job_keys[#job_keys + 1] = job_key(args[i])
   end
   local stored = 0
@@ -30,7 +35,7 @@ local function store_jobs(now, key_grace, args, first, holders)
   local state_keys = {PENDING = P .. 'state:PENDING', SCHEDULED = P .. 'state:SCHEDULED'}
   local ready_keys = {}
   local j = 0
-  for i = first, #args, 10 do
+  for i = first, last, 10 do
     j = j + 1
     local id, queue, task, spec, priority = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local key, key_ttl, run_at, delay, capacity = args[i + 5], args[i + 6], args[i + 7], args[i + 8], args[i + 9]
@@ -61,10 +66,18 @@ local function store_jobs(now, key_grace, args, first, holders)
         end
         full = depth[queue] >= tonumber(capacity)
       end
+      local link = links and links[i]
+      local missing = false
+      if link and not full then
+        missing = weigh_parents(link) -- after the key and the capacity, as the contract says
+      end
       if full then
         out[#out + 1] = 0
+      elseif missing then
+        out[#out + 1] = -missing
       else
-        if depth[queue] ~= nil then
+        -- A child dead-lettered at once does not wait; a BLOCKED one does, and counts.
+        if depth[queue] ~= nil and not (link and link.failed) then
           depth[queue] = depth[queue] + 1
         end
         local due, due_text = now, stamp -- most jobs are due now: no second formatting
@@ -78,6 +91,9 @@ local function store_jobs(now, key_grace, args, first, holders)
         if due > now then
           state = 'SCHEDULED'
         end
+        if link then
+          state = child_state(link, state)
+        end
         seq = seq + 1
         local rank = fmt(ready_score(priority, seq))
         redis.call('HSET', jkey, 'spec', spec, 'queue', queue, 'task', task, 'state', state, 'created_at', stamp,
@@ -87,21 +103,27 @@ local function store_jobs(now, key_grace, args, first, holders)
           redis.call('HSET', P .. 'keys', key, id)
           redis.call('ZADD', P .. 'keyexp', fmt(now + tonumber(key_ttl)), key)
         end
-        ch:add(state_keys[state], 0, id)
-        ch:count(queue, state, 1)
-        if due <= now then
-          local ready = ready_keys[queue]
-          if not ready then
-            ready = P .. 'ready:' .. queue
-            ready_keys[queue] = ready
-          end
-          ch:add(ready, rank, id)
-        else
-          ch:add(P .. 'delayed:' .. queue, due_text, id)
+        local outcome = 1
+        if link then
+          outcome = store_child(ch, id, jkey, queue, state, link, stamp)
         end
-        ch:wake(queue)
+        if outcome == 1 then
+          ch:add(state_keys[state], 0, id)
+          ch:count(queue, state, 1)
+          if due <= now then
+            local ready = ready_keys[queue]
+            if not ready then
+              ready = P .. 'ready:' .. queue
+              ready_keys[queue] = ready
+            end
+            ch:add(ready, rank, id)
+          else
+            ch:add(P .. 'delayed:' .. queue, due_text, id)
+          end
+          ch:wake(queue)
+        end
         inserted[id] = true
-        out[#out + 1] = 1
+        out[#out + 1] = outcome
       end
     end
   end
