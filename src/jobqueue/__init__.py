@@ -21,8 +21,9 @@ from jobqueue.errors import (
     ScheduleNotFound,
     ValidationError,
 )
+from jobqueue.flows import Chain, Group, Step, group
 from jobqueue.job import TRANSITIONS, Job, JobState, NewJob
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, QueueStats, Rejected, Stats
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Page, QueueStats, Rejected, Stats
 from jobqueue.periodic import Schedule
 from jobqueue.retention import Retention
 from jobqueue.retry import RetryPolicy
@@ -36,17 +37,20 @@ __all__ = [
     "Accepted",
     "BackendError",
     "BackendUnavailable",
+    "Chain",
     "Clock",
     "ConfigurationError",
     "Duplicate",
     "EnqueueOutcome",
     "FakeClock",
+    "Group",
     "InvalidTransition",
     "Job",
     "JobNotFound",
     "JobQueue",
     "JobQueueError",
     "JobState",
+    "MissingParent",
     "NewJob",
     "Page",
     "PermanentError",
@@ -60,6 +64,7 @@ __all__ = [
     "ScheduleNotFound",
     "ScheduleState",
     "Stats",
+    "Step",
     "SystemClock",
     "Task",
     "TaskOptions",
@@ -68,4 +73,5 @@ __all__ = [
     "WorkerConfig",
     "__version__",
     "current_job",
+    "group",
 ]

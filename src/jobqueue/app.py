@@ -17,10 +17,11 @@ from jobqueue.backends import DEFAULT_URL, create_backend
 from jobqueue.backends.base import Backend
 from jobqueue.backends.params import ListParams
 from jobqueue.clock import Clock
-from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull
+from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull, ValidationError
+from jobqueue.flows import FlowRunner, adopt_orphans, missing_parent_message
 from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob, RegisteredTask
 from jobqueue.lifecycle import OpenClose
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, Rejected, Stats
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Page, Rejected, Stats
 from jobqueue.periodic import Schedule
 from jobqueue.portal import Portal
 from jobqueue.registry import StoredTasks, registered
@@ -35,11 +36,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Overrides ``enqueue`` accepts per call.
 ENQUEUE_OPTIONS = frozenset(
-    {"queue", "priority", "max_retries", "idempotency_key", "key_ttl", "delay", "run_at", "timeout"}
-)
+    {"queue", "priority", "max_retries", "idempotency_key", "key_ttl", "delay", "run_at", "timeout",
+     "depends_on", "on_parent_failure"}
+)  # fmt: skip
 
 
-class JobQueue(PeriodicJobs, OpenClose):
+class JobQueue(PeriodicJobs, FlowRunner, OpenClose):
     """A job queue application.
 
     ``url`` selects the backend (``memory://``, ``sqlite:///path.db``); without it, ``JOBQUEUE_URL``,
@@ -231,6 +233,9 @@ class JobQueue(PeriodicJobs, OpenClose):
             "key_ttl": self.key_ttl,
         }
         fields.update(overrides)
+        parents = fields.get("depends_on")
+        if parents and not isinstance(parents, str):  # jobs as well as their ids
+            fields["depends_on"] = [parent.id if isinstance(parent, Job) else parent for parent in parents]
         return NewJob(payload, task=name, **fields)
 
     def capacity_for(self, queue: str) -> int | None:
@@ -247,19 +252,29 @@ class JobQueue(PeriodicJobs, OpenClose):
         return None if self.capacity is None else self.capacities(job.queue for job in jobs)
 
     async def enqueue_many(self, jobs: list[NewJob]) -> list[EnqueueOutcome]:
-        """Enqueue a batch in one backend call; one outcome per job (Accepted, Duplicate, Rejected)."""
-        return await self._run(self.backend.enqueue(jobs, self._capacities(jobs)))
+        """Enqueue a batch in one backend call; one outcome per job (Accepted, Duplicate, Rejected,
+        MissingParent). A job may name an earlier one of the batch as a parent."""
+        return await self._run(self._enqueue_batch(jobs))
 
     def enqueue_many_sync(self, jobs: list[NewJob]) -> list[EnqueueOutcome]:
-        return self._run_sync(self.backend.enqueue(jobs, self._capacities(jobs)))
+        return self._run_sync(self._enqueue_batch(jobs))
+
+    async def _enqueue_batch(self, jobs: list[NewJob]) -> list[EnqueueOutcome]:
+        outcomes = await self.backend.enqueue(jobs, self._capacities(jobs))
+        if any(type(outcome) is MissingParent for outcome in outcomes):
+            await adopt_orphans(self.backend, jobs, outcomes, self._capacities(jobs))
+        return outcomes
 
     async def enqueue(self, task: str | Task, payload: Any, **overrides: Any) -> Job:
         """Enqueue one job and return it.
 
         Overrides: ``queue``, ``priority``, ``max_retries``, ``idempotency_key``, ``key_ttl``,
-        ``delay`` (seconds) or ``run_at`` (POSIX time), ``timeout``. With a key that a live job
-        already holds, that job is returned instead (check ``job.id``). Raises
-        :class:`~jobqueue.errors.QueueFull` when the queue is at capacity.
+        ``delay`` (seconds) or ``run_at`` (POSIX time), ``timeout``, ``depends_on`` (jobs or
+        job ids: the job waits BLOCKED until they all complete) and ``on_parent_failure``
+        (``"fail"``, or ``"run"`` to run even when a parent dead-letters or is cancelled). With a
+        key that a live job already holds, that job is returned instead (check ``job.id``). Raises
+        :class:`~jobqueue.errors.QueueFull` when the queue is at capacity, and
+        :class:`~jobqueue.errors.ValidationError` when a parent does not exist.
         """
         if not isinstance(task, Task) and task not in self.tasks:
             await self.refresh_tasks()
@@ -291,6 +306,10 @@ class JobQueue(PeriodicJobs, OpenClose):
                 if job.state in FINISHED_STATES:
                     return job
                 await asyncio.sleep(poll)
+
+    async def children(self, job_id: str, limit: int = 1000) -> list[str]:
+        """The ids of the jobs enqueued ``depends_on`` this one, oldest first."""
+        return await self._run(self.backend.children(job_id, limit))
 
     async def list_jobs(
         self,
@@ -326,5 +345,7 @@ class JobQueue(PeriodicJobs, OpenClose):
 def _unwrap(outcome: EnqueueOutcome) -> Job:
     if isinstance(outcome, Rejected):
         raise QueueFull(outcome.queue, outcome.capacity)
+    if isinstance(outcome, MissingParent):
+        raise ValidationError("depends_on", missing_parent_message(outcome))
     assert isinstance(outcome, Accepted | Duplicate)
     return outcome.job

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from jobqueue.flows import Step
 from jobqueue.job import DEFAULT_MAX_RETRIES, DEFAULT_QUEUE, Job
 from jobqueue.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
@@ -70,6 +71,10 @@ class Task:
 
     def __call__(self, payload: Any) -> Any:
         return self.fn(payload)
+
+    def step(self, payload: Any, **overrides: Any) -> Step:
+        """This task as a step of a flow (``a.step(x).then(b.step(y))``; see :mod:`jobqueue.flows`)."""
+        return Step(self.name, payload, overrides)
 
     async def enqueue(self, payload: Any, **overrides: Any) -> Job:
         """Enqueue a job for this task; see :meth:`JobQueue.enqueue` for the overrides."""

@@ -76,3 +76,10 @@ async def mark(payload: object) -> list[int]:
     """Returns who completed it: [pid, attempt], for the history checker (tests/faults/history.py)."""
     _record("mark")
     return [os.getpid(), current_job().attempt]
+
+
+@app.task(name="after")
+async def after(payload: object) -> dict[str, object]:
+    """A child: answers what it saw of its parents' results."""
+    _record("after")
+    return current_job().parent_results or {}

@@ -122,6 +122,29 @@ def test_kill_9_worker_holding_100_jobs_second_worker_completes_them(cluster: Cl
     assert set(per_job.values()) == {2}  # one attempt lost with the worker, one that completed
 
 
+def test_a_child_waits_for_its_parent_through_a_kill_9_and_the_retry(cluster: Cluster) -> None:
+    async def submit() -> tuple[str, str]:
+        async with JobQueue(cluster.url) as app:
+            parent = await app.enqueue("block", "parent")
+            child = await app.enqueue("after", "child", depends_on=[parent])
+        return parent.id, child.id
+
+    parent_id, child_id = asyncio.run(submit())
+    first = cluster.worker("--concurrency", "10", "--lease", "2", "--reaper-interval", "0.2")
+    wait_until(lambda: len(cluster.attempts("block")) == 1, what="the parent running in the first worker")
+    assert counts(cluster.url)[S.BLOCKED] == 1  # a free worker with ten slots leaves the child alone
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    cluster.worker("--concurrency", "10", "--lease", "2", "--reaper-interval", "0.2", phase=2)
+    wait_until(lambda: counts(cluster.url).get(S.COMPLETED) == 2, what="the parent, then its child, completed")
+    parent, child = sorted(jobs(cluster.url), key=lambda job: job.id != parent_id)  # type: ignore[attr-defined]
+    assert parent.retry_count == 1 and child.retry_count == 0  # type: ignore[attr-defined]
+    assert child.result == {parent_id: parent.result}  # type: ignore[attr-defined]
+    assert child.started_at >= parent.finished_at  # type: ignore[attr-defined]
+    ledger = [(row[0], row[1]) for row in cluster.attempts()]
+    assert ledger == [("block", parent_id), ("block", parent_id), ("after", child_id)]
+
+
 def test_paused_worker_past_its_lease_is_fenced_off(cluster: Cluster) -> None:
     enqueue(cluster.url, "sleep", [1.0] * 20)
     paused = cluster.worker("--concurrency", "20", "--lease", "1", "--reaper-interval", "0.2")

@@ -22,7 +22,10 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "jobqueue.version",
     ),
     "backends": ("jobqueue.backends",),
-    "app": ("jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry", "jobqueue.scheduling"),
+    "app": (
+        "jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry", "jobqueue.scheduling",
+        "jobqueue.flows",
+    ),
     "worker": ("jobqueue.worker",),
     "api": ("jobqueue.api",),
     "testing": ("jobqueue.testing",),

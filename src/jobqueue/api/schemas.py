@@ -19,6 +19,7 @@ from jobqueue.errors import ValidationError
 from jobqueue.job import (
     DEFAULT_TASK,
     MAX_KEY_LENGTH,
+    MAX_PARENTS,
     MAX_PRIORITY,
     MAX_RETRIES_LIMIT,
     MAX_TIMEOUT,
@@ -27,7 +28,10 @@ from jobqueue.job import (
 )
 
 #: Fields a submission may carry besides ``payload`` and ``task``, passed on to ``JobQueue.new_job``.
-OPTIONS = frozenset({"queue", "priority", "max_retries", "idempotency_key", "delay", "run_at", "timeout"})
+OPTIONS = frozenset(
+    {"queue", "priority", "max_retries", "idempotency_key", "delay", "run_at", "timeout", "depends_on",
+     "on_parent_failure"}
+)  # fmt: skip
 FIELDS = frozenset({"payload", "task", *OPTIONS})
 #: The last second of year 9999: a later time cannot be shown as a date, so a job due after it could
 #: never be read back (``GET /jobs/{id}`` renders times in ISO 8601).
@@ -124,7 +128,26 @@ def parse_batch(queue: JobQueue, data: Any, max_batch: int, defaults: TaskDefaul
     if not 1 <= len(items) <= max_batch:
         raise ValidationError("jobs", f"must hold 1 to {max_batch} jobs, got {len(items)}")
     defaults = defaults or TaskDefaults()
-    return [parse_submission(queue, item, f"jobs[{i}].", defaults) for i, item in enumerate(items)]
+    jobs: list[NewJob] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and isinstance(item.get("depends_on"), list):
+            item = {**item, "depends_on": _batch_parents(item["depends_on"], jobs, f"jobs[{i}].depends_on")}
+        jobs.append(parse_submission(queue, item, f"jobs[{i}].", defaults))
+    return jobs
+
+
+def _batch_parents(parents: list[Any], earlier: list[NewJob], field_name: str) -> list[Any]:
+    """A batch member's parents: job ids, or integers naming earlier members of the batch."""
+    named: list[Any] = []
+    for parent in parents:
+        if isinstance(parent, int) and not isinstance(parent, bool):
+            if not 0 <= parent < len(earlier):
+                raise ValidationError(
+                    field_name, f"{parent} names no earlier job of this batch (0 to {len(earlier) - 1})"
+                )
+            parent = earlier[parent].id
+        named.append(parent)
+    return named
 
 
 # ---- shapes shown in /docs -------------------------------------------------------------------
@@ -153,6 +176,15 @@ class JobSubmission(BaseModel):
         None, ge=0, le=MAX_TIME, description="POSIX time before which it does not run (not with delay)."
     )
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT, description="Seconds an attempt may run.")
+    depends_on: list[str | int] | None = Field(
+        None,
+        max_length=MAX_PARENTS,
+        description="Ids of jobs that must complete first (the job waits BLOCKED); in a batch, an integer "
+        "names an earlier job of the same batch by its position.",
+    )
+    on_parent_failure: str | None = Field(
+        "fail", description='"fail": dead-letter the job when a parent is; "run": run it all the same.'
+    )
 
 
 class BatchSubmission(BaseModel):
@@ -198,12 +230,19 @@ class JobBody(BaseModel):
     state: str
     retry_count: int
     max_retries: int
+    parents: list[str] = Field(description="The jobs it waits for (depends_on), in order.")
+    children: list[str] | None = Field(
+        None, description="GET /jobs/{id} only: the first 1,000 jobs waiting for it, oldest first."
+    )
 
 
 class OutcomeBody(BaseModel):
     """What became of one job of a batch."""
 
-    status: str = Field(description='"accepted", "duplicate" (job_id names the holder) or "rejected" (queue full).')
+    status: str = Field(
+        description='"accepted", "duplicate" (job_id names the holder), "rejected" (queue full) or "invalid" '
+        "(a parent does not exist)."
+    )
     job_id: str | None = None
     state: str | None = None
     error: str | None = None
@@ -215,6 +254,7 @@ class BatchBody(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    invalid: int
     results: list[OutcomeBody]
 
 

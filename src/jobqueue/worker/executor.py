@@ -104,6 +104,11 @@ async def run_attempt(job: Job, task: Task | None, runtime: Runtime) -> Outcome:
         return Outcome(failure=Failure(lease, _describe(exc), _decide(job, task)))
 
 
+def failure_before_start(job: Job, task: Task | None, error: str) -> Outcome:
+    """An attempt that failed before its handler ran, retried by the task's policy."""
+    return Outcome(failure=Failure(Lease(job.id, job.lease_token), error, _decide(job, task)))
+
+
 def _decide(
     job: Job, task: Task | None, *, requested_delay: float | None = None, permanent: bool = False
 ) -> float | None:

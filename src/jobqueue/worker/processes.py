@@ -64,6 +64,7 @@ def _resolve(module_name: str, qualname: str) -> Callable[..., Any]:
 def _run_one(message: dict[str, Any]) -> dict[str, Any]:
     job_fields = message["job"]
     job_fields["state"] = JobState(job_fields["state"])
+    job_fields["parents"] = tuple(job_fields["parents"])
     job = Job(**job_fields)
     token = _current_job.set(job)
     try:

@@ -31,13 +31,13 @@ from jobqueue.app import JobQueue
 from jobqueue.backends.params import Lease
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import BackendError
-from jobqueue.job import Job
+from jobqueue.job import Job, JobState
 from jobqueue.retention import Retention
 from jobqueue.status import WorkerMetrics, WorkerSummary
 from jobqueue.worker.cleaner import Cleaner
 from jobqueue.worker.completer import Completer
 from jobqueue.worker.config import WorkerConfig
-from jobqueue.worker.executor import Outcome, Runtime, run_attempt
+from jobqueue.worker.executor import Outcome, Runtime, failure_before_start, run_attempt
 from jobqueue.worker.fetcher import Fetcher
 from jobqueue.worker.heartbeat import Heartbeater
 from jobqueue.worker.processes import ProcessPool
@@ -220,7 +220,11 @@ class Worker:
         assert self._runtime is not None
         started = self.clock.monotonic()
         try:
-            outcome = await run_attempt(job, self.app.tasks.get(job.task), self._runtime)
+            outcome = None
+            if job.parents:
+                outcome = await self._read_parent_results(job)
+            if outcome is None:
+                outcome = await run_attempt(job, self.app.tasks.get(job.task), self._runtime)
             await self._record(job, outcome, self.clock.monotonic() - started)
         except asyncio.CancelledError:
             if self.slots.was_lost(job.id):
@@ -229,6 +233,17 @@ class Worker:
         finally:
             self.slots.free_slot(job.id)
             self.signals.finished.signal(job)
+
+    async def _read_parent_results(self, job: Job) -> Outcome | None:
+        """Give the handler its parents' results (``current_job().parent_results``); a store that
+        cannot answer fails the attempt (retried as any failure) rather than run it without them."""
+        try:
+            parents = await self.app.backend.get_many(job.parents)
+        except Exception as exc:
+            task = self.app.tasks.get(job.task)
+            return failure_before_start(job, task, f"could not read its parents' results: {exc}")
+        job.parent_results = {p.id: p.result for p in parents if p is not None and p.state is JobState.COMPLETED}
+        return None
 
     async def _record(self, job: Job, outcome: Outcome, duration: float) -> None:
         self.metrics.duration.observe(duration)

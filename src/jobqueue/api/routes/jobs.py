@@ -30,9 +30,12 @@ from jobqueue.api.schemas import (
 from jobqueue.api.shedding import Admission
 from jobqueue.api.state import ApiState, get_state
 from jobqueue.errors import InvalidTransition, JobNotFound
+from jobqueue.flows import missing_parent_message
 from jobqueue.job import Job, JobState
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Rejected
 
+#: The children ``GET /jobs/{id}`` lists (the first, oldest first); a fan-out can have many more.
+MAX_CHILDREN_SHOWN = 1000
 #: A job id in a path: UUIDs are 36 characters; anything much longer is no id of ours.
 JobId = Annotated[str, Path(max_length=64, description="The job's id (a UUIDv7).")]
 
@@ -59,7 +62,7 @@ def _count(state: ApiState, outcomes: list[EnqueueOutcome]) -> None:
             counters.enqueued += 1
         elif kind is Duplicate:
             counters.duplicates += 1
-        else:
+        elif kind is Rejected:
             counters.rejected += 1
 
 
@@ -95,6 +98,8 @@ async def submit(request: Request) -> Response:
         return json_response(answer, 202, {"Location": f"/jobs/{job_id}"})
     if isinstance(outcome, Duplicate):
         return json_response(_duplicate_body(outcome.job), 409, {"Location": f"/jobs/{outcome.job.id}"})
+    if isinstance(outcome, MissingParent):
+        raise ApiError(400, f"depends_on: {missing_parent_message(outcome)}", job_id=outcome.parent)
     assert isinstance(outcome, Rejected)
     return error_response(503, _full_message(outcome), state.retry_after, queue=outcome.queue)
 
@@ -103,9 +108,10 @@ async def submit_batch(request: Request) -> Response:
     """Enqueue up to ``max_batch`` jobs in one store call; one outcome per job, in order.
 
     Every job is validated first: one invalid job fails the whole request (400, nothing stored).
-    Otherwise the answer is 200 with ``accepted`` / ``duplicate`` / ``rejected`` per job (each job
-    is checked on its own against its key and its queue's capacity), and ``Retry-After`` when
-    some were rejected.
+    Otherwise the answer is 200 with ``accepted`` / ``duplicate`` / ``rejected`` / ``invalid`` per
+    job (each job is checked on its own against its key, its queue's capacity and its parents), and
+    ``Retry-After`` when some were rejected. A job's ``depends_on`` may name an earlier job of the
+    batch by its position (an integer).
     """
     state = get_state(request)
     body = load_body(await request.body())
@@ -115,7 +121,7 @@ async def submit_batch(request: Request) -> Response:
     outcomes = await state.queue.enqueue_many(jobs)
     _count(state, outcomes)
     results: list[dict[str, Any]] = []
-    tally = {"accepted": 0, "duplicates": 0, "rejected": 0}
+    tally = {"accepted": 0, "duplicates": 0, "rejected": 0, "invalid": 0}
     for outcome in outcomes:
         if isinstance(outcome, Accepted):
             results.append({"status": "accepted", "job_id": outcome.job.id})
@@ -123,6 +129,9 @@ async def submit_batch(request: Request) -> Response:
         elif isinstance(outcome, Duplicate):
             results.append({"status": "duplicate", "job_id": outcome.job.id, "state": outcome.job.state.value})
             tally["duplicates"] += 1
+        elif isinstance(outcome, MissingParent):
+            results.append({"status": "invalid", "error": f"depends_on: {missing_parent_message(outcome)}"})
+            tally["invalid"] += 1
         else:
             results.append({"status": "rejected", "error": _full_message(outcome)})
             tally["rejected"] += 1
@@ -144,15 +153,16 @@ async def list_jobs(
 
 
 async def get_job(request: Request, job_id: JobId) -> Response:
-    """The job, with its state, attempts, last error and result."""
-    job = await get_state(request).queue.get(job_id)
+    """The job, with its state, attempts, last error and result, its parents and its children."""
+    queue = get_state(request).queue
+    job = await queue.get(job_id)
     if job is None:
         raise ApiError(404, "job not found", job_id=job_id)
-    return json_response(job_view(job))
+    return json_response({**job_view(job), "children": await queue.children(job_id, MAX_CHILDREN_SHOWN)})
 
 
 async def cancel_job(request: Request, job_id: JobId) -> Response:
-    """Cancel a PENDING, SCHEDULED or FAILED job; a running or finished one cannot be (409)."""
+    """Cancel a waiting job (PENDING, BLOCKED, SCHEDULED, FAILED); a running or finished one cannot be (409)."""
     try:
         job = await get_state(request).queue.cancel(job_id)
     except JobNotFound:
