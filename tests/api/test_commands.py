@@ -42,6 +42,16 @@ def test_submit_then_get(store: str) -> None:
     assert code == 0 and out.strip() == job_id and "duplicate" in err
 
 
+def test_submit_after_other_jobs(store: str) -> None:
+    first, second = (run("submit", str(n), "--backend", store)[1].strip() for n in (1, 2))
+    code, out, _ = run("submit", "3", "--after", first, "--after", second, "--backend", store)
+    assert code == 0
+    job = json.loads(run("get", out.strip(), "--backend", store)[1])
+    assert (job["state"], job["parents"]) == ("BLOCKED", [first, second])
+    code, _, err = run("submit", "4", "--after", "no-such-job", "--backend", store)
+    assert code == 2 and "error: depends_on: job no-such-job does not exist" in err
+
+
 def test_text_payload_is_sent_as_a_string(store: str) -> None:
     code, out, _ = run("submit", "process-order-42", "--backend", store)
     assert code == 0

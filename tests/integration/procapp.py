@@ -14,6 +14,12 @@ def pid(payload: object) -> dict[str, int]:
     return {"pid": os.getpid(), "attempt": current_job().attempt}
 
 
+@app.task(name="parents", pool="process")
+def parents(payload: object) -> dict[str, object]:
+    job = current_job()
+    return {"parents": list(job.parents), "results": job.parent_results}
+
+
 @app.task(name="spin", pool="process", timeout=0.5, max_retries=0)
 def spin(payload: object) -> None:
     while True:  # CPU-bound and never returns: only killing the process stops it

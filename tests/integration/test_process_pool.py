@@ -32,6 +32,15 @@ async def test_process_tasks_run_in_children_with_their_job(app: JobQueue) -> No
     assert done.result["pid"] != os.getpid() and done.result["attempt"] == 1
 
 
+async def test_a_child_in_a_process_reads_its_parents_results(app: JobQueue) -> None:
+    parent = await app.enqueue("pid", 1)
+    child = await app.enqueue("parents", 2, depends_on=[parent])
+    await Worker(app, WorkerConfig(reaper_interval=None, process_pool_size=1)).drain()
+    done, finished = await app.get(parent.id), await app.get(child.id)
+    assert done is not None and finished is not None and finished.state is S.COMPLETED
+    assert finished.result == {"parents": [parent.id], "results": {parent.id: done.result}}
+
+
 async def test_errors_retries_and_permanent_failures_cross_the_pipe(app: JobQueue) -> None:
     raised = await app.enqueue("raises", "x")
     retried = await app.enqueue("retry_me", 1)

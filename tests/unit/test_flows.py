@@ -147,3 +147,12 @@ async def test_a_flow_sent_again_waits_for_the_jobs_it_stored_the_first_time(app
     assert isinstance(again[0], Duplicate) and again[0].job.id == parent.id
     assert isinstance(again[1], Accepted) and again[1].job.parents == (parent.id,)
     assert child.parents == (parent.id,)
+
+
+def test_a_flow_from_synchronous_code() -> None:
+    app = JobQueue("memory://")
+    try:
+        first, second = app.enqueue_flow_sync(app.step("t", 1).then(app.step("t", 2)))
+        assert (first.state, second.state, second.parents) == (S.PENDING, S.BLOCKED, (first.id,))
+    finally:
+        app.close_sync()

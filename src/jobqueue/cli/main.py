@@ -268,17 +268,18 @@ def _client_run(call: Callable[..., int], url: str, backend: str | None, token: 
 @click.option("--max-retries", type=int, help="Retries after the first attempt.")
 @click.option("--key", help="Idempotency key.")
 @click.option("--delay", type=float, help="Seconds before it may run.")
+@click.option("--after", multiple=True, metavar="JOB_ID", help="A job that must complete first (repeatable).")
 @_client_options
 def submit(
     payload: str, task: str | None, queue: str | None, priority: int | None, max_retries: int | None,
-    key: str | None, delay: float | None, url: str, backend: str | None, token: str | None,
+    key: str | None, delay: float | None, after: tuple[str, ...], url: str, backend: str | None, token: str | None,
 ) -> None:  # fmt: skip
     """Submit a job; print its id (for a held idempotency key, the id of the job holding it). PAYLOAD:
     JSON if it parses as JSON, else a string."""
     from jobqueue.cli import commands
 
     options = {"task": task, "queue": queue, "priority": priority, "max_retries": max_retries,
-               "idempotency_key": key, "delay": delay}  # fmt: skip
+               "idempotency_key": key, "delay": delay, "depends_on": list(after) or None}  # fmt: skip
     _client_run(commands.submit, url, backend, token, payload, options)
 
 
