@@ -62,3 +62,16 @@ async def test_a_batch_position_must_name_an_earlier_member(client: httpx.AsyncC
         )
         assert response.status_code == 400
         assert response.json()["error"].startswith("jobs[1].depends_on: "), response.text
+
+
+async def test_a_batch_member_refused_for_capacity_refuses_its_children_and_says_why(
+    client: httpx.AsyncClient, queue: JobQueue
+) -> None:
+    queue.capacity = {"small": 0}
+    jobs = [{"payload": 1, "queue": "small"}, {"payload": 2, "depends_on": [0]}, {"payload": 3}]
+    body = (await client.post("/jobs/batch", json={"jobs": jobs})).json()
+    assert [result["status"] for result in body["results"]] == ["rejected", "invalid", "accepted"]
+    assert (
+        body["results"][1]["error"]
+        == "depends_on: jobs[0] was not stored (see its outcome), so this job was not either"
+    )

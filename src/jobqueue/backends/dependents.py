@@ -7,6 +7,7 @@ children is taken whole, so a parent replayed and finished again finds nothing l
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import deque
 from collections.abc import Iterable, Sequence
 
 from jobqueue.backends.wakeup import Wakeup
@@ -21,7 +22,7 @@ class Dependents:
 
     def __init__(self) -> None:
         self._children: dict[str, dict[str, None]] = {}  # an ordered set: pruning one is O(1)
-        self._waiting_on: dict[str, list[str]] = {}  # parent -> children whose edge is unresolved
+        self._waiting_on: dict[str, dict[str, None]] = {}  # parent -> children whose edge is open
         self._unresolved: dict[str, int] = {}  # child -> edges not yet resolved
         self.runs_anyway: set[str] = set()  # children enqueued on_parent_failure="run"
 
@@ -30,7 +31,7 @@ class Dependents:
             self._children.setdefault(parent, {})[child] = None
         count = 0
         for parent in unresolved:
-            self._waiting_on.setdefault(parent, []).append(child)
+            self._waiting_on.setdefault(parent, {})[child] = None
             count += 1
         if count:
             self._unresolved[child] = count
@@ -42,7 +43,7 @@ class Dependents:
 
     def take_waiting(self, parent: str) -> list[str]:
         """The children whose edge to ``parent`` was unresolved; those edges are resolved now."""
-        return self._waiting_on.pop(parent, [])
+        return list(self._waiting_on.pop(parent, ()))
 
     def resolve_one(self, child: str) -> bool:
         """One of the child's edges resolved; ``True`` when it was the last."""
@@ -60,14 +61,17 @@ class Dependents:
     def children(self, parent: str) -> list[str]:
         return sorted(self._children.get(parent, ()))
 
-    def forget(self, child: str, parents: Iterable[str]) -> None:
-        """The child was pruned: no parent lists it any more."""
+    def forget(self, job: str, parents: Iterable[str]) -> None:
+        """The job was pruned: no parent lists it any more, not even as an open edge (a job stored
+        later under its id is not this one), and it lists no children."""
         for parent in parents:
-            siblings = self._children.get(parent)
-            if siblings is not None and siblings.pop(child, 0) is None and not siblings:
-                del self._children[parent]
-        self._unresolved.pop(child, None)
-        self.runs_anyway.discard(child)
+            for edges in (self._children, self._waiting_on):
+                siblings = edges.get(parent)
+                if siblings is not None and siblings.pop(job, 0) is None and not siblings:
+                    del edges[parent]
+        self._children.pop(job, None)
+        self._unresolved.pop(job, None)
+        self.runs_anyway.discard(job)
 
 
 class InProcessDependencies:
@@ -110,10 +114,10 @@ class InProcessDependencies:
     def _resolve_children(self, parent: Job, now: float) -> None:
         """The parent has just finished: resolve its edges, releasing or failing its children,
         and their children in turn when they fail."""
-        finished = [parent]
+        finished = deque([parent])  # first in, first out: a cascade fails children level by level
         released = False
         while finished:
-            cause = finished.pop()
+            cause = finished.popleft()
             for child_id in self._dependents.take_waiting(cause.id):
                 child = self._jobs.get(child_id)
                 if child is None or child.state is not S.BLOCKED:

@@ -8,7 +8,7 @@ from jobqueue.backends.base import Backend
 from jobqueue.backends.params import Completion, Failure, ListParams, PruneParams
 from jobqueue.clock import FakeClock
 from jobqueue.job import Job, JobState, NewJob, parent_failed_error
-from jobqueue.outcomes import Accepted, MissingParent, Rejected
+from jobqueue.outcomes import Accepted, Duplicate, MissingParent, Rejected
 from jobqueue.testing.helpers import claim, lease_of, put, state_of
 
 S = JobState
@@ -209,3 +209,42 @@ class DependencySuite:
         await backend.prune(PruneParams(completed_before=clock.time()))
         assert await backend.children(parent.id) == []
         assert await backend.get_many([parent.id, child.id]) == [None, None]
+
+    async def test_a_pruned_parent_lists_no_children_and_its_child_keeps_naming_it(
+        self, backend: Backend, clock: FakeClock
+    ) -> None:
+        (parent,) = await put(backend, NewJob("p"))
+        (child,) = await put(backend, NewJob("c", depends_on=[parent.id]))
+        await run(backend, parent)
+        clock.advance(10)
+        await run(backend, child)
+        await backend.prune(PruneParams(completed_before=clock.time() - 5))
+        assert await backend.children(parent.id) == []
+        kept = await backend.get(child.id)
+        assert kept is not None and kept.parents == (parent.id,)
+
+    async def test_a_job_stored_under_a_pruned_childs_id_is_not_that_child(
+        self, backend: Backend, clock: FakeClock
+    ) -> None:
+        first, second = await put(backend, NewJob("b", priority=5), NewJob("d"))
+        (child,) = await put(backend, NewJob("c", depends_on=[first.id], id="my-child"))
+        await backend.cancel(child.id)
+        clock.advance(10)
+        await backend.prune(PruneParams(cancelled_before=clock.time()))
+        (again,) = await put(backend, NewJob("c", depends_on=[first.id, second.id], id="my-child"))
+        (claimed,) = await claim(backend, limit=1)
+        assert claimed.id == first.id
+        await backend.complete([Completion(lease_of(claimed), None)])  # one edge of the new job, once
+        assert await state_of(backend, again.id) is S.BLOCKED
+
+    async def test_a_child_sent_again_after_its_parent_was_pruned_is_a_duplicate(
+        self, backend: Backend, clock: FakeClock
+    ) -> None:
+        (parent,) = await put(backend, NewJob("p"))
+        child = NewJob("c", depends_on=[parent.id])
+        await put(backend, child)
+        await run(backend, parent)
+        clock.advance(10)
+        await backend.prune(PruneParams(completed_before=clock.time() - 5))
+        (again,) = await backend.enqueue([child])  # a retry after a lost answer
+        assert isinstance(again, Duplicate) and again.job.id == child.id

@@ -31,7 +31,7 @@ from jobqueue.api.shedding import Admission
 from jobqueue.api.state import ApiState, get_state
 from jobqueue.errors import InvalidTransition, JobNotFound
 from jobqueue.flows import missing_parent_message
-from jobqueue.job import Job, JobState
+from jobqueue.job import Job, JobState, NewJob
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Rejected
 
 #: The children ``GET /jobs/{id}`` lists (the first, oldest first); a fan-out can have many more.
@@ -64,6 +64,14 @@ def _count(state: ApiState, outcomes: list[EnqueueOutcome]) -> None:
             counters.duplicates += 1
         elif kind is Rejected:
             counters.rejected += 1
+
+
+def _missing_parent_in_batch(outcome: MissingParent, jobs: list[NewJob]) -> str:
+    """Why a job of a batch was refused for its parent: one not stored, or one of the batch that was not."""
+    position = next((i for i, job in enumerate(jobs) if job.id == outcome.parent), None)
+    if position is None:
+        return f"depends_on: {missing_parent_message(outcome)}"
+    return f"depends_on: jobs[{position}] was not stored (see its outcome), so this job was not either"
 
 
 def unknown_task_warning(task: str) -> str:
@@ -130,7 +138,7 @@ async def submit_batch(request: Request) -> Response:
             results.append({"status": "duplicate", "job_id": outcome.job.id, "state": outcome.job.state.value})
             tally["duplicates"] += 1
         elif isinstance(outcome, MissingParent):
-            results.append({"status": "invalid", "error": f"depends_on: {missing_parent_message(outcome)}"})
+            results.append({"status": "invalid", "error": _missing_parent_in_batch(outcome, jobs)})
             tally["invalid"] += 1
         else:
             results.append({"status": "rejected", "error": _full_message(outcome)})

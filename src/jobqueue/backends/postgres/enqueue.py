@@ -106,10 +106,11 @@ async def _rounds(
                                             if jobs[i].queue in capacity}  # fmt: skip
         # The first round leaves ids already stored to the insert's ON CONFLICT (they come back
         # as K), which saves an index probe per job on the common path; later rounds look.
-        rows, lost = await run([jobs[i] for i in batch], caps, not first_round)
+        looked = not first_round
+        rows, lost = await run([jobs[i] for i in batch], caps, looked)
         first_round = False
         lost_connection = lost_connection or lost
-        retry = decide(jobs, batch, rows, caps, outcomes, lost_connection)
+        retry = decide(jobs, batch, rows, caps, outcomes, lost_connection, looked)
         pending = sorted(later + retry)
     raise BackendError("enqueue: jobs kept racing concurrent producers; giving up")
 
@@ -152,8 +153,10 @@ def decide(
     caps: dict[str, int],
     outcomes: list[EnqueueOutcome | None],
     lost_connection: bool,
+    looked: bool = True,
 ) -> list[int]:
-    """Fill in the outcomes of one round; returns the jobs to run again."""
+    """Fill in the outcomes of one round; returns the jobs to run again. ``looked``: the round
+    looked for ids already stored (without, a job sent again may seem to miss a pruned parent)."""
     retry: set[int] = set()
     dependents: list[tuple[str, str, list[str]]] = []
     server_now = 0.0
@@ -183,7 +186,7 @@ def decide(
             outcomes[i] = Accepted(job) if lost_connection else Duplicate(job)
         elif kind == "D":
             outcomes[i] = Duplicate(job_from_json(stored))
-        elif kind == "M":
+        elif kind == "M" and looked:
             outcomes[i] = MissingParent(stored)
         else:  # beaten to its key or id: the next round finds the winner
             retry.add(i)

@@ -131,6 +131,7 @@ def children(conn: sqlite3.Connection, job_id: str, limit: int) -> list[str]:
     return [child for (child,) in conn.execute(Q["children"], (job_id, limit))]
 
 
-def forget(conn: sqlite3.Connection, pruned: Iterable[Sequence[str]]) -> None:
-    """Delete the edges of pruned children, given as (id, parents JSON) pairs."""
-    conn.executemany(Q["forget_edges"], ({"child": child, "parents": parents} for child, parents in pruned))
+def forget(conn: sqlite3.Connection, children: Iterable[Sequence[str]], parents: Iterable[str]) -> None:
+    """Delete the edges of pruned children, given as (id, parents JSON) pairs, and of pruned parents."""
+    conn.executemany(Q["forget_edges"], ({"child": child, "parents": named} for child, named in children))
+    conn.executemany(Q["forget_children"], ((parent,) for parent in parents))

@@ -310,15 +310,19 @@ def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneRes
     counts = Counts()
     jobs = 0
     children: list[tuple[str, str]] = []  # (id, parents) of pruned jobs that had parents
+    parents_gone: list[str] = []  # pruned jobs that had children
     for state, cutoff in cutoffs:
         if cutoff is not None:
-            for queue, job_id, parents in conn.execute(Q["prune_jobs"], (state.value, cutoff)).fetchall():
+            pruned = conn.execute(Q["prune_jobs"], (state.value, cutoff)).fetchall()
+            for queue, job_id, parents, had_children in pruned:
                 counts.add(queue, state.value, -1)
                 jobs += 1
                 if parents is not None:
                     children.append((job_id, parents))
-    if children:
-        dependencies.forget(conn, children)
+                if had_children:
+                    parents_gone.append(job_id)
+    if children or parents_gone:
+        dependencies.forget(conn, children, parents_gone)
     counts.write(conn)
     keys = conn.execute(Q["prune_keys"], (now,)).rowcount
     return PruneResult(jobs=jobs, keys=keys)

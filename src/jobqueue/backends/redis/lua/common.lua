@@ -26,6 +26,8 @@
 --   P.."tasks"             hash task name -> its job defaults as registered by workers (tasks.lua)
 --   P.."schedules"         set of the names of the periodic schedules (schedules.lua)
 --   P.."schedule:"..name   hash, one per schedule: spec, paused, last_tick, last_job_id (fire.lua)
+--   P.."paused"            hash queue -> '1' paused / '0' resumed, no field if never set (queues.lua);
+--                          claim.lua and next_due.lua skip the paused queues
 --
 -- Times are POSIX seconds. Every stored time is written with fmt (17 significant digits), so it
 -- reads back as exactly the double it was computed as: a float time survives the round trip.
@@ -182,11 +184,14 @@ local function sweep_jobs(state, cutoff, limit)
     if v[1] then
       ch:count(v[1], state, -1)
     end
-    -- A deleted child leaves its parents' lists of children; a deleted parent takes its own
-    -- (dependencies.lua). Both fields are absent on a job without dependencies.
+    -- A deleted child leaves its parents' lists of children, and their open edges (a child
+    -- cancelled, or failed by another parent, while this one ran: a job stored later under its
+    -- id is not it); a deleted parent takes its own (dependencies.lua). Both fields are absent
+    -- on a job without dependencies.
     if v[2] then
       for _, parent in ipairs(cjson.decode(v[2])) do
         ch:remove(P .. 'children:' .. parent, id)
+        redis.call('LREM', P .. 'waiters:' .. parent, 0, id)
       end
     end
     if v[3] then
