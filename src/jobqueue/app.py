@@ -17,9 +17,19 @@ from jobqueue.backends import DEFAULT_URL, create_backend
 from jobqueue.backends.base import Backend
 from jobqueue.backends.params import ListParams
 from jobqueue.clock import Clock
+from jobqueue.control import QueueControl
 from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull, ValidationError
 from jobqueue.flows import FlowRunner, adopt_orphans, missing_parent_message
-from jobqueue.job import DEFAULT_KEY_TTL, DEFAULT_TASK, FINISHED_STATES, Job, JobState, NewJob, RegisteredTask
+from jobqueue.job import (
+    DEFAULT_KEY_TTL,
+    DEFAULT_TASK,
+    FINISHED_STATES,
+    Job,
+    JobState,
+    NewJob,
+    RegisteredTask,
+    check_name,
+)
 from jobqueue.lifecycle import OpenClose
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Page, Rejected, Stats
 from jobqueue.periodic import Schedule
@@ -41,14 +51,15 @@ ENQUEUE_OPTIONS = frozenset(
 )  # fmt: skip
 
 
-class JobQueue(PeriodicJobs, FlowRunner, OpenClose):
+class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
     """A job queue application.
 
     ``url`` selects the backend (``memory://``, ``sqlite:///path.db``); without it, ``JOBQUEUE_URL``,
     then the embedded default ``sqlite:///jobqueue.db``. ``capacity`` bounds the waiting jobs per
     queue (an int for every queue, or a mapping per queue name; ``None``: unbounded). ``key_ttl``
-    is how long an idempotency key stays reserved. ``clock`` (tests) drives the backend made from
-    ``url`` and, by default, the loops of this app's workers.
+    is how long an idempotency key stays reserved. ``start_paused``: queues paused the first time
+    the app opens on a store that never had their state (see :meth:`pause`). ``clock`` (tests)
+    drives the backend made from ``url`` and, by default, the loops of this app's workers.
     """
 
     def __init__(
@@ -59,6 +70,7 @@ class JobQueue(PeriodicJobs, FlowRunner, OpenClose):
         clock: Clock | None = None,
         capacity: int | Mapping[str, int] | None = None,
         key_ttl: float = DEFAULT_KEY_TTL,
+        start_paused: Iterable[str] = (),
     ) -> None:
         if backend is not None and url is not None:
             raise ConfigurationError("give either a backend URL or a backend object, not both")
@@ -67,6 +79,7 @@ class JobQueue(PeriodicJobs, FlowRunner, OpenClose):
         self.backend: Backend = backend or create_backend(self.url, clock=clock)
         self.capacity = capacity
         self.key_ttl = key_ttl
+        self.start_paused = frozenset(check_name("queue", queue) for queue in start_paused)
         self.tasks: dict[str, Task] = {}
         #: Periodic schedules (``app.schedule``, ``@app.periodic``), fired by every worker's scheduler.
         self.schedules: dict[str, Schedule] = {}
@@ -169,6 +182,8 @@ class JobQueue(PeriodicJobs, FlowRunner, OpenClose):
         if self._home is None:
             loop = asyncio.get_running_loop()
             await self.backend.open()
+            if self.start_paused:
+                await self._apply_start_paused()
             self._home, self._home_thread = loop, threading.get_ident()
 
     async def close(self) -> None:

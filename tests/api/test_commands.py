@@ -52,6 +52,20 @@ def test_submit_after_other_jobs(store: str) -> None:
     assert code == 2 and "error: depends_on: job no-such-job does not exist" in err
 
 
+def test_queues_are_paused_listed_and_resumed(store: str) -> None:
+    run("submit", "1", "--queue", "mail", "--backend", store)
+    code, out, _ = run("queue", "pause", "mail", "--backend", store)
+    assert (code, out.strip()) == (0, "mail paused")
+    code, out, _ = run("queue", "list", "--json", "--backend", store)
+    assert {q["name"]: q["paused"] for q in json.loads(out)["queues"]}["mail"] is True
+    assert "paused" in run("queue", "--backend", store)[1]
+    stats = run("stats", "--backend", store)[1]
+    assert "paused" in stats and "yes" in stats
+    assert run("queue", "resume", "mail", "--backend", store)[:2] == (0, "mail resumed\n")
+    code, _, err = run("queue", "pause", "--backend", store)
+    assert code == 2 and "needs a queue name" in err
+
+
 def test_text_payload_is_sent_as_a_string(store: str) -> None:
     code, out, _ = run("submit", "process-order-42", "--backend", store)
     assert code == 0

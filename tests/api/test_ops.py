@@ -85,7 +85,8 @@ async def test_unknown_route_and_wrong_method_answer_with_error(client: httpx.As
 async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
     assert set(schema["paths"]) == {"/jobs", "/jobs/batch", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/dlq",
-                                    "/dlq/{job_id}/retry", "/metrics", "/queues", "/health", "/ready", "/schedules",
+                                    "/dlq/{job_id}/retry", "/metrics", "/queues", "/queues/{queue}/pause",
+                                    "/queues/{queue}/resume", "/health", "/ready", "/schedules",
                                     "/schedules/{name}/pause", "/schedules/{name}/resume",
                                     "/schedules/{name}/run"}  # fmt: skip
     submission = schema["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]

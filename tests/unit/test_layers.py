@@ -24,7 +24,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "backends": ("jobqueue.backends",),
     "app": (
         "jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry", "jobqueue.scheduling",
-        "jobqueue.flows",
+        "jobqueue.flows", "jobqueue.control",
     ),
     "worker": ("jobqueue.worker",),
     "api": ("jobqueue.api",),

@@ -132,3 +132,24 @@ async def test_a_registered_worker_still_claims_work_that_was_not_handed(
     assert job_of(big).state is S.PENDING
     assert await worker.wait_for_work(["default"], 5)
     assert [j.id for j in await worker.claim_or_wait(waiting("w1"))] == [job_of(big).id]
+
+
+async def test_a_paused_queue_is_handed_to_no_worker_even_one_that_waited_before_the_pause(
+    pair: tuple[SQLiteBackend, SQLiteBackend],
+) -> None:
+    producer, worker = pair
+    assert await worker.claim_or_wait(waiting("w1")) == []  # registered while the queue runs
+    assert await producer.claim_or_wait(waiting("w2")) == []  # and one in the pausing process
+    assert await producer.pause_queue("default", True) is True
+    (kept,) = await producer.enqueue([NewJob(task="t", payload=1)])
+    assert (job_of(kept).state, job_of(kept).worker_id) == (S.PENDING, None)  # handed to neither
+    await worker.wait_for_work(["default"], 0.05)  # the enqueue's wake-up, if it came: no work
+    assert await worker.claim_or_wait(waiting("w1")) == []
+    assert await producer.claim_or_wait(waiting("w2")) == []
+    await producer.wait_for_work(["default"], 0.01)  # its own enqueue's wake-up, spent
+    assert await worker.pause_queue("default", False) is False  # resumed from the other process
+    assert await producer.wait_for_work(["default"], 5)  # which woke this one, as an enqueue does
+    (job,) = await producer.claim_or_wait(waiting("w2"))
+    assert job.id == job_of(kept).id
+    (handed,) = await producer.enqueue([NewJob(task="t", payload=2)])
+    assert job_of(handed).worker_id == "w1"  # w1 is still waiting: hand-offs go on

@@ -58,10 +58,12 @@ class MetricsSnapshot:
     capacities: Mapping[str, int]
     counters: ApiCounters
     workers: WorkerSummary
+    #: The queues paused in the store.
+    paused: frozenset[str] = frozenset()
 
     def queue_names(self) -> list[str]:
-        """Queues that hold jobs or have a capacity, sorted."""
-        return sorted(set(self.stats.queues) | set(self.capacities))
+        """Queues that hold jobs, have a capacity or are paused, sorted."""
+        return sorted(set(self.stats.queues) | set(self.capacities) | self.paused)
 
     def depth(self, queue: str) -> int:
         """Jobs waiting in ``queue``: the count its capacity applies to."""
@@ -109,6 +111,7 @@ class MetricsSnapshot:
                 name: {
                     "depth": self.depth(name),
                     "capacity": self.capacities.get(name),
+                    "paused": name in self.paused,
                     "states": {s.value: self.count(s, name) for s in JobState},
                 }
                 for name in self.queue_names()
@@ -169,17 +172,19 @@ def _histogram(name: str, doc: str, counts: Sequence[int], total: float) -> Hist
 def families(snap: MetricsSnapshot) -> Iterator[Metric]:
     """Every metric of a snapshot as prometheus-client metric families."""
     depth = GaugeMetricFamily(
-        "jobqueue_queue_depth", "Jobs waiting (pending, scheduled, awaiting retry).", labels=["queue"]
+        "jobqueue_queue_depth", "Jobs waiting (pending, blocked, scheduled, awaiting retry).", labels=["queue"]
     )
     capacity = GaugeMetricFamily("jobqueue_queue_capacity", "Waiting jobs a queue accepts.", labels=["queue"])
     jobs = GaugeMetricFamily("jobqueue_jobs", "Jobs stored, by queue and state.", labels=["queue", "state"])
+    paused = GaugeMetricFamily("jobqueue_queue_paused", "1 while a queue is paused (no job starts).", labels=["queue"])
     for name in snap.queue_names():
         depth.add_metric([name], snap.depth(name))
+        paused.add_metric([name], float(name in snap.paused))
         if name in snap.capacities:
             capacity.add_metric([name], snap.capacities[name])
         for state in JobState:
             jobs.add_metric([name, state.value], snap.count(state, name))
-    yield from (depth, capacity, jobs)
+    yield from (depth, capacity, paused, jobs)
     yield GaugeMetricFamily("jobqueue_dlq_size", "Dead-lettered jobs.", value=snap.count(JobState.DEAD_LETTERED))
     yield GaugeMetricFamily(
         "jobqueue_idempotency_keys", "Idempotency keys reserved.", value=snap.stats.idempotency_keys

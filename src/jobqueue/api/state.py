@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -73,10 +74,10 @@ class ApiState:
 
     async def snapshot(self) -> MetricsSnapshot:
         """The store's counts and this process's counters, for ``/metrics`` and ``/queues``."""
-        stats = await self.queue.stats()
+        stats, paused = await asyncio.gather(self.queue.stats(), self.queue.paused_queues())
         workers = self.worker_summary()
         queues = sorted(set(stats.queues) | workers.queues | {"default"})
-        return MetricsSnapshot(stats, self.capacities(queues), self.counters, workers)
+        return MetricsSnapshot(stats, self.capacities(queues), self.counters, workers, frozenset(paused))
 
 
 def get_state(request: Request) -> ApiState:

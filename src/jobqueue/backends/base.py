@@ -151,7 +151,8 @@ class Backend(Protocol):
         ...
 
     async def cancel(self, job_id: str) -> Job:
-        """Cancel a waiting job (PENDING, SCHEDULED or FAILED). Raises like :meth:`replay_dead`."""
+        """Cancel a waiting job (PENDING, BLOCKED, SCHEDULED or FAILED); its children are resolved
+        as for any parent that finishes. Raises like :meth:`replay_dead`."""
         ...
 
     async def stats(self) -> Stats:
@@ -162,8 +163,9 @@ class Backend(Protocol):
         """Wait until a job may be claimable in ``queues`` or ``timeout`` seconds pass.
 
         A delayed or retried job coming due is work: the wait ends at its due time, not at the
-        timeout. ``True`` when woken by new work. A spurious wake-up is allowed; a missed one is not (a
-        job enqueued in this process always wakes a waiter at once).
+        timeout. A paused queue's jobs are not work until it is resumed. ``True`` when woken by
+        new work. A spurious wake-up is allowed; a missed one is not (a job enqueued in this
+        process always wakes a waiter at once).
         """
         ...
 
@@ -182,6 +184,20 @@ class Backend(Protocol):
 
     async def registered_tasks(self) -> list[RegisteredTask]:
         """Every task's stored job defaults, as workers registered them."""
+        ...
+
+    async def pause_queue(self, queue: str, paused: bool, *, initial: bool = False) -> bool:
+        """Pause (or resume) ``queue`` for every worker sharing the store, and answer whether it is
+        paused now. While paused, no claim returns a job of it (nor does a hand-off to a waiting
+        worker); enqueues are still accepted, capacity still holds, and jobs already running
+        finish (complete, fail and heartbeat work as ever; a retry waits for the resume). Every
+        claim that starts after the call returns sees it. A resume wakes waiting workers as an
+        enqueue does. ``initial``: change nothing if the queue's paused state was ever stored (for
+        a queue configured to start paused, which a restart must not pause again)."""
+        ...
+
+    async def paused_queues(self) -> list[str]:
+        """The queues paused now, sorted."""
         ...
 
     async def register_schedules(self, schedules: Sequence[StoredSchedule]) -> None:

@@ -27,7 +27,7 @@ from jobqueue.backends.params import (
     Tick,
 )
 from jobqueue.errors import ConfigurationError, JobNotFound, ValidationError
-from jobqueue.job import Job, NewJob, RegisteredTask, dump_json
+from jobqueue.job import Job, NewJob, RegisteredTask, check_name, dump_json
 from jobqueue.lifecycle import OpenClose
 from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
 
@@ -193,6 +193,15 @@ class BackendBase(OpenClose, ABC):
         self._require_open()
         return await self._registered_tasks()
 
+    async def pause_queue(self, queue: str, paused: bool, *, initial: bool = False) -> bool:
+        check_name("queue", queue)
+        self._require_open()
+        return await self._pause_queue(queue, paused, initial)
+
+    async def paused_queues(self) -> list[str]:
+        self._require_open()
+        return sorted(await self._paused_queues())
+
     async def register_schedules(self, schedules: Sequence[StoredSchedule]) -> None:
         if not schedules:
             return
@@ -273,6 +282,12 @@ class BackendBase(OpenClose, ABC):
 
     async def _registered_tasks(self) -> list[RegisteredTask]:
         return list(getattr(self, "_local_tasks", {}).values())
+
+    @abstractmethod
+    async def _pause_queue(self, queue: str, paused: bool, initial: bool) -> bool: ...
+
+    @abstractmethod
+    async def _paused_queues(self) -> list[str]: ...
 
     @abstractmethod
     async def _register_schedules(self, schedules: Sequence[StoredSchedule]) -> None: ...

@@ -51,6 +51,7 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
         self._tokens = itertools.count(1)
         self._wakeup = Wakeup()
         self._dependents = Dependents()
+        self._paused: dict[str, bool] = {}  # every queue whose pause state was ever set
 
     async def _open(self) -> None:
         return None
@@ -179,7 +180,10 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
     async def _claim(self, params: ClaimParams) -> list[Job]:
         now = self.clock.time()
         heaps = []
+        paused = self._paused
         for queue in dict.fromkeys(params.queues):
+            if paused and paused.get(queue):
+                continue
             self._promote_due(queue, now)
             heap = self._ready.get(queue)
             if heap:
@@ -343,13 +347,23 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
                 builder.add(queue, state, n)
         return builder.build(len(self._keys))
 
+    async def _pause_queue(self, queue: str, paused: bool, initial: bool) -> bool:
+        if not (initial and queue in self._paused):
+            if self._paused.get(queue) and not paused:
+                self._wakeup.wake()
+            self._paused[queue] = paused
+        return self._paused[queue]
+
+    async def _paused_queues(self) -> list[str]:
+        return [queue for queue, paused in self._paused.items() if paused]
+
     async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         return await self._wakeup.wait(timeout)
 
     async def _due_in(self, queues: Sequence[str]) -> float | None:
         # A heap may start with a stale entry (a job cancelled since): the wait then ends early,
         # and the claim after it drops the entry.
-        firsts = [heap[0][0] for queue in queues if (heap := self._delayed.get(queue))]
+        firsts = [heap[0][0] for queue in queues if (heap := self._delayed.get(queue)) and not self._paused.get(queue)]
         return min(firsts) - self.clock.time() if firsts else None
 
     async def _prune(self, params: PruneParams) -> PruneResult:
@@ -371,8 +385,7 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
             job = self._jobs.pop(job_id)
             self._count(job.queue, job.state, -1)
             del self._seq[job_id], self._version[job_id]
-            if job.parents:
-                self._dependents.forget(job_id, job.parents)
+            self._dependents.forget(job_id, job.parents)
         if doomed:
             gone = set(doomed)
             self._ids = [i for i in self._ids if i not in gone]

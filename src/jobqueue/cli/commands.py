@@ -104,6 +104,7 @@ def stats_view(metrics: dict[str, Any], title: str = "jobqueue") -> Group:
         table.add_column(name, justify="right")
     depths = [f"{q['depth']} / {'-' if q['capacity'] is None else q['capacity']}" for q in queues.values()]
     table.add_row("waiting / capacity", *depths)
+    table.add_row("paused", *("yes" if q.get("paused") else "no" for q in queues.values()))
     for state in JobState:
         label = state.value.replace("_", " ").lower() + (" (awaiting retry)" if state is JobState.FAILED else "")
         table.add_row(label, *(str(q["states"][state.value]) for q in queues.values()), style="dim" if
@@ -154,5 +155,33 @@ def schedules(target: Target, action: str, name: str | None, as_json: bool, out:
     for s in answer.body["schedules"]:
         table.add_row(s["name"], s["task"], s["when"], "paused" if s["paused"] else "active", s["last_tick"] or "-",
                       s["last_job_id"] or "-", s["next_tick"] or "-")  # fmt: skip
+    out.print(table)
+    return EXIT_OK
+
+
+def queue(target: Target, action: str, name: str | None, as_json: bool, out: Console, err: Console) -> int:
+    """``queue list``: every queue, paused or not; ``pause|resume NAME``: steer one for every worker."""
+    if action != "list":
+        if not name:
+            err.print(f"error: queue {action} needs a queue name: jobqueue queue {action} NAME")
+            return 2
+        answer = request(target, "POST", f"/queues/{name}/{action}")
+        if answer.status != 200:
+            return _fail(err, answer)
+        out.print(f"{name} {action}d", markup=False, highlight=False)
+        return EXIT_OK
+    answer = request(target, "GET", "/queues")
+    if answer.status != 200:
+        return _fail(err, answer)
+    if as_json:
+        out.print(_json(answer.body), markup=False, highlight=False)
+        return EXIT_OK
+    table = Table(title=f"queues: {len(answer.body['queues'])}", title_justify="left")
+    for column in ("name", "state", "waiting / capacity", "processing"):
+        table.add_column(column, no_wrap=column == "name", justify="left" if column in ("name", "state") else "right")
+    for q in answer.body["queues"]:
+        capacity = "-" if q["capacity"] is None else q["capacity"]
+        table.add_row(q["name"], "paused" if q["paused"] else "active", f"{q['depth']} / {capacity}",
+                      str(q["states"]["PROCESSING"]))  # fmt: skip
     out.print(table)
     return EXIT_OK

@@ -320,6 +320,18 @@ def schedules(action: str, name: str | None, as_json: bool, url: str, backend: s
 
 
 @app.command()
+@click.argument("action", type=click.Choice(["list", "pause", "resume"]), default="list")
+@click.argument("name", required=False)
+@JSON_OPTION
+@_client_options
+def queue(action: str, name: str | None, as_json: bool, url: str, backend: str | None, token: str | None) -> None:
+    """List the queues (paused or active, waiting jobs), or pause or resume one for every worker."""
+    from jobqueue.cli import commands
+
+    _client_run(commands.queue, url, backend, token, action, name, as_json)
+
+
+@app.command()
 @JSON_OPTION
 @_client_options
 def stats(as_json: bool, url: str, backend: str | None, token: str | None) -> None:

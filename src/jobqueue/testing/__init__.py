@@ -31,10 +31,11 @@ from jobqueue.testing.attempts import AttemptSuite
 from jobqueue.testing.dependencies import DependencySuite
 from jobqueue.testing.enqueueing import EnqueueSuite
 from jobqueue.testing.handoff import HandoffSuite
+from jobqueue.testing.queues import QueuePauseSuite
 from jobqueue.testing.schedules import ScheduleSuite
 
 
-class BackendSuite(EnqueueSuite, AttemptSuite, AdminSuite, ScheduleSuite, DependencySuite):
+class BackendSuite(EnqueueSuite, AttemptSuite, AdminSuite, ScheduleSuite, DependencySuite, QueuePauseSuite):
     """Every test of the conformance suite (see the module docstring for the fixtures it needs)."""
 
 
@@ -45,5 +46,6 @@ __all__ = [
     "DependencySuite",
     "EnqueueSuite",
     "HandoffSuite",
+    "QueuePauseSuite",
     "ScheduleSuite",
 ]

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from starlette.responses import Response
 
+from jobqueue.api.metrics import MetricsSnapshot
 from jobqueue.api.responses import error_response, json_response
 from jobqueue.api.routes.jobs import ERRORS
 from jobqueue.api.state import ApiState, get_state
 from jobqueue.job import JobState
 from jobqueue.status import WorkerSummary
 
+#: A queue name in a path (checked as at enqueue: a bad one is a 400 naming ``queue``).
+QueueName = Annotated[str, Path(max_length=128, description="The queue's name.")]
 #: Media types in ``Accept`` that ask for the Prometheus exposition instead of JSON.
 PROMETHEUS_TYPES = ("text/plain", "application/openmetrics-text")
 
@@ -37,20 +40,35 @@ async def metrics(request: Request, format: Literal["json", "prometheus"] | None
 
 
 async def queues(request: Request) -> Response:
-    """Every queue: depth (jobs waiting), capacity, jobs by state, paused (always false for now)."""
+    """Every queue: depth (jobs waiting), capacity, whether it is paused, jobs by state."""
     snapshot = await get_state(request).snapshot()
-    body = [
-        {
-            "name": name,
-            "depth": snapshot.depth(name),
-            "capacity": snapshot.capacities.get(name),
-            # Pausing a queue is not implemented yet; the field is here so clients can rely on it.
-            "paused": False,
-            "states": {s.value: snapshot.count(s, name) for s in JobState},
-        }
-        for name in snapshot.queue_names()
-    ]
-    return json_response({"queues": body})
+    return json_response({"queues": [_queue_view(snapshot, name) for name in snapshot.queue_names()]})
+
+
+def _queue_view(snapshot: MetricsSnapshot, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "depth": snapshot.depth(name),
+        "capacity": snapshot.capacities.get(name),
+        "paused": name in snapshot.paused,
+        "states": {s.value: snapshot.count(s, name) for s in JobState},
+    }
+
+
+async def pause_queue(request: Request, queue: QueueName) -> Response:
+    """Pause the queue for every worker: no job of it starts once this answers (running ones finish)."""
+    return await _set_paused(request, queue, True)
+
+
+async def resume_queue(request: Request, queue: QueueName) -> Response:
+    """Resume the queue: waiting workers start its jobs at once."""
+    return await _set_paused(request, queue, False)
+
+
+async def _set_paused(request: Request, queue: str, paused: bool) -> Response:
+    state = get_state(request)
+    await (state.queue.pause(queue) if paused else state.queue.resume(queue))
+    return json_response(_queue_view(await state.snapshot(), queue))
 
 
 async def health() -> Response:
@@ -110,6 +128,8 @@ def add_routes(app: FastAPI) -> None:
         tags=tags,
     )(metrics)
     app.get("/queues", summary="Queues", responses=ERRORS, tags=tags)(queues)
+    app.post("/queues/{queue}/pause", summary="Pause a queue", responses=ERRORS, tags=tags)(pause_queue)
+    app.post("/queues/{queue}/resume", summary="Resume a queue", responses=ERRORS, tags=tags)(resume_queue)
     app.get("/health", summary="Liveness", tags=tags)(health)
     not_ready: dict[int | str, dict[str, Any]] = {503: {"description": "Not ready; the error says why."}}
     app.get("/ready", summary="Readiness", responses={**ERRORS, **not_ready}, tags=tags)(ready)

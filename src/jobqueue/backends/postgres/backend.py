@@ -22,6 +22,7 @@ one round trip and one implicit transaction.
   transaction, so that they exist only if it commits.
 - Periodic schedules (``schedules.py``): a tick is spent and its job enqueued in one transaction.
 - Dependencies (``dependencies.py``): a parent's end releases its children in the same statement.
+- Paused queues (``queues.py``): stored in the database, checked inside the claim statement.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from jobqueue.backends.postgres.driver import (
 )
 from jobqueue.backends.postgres.enqueue import enqueue_rounds
 from jobqueue.backends.postgres.notify import Announcer, Listener
+from jobqueue.backends.postgres.queues import PostgresQueues
 from jobqueue.backends.postgres.rows import job_of
 from jobqueue.backends.postgres.schedules import PostgresSchedules
 from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
@@ -63,7 +65,7 @@ Durability = Literal["full", "strict", "normal"]
 PRUNE_BATCH = 5_000
 
 
-class PostgresBackend(PostgresSchedules, PostgresDependencies):
+class PostgresBackend(PostgresSchedules, PostgresDependencies, PostgresQueues):
     """The PostgreSQL backend on the database ``dsn`` names, in schema ``schema``.
 
     ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:

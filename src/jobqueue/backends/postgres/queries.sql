@@ -107,6 +107,10 @@ SELECT pg_notify($1, $2);
 -- Lease up to $3 due jobs of the queues $2 to worker $4 for $5 seconds, highest priority first,
 -- then oldest. SKIP LOCKED lets many workers claim at once without waiting for each other; the
 -- per-queue LIMIT walks jobs_waiting from its start, so the cost does not grow with the backlog.
+-- A paused queue is skipped before its jobs are read: the NOT EXISTS names only the outer queue,
+-- so it gates the scan (a one-time filter per queue), a probe of queue_pauses_paused, which is
+-- empty while no queue is paused. Read with this statement's snapshot: every claim that starts
+-- after a pause committed sees it.
 WITH t AS (SELECT {now} AS now),
 picked AS (
     SELECT j.id, j.state, j.priority, j.seq
@@ -115,6 +119,7 @@ picked AS (
         SELECT id, state, priority, seq FROM {schema}.jobs
         WHERE queue = q.name AND state IN ('PENDING', 'SCHEDULED', 'FAILED')
           AND run_at <= (SELECT now FROM t)
+          AND NOT EXISTS (SELECT 1 FROM {schema}.queue_pauses p WHERE p.queue = q.name AND p.paused)
         ORDER BY priority DESC, seq
         LIMIT $3
         FOR UPDATE SKIP LOCKED
@@ -228,11 +233,13 @@ ORDER BY lease_expires_at, id LIMIT $2;
 
 -- name: due_in
 -- Seconds until the earliest delayed or retried job of the queues $2 is due (<= 0: one is due
--- now), NULL when none waits: one seek of jobs_due per queue.
+-- now), NULL when none waits: one seek of jobs_due per queue. A paused queue's jobs are no work
+-- (a wait they ended would end at once again: the worker would spin), skipped as claim skips them.
 SELECT min(d.run_at) - {now} FROM unnest($2::text[]) AS q(name)
 CROSS JOIN LATERAL (
     SELECT run_at FROM {schema}.jobs
     WHERE queue = q.name AND state IN ('SCHEDULED', 'FAILED')
+      AND NOT EXISTS (SELECT 1 FROM {schema}.queue_pauses p WHERE p.queue = q.name AND p.paused)
     ORDER BY run_at LIMIT 1
 ) AS d;
 
@@ -377,6 +384,26 @@ ON CONFLICT (name) DO UPDATE SET defaults = EXCLUDED.defaults, updated = EXCLUDE
 
 -- name: registered_tasks
 SELECT name, defaults FROM {schema}.tasks ORDER BY name;
+
+-- ---- paused queues (queues.py) ------------------------------------------------------------
+
+-- name: pause_queue
+-- Pause ($2 true) or resume queue $1; $3 initial: keep a state stored before. Answers the state
+-- after the call, read from the row's latest version under its lock (so two nodes starting
+-- together with the same initial state agree). An explicit resume notifies channel $4 as an
+-- enqueue does, delivered at commit, so a worker it wakes claims with the resume visible.
+WITH stored AS (
+    INSERT INTO {schema}.queue_pauses AS p (queue, paused) VALUES ($1, $2)
+    ON CONFLICT (queue) DO UPDATE SET paused = CASE WHEN $3::bool THEN p.paused ELSE EXCLUDED.paused END
+    RETURNING p.paused
+),
+notified AS (
+    SELECT pg_notify($4, $1) FROM stored WHERE NOT $3::bool AND NOT stored.paused
+)
+SELECT paused, (SELECT count(*) FROM notified) AS notified FROM stored;
+
+-- name: paused_queues
+SELECT queue FROM {schema}.queue_pauses WHERE paused ORDER BY queue;
 
 -- ---- periodic schedules (schedules.py) ------------------------------------------------------
 

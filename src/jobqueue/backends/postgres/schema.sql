@@ -190,3 +190,13 @@ BEGIN
         SELECT m.queue, 'BLOCKED', -count(*) FROM unnest(queues) AS m(queue) GROUP BY m.queue;
 END
 $$;
+
+-- Queues paused for every worker (queues.py): a row per queue whose state was ever set, so that a
+-- queue configured to start paused is paused once, not again after it was resumed. Claims and
+-- due_in probe queue_pauses_paused per queue inside their own statement; it holds only the paused
+-- queues, so while none is paused the probe finds an empty index.
+CREATE TABLE queue_pauses (
+    queue  text COLLATE "C" PRIMARY KEY,
+    paused boolean NOT NULL
+);
+CREATE INDEX queue_pauses_paused ON queue_pauses (queue) WHERE paused;

@@ -39,6 +39,7 @@ from jobqueue.backends.redis.codec import (
     translate,
 )
 from jobqueue.backends.redis.dependencies import add_links, heavy_parts, linked_outcomes
+from jobqueue.backends.redis.queues import QueuePauses
 from jobqueue.backends.redis.scripts import Scripts
 from jobqueue.backends.redis.wake import WakeListener
 from jobqueue.backends.redis.wire import Address, Arg, RedisReplyError, Wire
@@ -72,7 +73,7 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-class RedisBackend(BackendBase):
+class RedisBackend(QueuePauses, BackendBase):
     """The Redis backend. ``url`` as for :func:`~jobqueue.backends.create_backend`.
 
     ``prefix`` namespaces the keys (``{prefix}:...``); ``retention`` says how long finished jobs

@@ -52,7 +52,9 @@ class WakeListener:
         """Make sure the queues' channels are subscribed; ``True`` if it had to subscribe now.
 
         A fresh subscription cannot tell whether work was published just before it: the caller
-        should then look for work again instead of waiting.
+        should then look for work again instead of waiting. That look also answers a wake-up
+        already pending in this process, which is spent here: otherwise the next wait would end at
+        once for nothing (a worker on a paused queue would look twice).
         """
         new = {self.channel(q) for q in queues} - self._channels
         if not new and self._task is not None and self._subscribed.is_set():
@@ -67,6 +69,7 @@ class WakeListener:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._subscribed.wait()
+        await self._wakeup.wait(0)
         return True
 
     def _on_push(self, reply: Any) -> None:

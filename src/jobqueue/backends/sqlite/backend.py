@@ -11,9 +11,9 @@ checks hold across processes. A new job can be handed straight to a worker waiti
 
 The modules: :mod:`.connection` (connections, schema, checkpoints), :mod:`.thread` (the writer
 thread), :mod:`.inline` (writes on the caller's thread), :mod:`.transactions` (what each
-operation does in its transaction), :mod:`.schedules` and :mod:`.dependencies` (those of periodic
-schedules and of ``depends_on``), :mod:`.rows` (rows and jobs), :mod:`.handoff` and :mod:`.wake`
-(the hand-off and the wake-ups of other processes), :mod:`.walsync`.
+operation does in its transaction), :mod:`.schedules`, :mod:`.dependencies` and :mod:`.queues`
+(those of periodic schedules, ``depends_on`` and paused queues), :mod:`.rows` (rows and jobs),
+:mod:`.handoff` and :mod:`.wake` (the hand-off and the wake-ups of other processes), :mod:`.walsync`.
 
 Durability (``durability=``):
 
@@ -41,13 +41,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from jobqueue.backends.base import Capabilities
-from jobqueue.backends.core import BackendBase
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams, Tick
 from jobqueue.backends.sqlite import dependencies, schedules
 from jobqueue.backends.sqlite import transactions as tx
 from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Durability, apply_schema, connect
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
 from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
+from jobqueue.backends.sqlite.queues import QueuePauses
 from jobqueue.backends.sqlite.rows import CLAIMABLE, job_of, row_of
 from jobqueue.backends.sqlite.sql import Q
 from jobqueue.backends.sqlite.thread import ConnectionThread
@@ -66,7 +66,7 @@ Body = Callable[[sqlite3.Connection], T]
 CROSS_PROCESS_POLL = 0.05
 
 
-class SQLiteBackend(BackendBase):
+class SQLiteBackend(QueuePauses):
     """The embedded backend on one database file (created with its directory if missing)."""
 
     name = "sqlite"

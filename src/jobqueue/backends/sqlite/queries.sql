@@ -22,10 +22,14 @@ SELECT COALESCE(SUM(n), 0) FROM queue_counts
 WHERE queue = ? AND state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED');
 
 -- name: claim_candidates
--- Due waiting jobs of one queue in claim order (walks the jobs_waiting index).
+-- Due waiting jobs of one queue in claim order (walks the jobs_waiting index), none while it is
+-- paused. The pause is read in the LIMIT, which SQLite evaluates once before the walk: one seek
+-- of queue_settings (in the WHERE clause it ran after the first row, and a paused queue's claim
+-- walked all its jobs).
 SELECT seq, priority, state FROM jobs
-WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?
-ORDER BY priority DESC, seq LIMIT ?;
+WHERE queue = ?1 AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?2
+ORDER BY priority DESC, seq
+LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND paused) THEN 0 ELSE ?3 END;
 
 -- name: claim_jobs
 -- Lease the chosen jobs (seqs given as a JSON array) to a worker with a fresh token each.
@@ -83,8 +87,10 @@ WHERE state = 'PROCESSING' AND lease_expires_at <= ?
 ORDER BY lease_expires_at, id LIMIT ?;
 
 -- name: next_due
--- When the earliest delayed or retried job of one queue is due, or NULL (one seek of jobs_due).
-SELECT run_at FROM jobs WHERE queue = ? AND state IN ('SCHEDULED', 'FAILED') ORDER BY run_at LIMIT 1;
+-- When the earliest delayed or retried job of one queue is due (one seek of jobs_due); no row if
+-- there is none, or the queue is paused (its jobs are no work then: see claim_candidates).
+SELECT run_at FROM jobs WHERE queue = ?1 AND state IN ('SCHEDULED', 'FAILED') ORDER BY run_at
+LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND paused) THEN 0 ELSE 1 END;
 
 -- name: get_job
 SELECT {job_columns} FROM jobs WHERE id = ?;
@@ -121,11 +127,11 @@ ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 SELECT count(*) FROM idempotency_keys;
 
 -- name: prune_jobs
--- Finished jobs of one state that finished before a cutoff (with their ids and parents, whose
--- edges go with them).
+-- Finished jobs of one state that finished before a cutoff (with their ids, parents and whether
+-- they had children: the edges on either side go with them).
 DELETE FROM jobs
 WHERE state = ? AND finished_at < ? AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
-RETURNING queue, id, parents;
+RETURNING queue, id, parents, has_children;
 
 -- name: prune_keys
 DELETE FROM idempotency_keys WHERE expires_at <= ?;
@@ -151,8 +157,9 @@ DELETE FROM waiting_workers WHERE worker_id = ? RETURNING handed;
 
 -- name: insert_handed_job
 -- A new job stored already claimed (first attempt, lease token 1) by the waiting worker of its
--- queue with the most free slots; nothing is inserted if there is none. The job's row is the
--- first write of the enqueue, so that a duplicate id fails before anything is written.
+-- queue with the most free slots; nothing is inserted if there is none, or if the queue is
+-- paused (read here, not at the worker's registration: a pause may come after it). The job's row
+-- is the first write of the enqueue, so that a duplicate id fails before anything is written.
 INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
                   created_at, run_at, timeout, lease_token, lease_expires_at, worker_id,
                   last_attempt, started_at)
@@ -161,7 +168,7 @@ SELECT :id, :queue, :task, :payload, :priority, 'PROCESSING', :max_retries, :key
 FROM waiting_workers
 WHERE slots > 0 AND EXISTS (SELECT 1 FROM json_each(queues) WHERE value = :queue)
 ORDER BY slots DESC
-LIMIT 1
+LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = :queue AND paused) THEN 0 ELSE 1 END
 RETURNING worker_id, lease_expires_at;
 
 -- name: handed_jobs
@@ -175,6 +182,19 @@ UPDATE jobs SET state = 'PENDING', lease_expires_at = NULL, worker_id = NULL, st
     last_attempt = NULL
 WHERE id IN (SELECT value FROM json_each(?)) AND state = 'PROCESSING' AND worker_id = ?
 RETURNING queue;
+
+-- ---- paused queues (queues.py) ---------------------------------------------------------------
+
+-- name: queue_paused
+-- A queue's paused state: no row, or NULL, while it was never set.
+SELECT paused FROM queue_settings WHERE queue = ?;
+
+-- name: set_queue_paused
+INSERT INTO queue_settings (queue, paused) VALUES (?1, ?2)
+ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused;
+
+-- name: paused_queues
+SELECT queue FROM queue_settings WHERE paused ORDER BY queue;
 
 -- name: put_task
 INSERT INTO tasks (name, defaults, updated) VALUES (?, ?, ?)
@@ -267,3 +287,7 @@ SELECT child FROM dependencies WHERE parent = ? ORDER BY child LIMIT ?;
 -- name: forget_edges
 -- A pruned child's edges, given its id and its parents (a JSON array of ids).
 DELETE FROM dependencies WHERE child = :child AND parent IN (SELECT value FROM json_each(:parents));
+
+-- name: forget_children
+-- A pruned parent's edges: a job no longer stored lists no children (its children keep its id).
+DELETE FROM dependencies WHERE parent = ?;

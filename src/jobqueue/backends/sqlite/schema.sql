@@ -106,3 +106,11 @@ CREATE TABLE dependencies (
     resolved INTEGER NOT NULL,
     PRIMARY KEY (parent, child)
 ) WITHOUT ROWID;
+
+-- Settings of queues, shared by every process on the file (queues.py). ``paused``: 1 or 0 once
+-- pause_queue has set it; no row (or NULL) while it never has, the only case in which
+-- pause_queue(initial=True) sets it. Claims, the hand-off and due_in read it in their own statement.
+CREATE TABLE queue_settings (
+    queue  TEXT PRIMARY KEY,
+    paused INTEGER
+) WITHOUT ROWID;

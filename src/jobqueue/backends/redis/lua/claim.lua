@@ -10,23 +10,29 @@ local ch = changes()
 -- never blocks Redis for long; a larger backlog is promoted over the next calls).
 local PROMOTE = 1000
 local candidates = {}
+-- Paused queues (queues.lua) give nothing, checked here so that no claim after a pause sees stale
+-- state; their due jobs stay delayed until the resume. With no queue ever paused this is one HMGET
+-- of a missing key.
+local paused = #ARGV >= 5 and redis.call('HMGET', P .. 'paused', unpack(ARGV, 5)) or {}
 for q = 5, #ARGV do
   local queue = ARGV[q]
-  local delayed = P .. 'delayed:' .. queue
-  local ready = P .. 'ready:' .. queue
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', stamp, 'LIMIT', 0, PROMOTE)
-  if #due > 0 then
-    local promoted = {}
-    for _, id in ipairs(due) do
-      promoted[#promoted + 1] = redis.call('HGET', job_key(id), 'rank')
-      promoted[#promoted + 1] = id
+  if paused[q - 4] ~= '1' then
+    local delayed = P .. 'delayed:' .. queue
+    local ready = P .. 'ready:' .. queue
+    local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', stamp, 'LIMIT', 0, PROMOTE)
+    if #due > 0 then
+      local promoted = {}
+      for _, id in ipairs(due) do
+        promoted[#promoted + 1] = redis.call('HGET', job_key(id), 'rank')
+        promoted[#promoted + 1] = id
+      end
+      variadic('ZADD', ready, promoted)
+      variadic('ZREM', delayed, due)
     end
-    variadic('ZADD', ready, promoted)
-    variadic('ZREM', delayed, due)
-  end
-  local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
-  for i = 1, #top, 2 do
-    candidates[#candidates + 1] = {tonumber(top[i + 1]), top[i], ready}
+    local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
+    for i = 1, #top, 2 do
+      candidates[#candidates + 1] = {tonumber(top[i + 1]), top[i], ready}
+    end
   end
 end
 -- The sequence is global, so scores compare across queues.
