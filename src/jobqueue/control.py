@@ -41,6 +41,9 @@ class QueueControl:
     async def paused_queues(self) -> list[str]:
         return await self._run(self.backend.paused_queues())
 
+    def paused_queues_sync(self) -> list[str]:
+        return self._run_sync(self.backend.paused_queues())
+
     def pause_sync(self, queue: str) -> None:
         self._run_sync(self.backend.pause_queue(queue, True))
 

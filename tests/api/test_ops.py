@@ -75,6 +75,16 @@ async def test_not_ready_when_workers_stall_with_jobs_pending(queue: JobQueue) -
     assert response.status_code == 503 and "claimed no job" in response.json()["error"]
 
 
+async def test_workers_leaving_a_paused_queues_jobs_are_not_stalled(queue: JobQueue) -> None:
+    worker = Worker(queue, WorkerConfig(concurrency=2))
+    app = create_app_with_workers(queue, [worker], stall_after=0.0)
+    async with client_for(app) as client:
+        await client.post("/queues/default/pause")
+        await submit(client)
+        assert (await client.get("/ready")).status_code == 200
+        assert (await client.get("/ready")).status_code == 200  # waiting on purpose, not stalled
+
+
 async def test_unknown_route_and_wrong_method_answer_with_error(client: httpx.AsyncClient) -> None:
     missing = await client.get("/nope")
     assert missing.status_code == 404 and set(missing.json()) == {"error"}

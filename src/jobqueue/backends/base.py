@@ -191,7 +191,8 @@ class Backend(Protocol):
         paused now. While paused, no claim returns a job of it (nor does a hand-off to a waiting
         worker); enqueues are still accepted, capacity still holds, and jobs already running
         finish (complete, fail and heartbeat work as ever; a retry waits for the resume). Every
-        claim that starts after the call returns sees it. A resume wakes waiting workers as an
+        claim that starts after the call returns sees it; a job handed to a waiting worker before
+        the call (:class:`Handoff`) was claimed before it, and reaches that worker. A resume wakes waiting workers as an
         enqueue does. ``initial``: change nothing if the queue's paused state was ever stored (for
         a queue configured to start paused, which a restart must not pause again)."""
         ...

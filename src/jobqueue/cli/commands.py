@@ -7,6 +7,7 @@ Results go to stdout (a job id, a job as JSON, a table), messages and errors to 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from rich.console import Console, Group
@@ -165,7 +166,7 @@ def queue(target: Target, action: str, name: str | None, as_json: bool, out: Con
         if not name:
             err.print(f"error: queue {action} needs a queue name: jobqueue queue {action} NAME")
             return 2
-        answer = request(target, "POST", f"/queues/{name}/{action}")
+        answer = request(target, "POST", f"/queues/{quote(name, safe='')}/{action}")
         if answer.status != 200:
             return _fail(err, answer)
         out.print(f"{name} {action}d", markup=False, highlight=False)

@@ -81,14 +81,16 @@ async def ready(request: Request) -> Response:
     state = get_state(request)
     try:
         async with asyncio.timeout(state.config.ready_timeout):
-            stats = await state.queue.stats()
+            stats, paused = await asyncio.gather(state.queue.stats(), state.queue.paused_queues())
             # A store can answer reads and refuse writes (Redis at maxmemory, a read-only server).
             await state.queue.check_writes()
     except Exception as exc:  # any failure to answer means: do not send traffic here
         reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
         return error_response(503, f"store unreachable: {reason}", state.retry_after, backend=state.queue.backend_name)
     summary = state.worker_summary()
-    problem = _worker_problem(state, summary, {q: s.counts[JobState.PENDING] for q, s in stats.queues.items()})
+    # A paused queue's pending jobs wait on purpose: workers that leave them are not stalled.
+    pending = {q: s.counts[JobState.PENDING] for q, s in stats.queues.items() if q not in paused}
+    problem = _worker_problem(state, summary, pending)
     body: dict[str, Any] = {"backend": state.queue.backend_name, "workers": summary.slots, "workers_busy": summary.busy}
     if problem:
         return error_response(503, problem, state.retry_after, **body)
