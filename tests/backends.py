@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -188,3 +189,14 @@ async def open_backend(name: str, tmp_path: Path, clock: Clock) -> Backend:
     backend = FACTORIES[name](tmp_path, clock)
     await backend.open()
     return backend
+
+
+B = TypeVar("B", bound=Backend)
+
+
+async def opened(make: Callable[[], B], n: int) -> list[B]:
+    """``n`` backends from ``make`` (the ``shared`` fixture's, say), opened."""
+    backends = [make() for _ in range(n)]
+    for backend in backends:
+        await backend.open()
+    return backends

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -22,35 +22,9 @@ from jobqueue.errors import BackendUnavailable
 from jobqueue.job import JobState, NewJob
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected, StoredSchedule
 from jobqueue.worker import Worker, WorkerConfig
-from tests.backends import drop_postgres_schema, require_postgres, unique_schema
+from tests.backends import opened, require_postgres
 
 S = JobState
-
-
-@pytest.fixture
-async def shared() -> AsyncIterator[Callable[..., PostgresBackend]]:
-    """Makes backends (each with pools of its own) on one fresh schema; closes and drops them after."""
-    url, schema = require_postgres(), unique_schema()
-    made: list[PostgresBackend] = []
-
-    def make(**options: object) -> PostgresBackend:
-        backend = PostgresBackend(options.pop("dsn", url), schema=schema, pool_size=2, **options)  # type: ignore[arg-type]
-        made.append(backend)
-        return backend
-
-    try:
-        yield make
-    finally:
-        for backend in made:
-            await backend.close()
-        await asyncio.to_thread(drop_postgres_schema, schema)
-
-
-async def opened(make: Callable[..., PostgresBackend], n: int) -> list[PostgresBackend]:
-    backends = [make() for _ in range(n)]
-    for backend in backends:
-        await backend.open()
-    return backends
 
 
 async def test_capacity_is_exact_across_producers_on_separate_connections(

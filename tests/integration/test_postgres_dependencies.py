@@ -8,46 +8,19 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
-import pytest
 
 from jobqueue.backends import ClaimParams, Completion, Failure, Lease
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.errors import InvalidTransition
 from jobqueue.job import MAX_PARENTS, Job, JobState, NewJob, parent_failed_error
 from jobqueue.outcomes import Accepted, EnqueueOutcome
-from tests.backends import drop_postgres_schema, require_postgres, unique_schema
+from tests.backends import opened, require_postgres
 
 S = JobState
 FINISHED = ("COMPLETED", "DEAD_LETTERED", "CANCELLED")
-
-
-@pytest.fixture
-async def shared() -> AsyncIterator[Callable[[], PostgresBackend]]:
-    """Makes opened-on-demand backends (each with pools of its own) on one fresh schema."""
-    url, schema = require_postgres(), unique_schema()
-    made: list[PostgresBackend] = []
-
-    def make() -> PostgresBackend:
-        backend = PostgresBackend(url, schema=schema, pool_size=2)
-        made.append(backend)
-        return backend
-
-    try:
-        yield make
-    finally:
-        for backend in made:
-            await backend.close()
-        await asyncio.to_thread(drop_postgres_schema, schema)
-
-
-async def opened(make: Callable[[], PostgresBackend], n: int) -> list[PostgresBackend]:
-    backends = [make() for _ in range(n)]
-    for backend in backends:
-        await backend.open()
-    return backends
 
 
 def job_of(outcome: EnqueueOutcome) -> Job:

@@ -6,41 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-
-import pytest
+from collections.abc import Callable
 
 from jobqueue.backends import ClaimParams
 from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.job import NewJob
 from jobqueue.outcomes import Accepted
-from tests.backends import drop_postgres_schema, require_postgres, unique_schema
-
-
-@pytest.fixture
-async def shared() -> AsyncIterator[Callable[[], PostgresBackend]]:
-    """Makes backends on one fresh schema; closes them and drops the schema afterwards."""
-    url, schema = require_postgres(), unique_schema()
-    made: list[PostgresBackend] = []
-
-    def make() -> PostgresBackend:
-        backend = PostgresBackend(url, schema=schema, pool_size=2)
-        made.append(backend)
-        return backend
-
-    try:
-        yield make
-    finally:
-        for backend in made:
-            await backend.close()
-        await asyncio.to_thread(drop_postgres_schema, schema)
-
-
-async def opened(make: Callable[[], PostgresBackend], n: int) -> list[PostgresBackend]:
-    backends = [make() for _ in range(n)]
-    for backend in backends:
-        await backend.open()
-    return backends
+from tests.backends import opened
 
 
 async def test_claims_that_start_after_a_pause_on_another_connection_never_get_its_jobs(

@@ -31,3 +31,14 @@ async def redis() -> AsyncIterator[RedisBackend]:
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture
+async def other(redis: RedisBackend) -> AsyncIterator[RedisBackend]:
+    """A second Redis backend on the same namespace: what another process would have."""
+    backend = RedisBackend(redis.url, prefix=redis.prefix)
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,17 +20,6 @@ from jobqueue.retention import Retention
 from tests.backends import TestRedisBackend, require_redis, unique_prefix
 
 S = JobState
-
-
-@pytest.fixture
-async def other(redis: RedisBackend) -> AsyncIterator[RedisBackend]:
-    """A second backend on the same namespace: what another process would have."""
-    backend = RedisBackend(redis.url, prefix=redis.prefix)
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
 
 
 async def put(backend: RedisBackend, *jobs: NewJob) -> list[Job]:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-
-import pytest
 
 from jobqueue.backends import ClaimParams
 from jobqueue.backends.redis import RedisBackend
@@ -18,17 +15,6 @@ from jobqueue.job import Job, NewJob
 from jobqueue.outcomes import Accepted
 
 BOTH = ["mail", "default"]
-
-
-@pytest.fixture
-async def other(redis: RedisBackend) -> AsyncIterator[RedisBackend]:
-    """A second backend on the same namespace: what another process would have."""
-    backend = RedisBackend(redis.url, prefix=redis.prefix)
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
 
 
 async def test_a_pause_on_another_connection_holds_every_later_claim(redis: RedisBackend, other: RedisBackend) -> None:

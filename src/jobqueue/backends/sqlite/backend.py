@@ -41,14 +41,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from jobqueue.backends.base import Capabilities
-from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams, Tick
-from jobqueue.backends.sqlite import dependencies, schedules
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.sqlite import dependencies
 from jobqueue.backends.sqlite import transactions as tx
 from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Durability, apply_schema, connect
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
 from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
-from jobqueue.backends.sqlite.queues import QueuePauses
 from jobqueue.backends.sqlite.rows import CLAIMABLE, job_of, row_of
+from jobqueue.backends.sqlite.schedules import SQLiteSchedules
 from jobqueue.backends.sqlite.sql import Q
 from jobqueue.backends.sqlite.thread import ConnectionThread
 from jobqueue.backends.sqlite.wake import Sent, WakeChannel
@@ -57,7 +57,7 @@ from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError
 from jobqueue.job import Job, NewJob, RegisteredTask, dump_json, load_json
-from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
+from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats
 
 T = TypeVar("T")
 Body = Callable[[sqlite3.Connection], T]
@@ -66,7 +66,7 @@ Body = Callable[[sqlite3.Connection], T]
 CROSS_PROCESS_POLL = 0.05
 
 
-class SQLiteBackend(QueuePauses):
+class SQLiteBackend(SQLiteSchedules):
     """The embedded backend on one database file (created with its directory if missing)."""
 
     name = "sqlite"
@@ -337,25 +337,6 @@ class SQLiteBackend(QueuePauses):
     async def _registered_tasks(self) -> list[RegisteredTask]:
         rows = await self._read(lambda conn: conn.execute(Q["get_tasks"]).fetchall())
         return [RegisteredTask.from_json(name, defaults) for name, defaults in rows]
-
-    # ---- periodic schedules (see schedules.py) ----------------------------------------------
-
-    async def _register_schedules(self, stored: Sequence[StoredSchedule]) -> None:
-        await self._write(lambda conn: schedules.register(conn, stored), durable=True)
-
-    async def _schedules(self) -> list[StoredSchedule]:
-        return await self._read(schedules.listed)
-
-    async def _pause_schedule(self, name: str, paused: bool) -> StoredSchedule | None:
-        return await self._write(lambda conn: schedules.pause(conn, name, paused), durable=True)
-
-    async def _fire(self, tick: Tick, capacity: int | None) -> EnqueueOutcome | None:
-        # Durable as an enqueue is: a fired tick accepts a job.
-        outcome, handed = await self._write(lambda conn: schedules.fire(conn, tick, capacity, self.clock.time()),
-                                            durable=True)  # fmt: skip
-        if outcome is not None:
-            await self._announce([outcome], handed)
-        return outcome
 
     # ---- waiting for work -----------------------------------------------------------------
 

@@ -10,13 +10,16 @@ enqueues the job and the others find the tick spent. The job goes through the en
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 from jobqueue.backends.params import Tick
 from jobqueue.backends.sqlite.handoff import Handed
+from jobqueue.backends.sqlite.queues import QueuePauses
 from jobqueue.backends.sqlite.sql import Q
 from jobqueue.backends.sqlite.transactions import enqueue
+from jobqueue.clock import Clock
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, StoredSchedule
 
 
@@ -56,3 +59,28 @@ def fire(
     if job_id != tick.job.id:
         conn.execute(Q["set_tick_job"], (job_id, tick.schedule))
     return outcome, handed
+
+
+class SQLiteSchedules(QueuePauses, ABC):
+    """The periodic-schedule operations of the SQLite backend, on its transactions."""
+
+    clock: Clock
+
+    @abstractmethod
+    async def _announce(self, outcomes: Sequence[EnqueueOutcome], handed: Sequence[Handed]) -> None: ...
+
+    async def _register_schedules(self, stored: Sequence[StoredSchedule]) -> None:
+        await self._write(lambda conn: register(conn, stored), durable=True)
+
+    async def _schedules(self) -> list[StoredSchedule]:
+        return await self._read(listed)
+
+    async def _pause_schedule(self, name: str, paused: bool) -> StoredSchedule | None:
+        return await self._write(lambda conn: pause(conn, name, paused), durable=True)
+
+    async def _fire(self, tick: Tick, capacity: int | None) -> EnqueueOutcome | None:
+        # Durable as an enqueue is: a fired tick accepts a job.
+        outcome, handed = await self._write(lambda conn: fire(conn, tick, capacity, self.clock.time()), durable=True)
+        if outcome is not None:
+            await self._announce([outcome], handed)
+        return outcome
