@@ -20,6 +20,8 @@ timeout             seconds, > 0 and at most one day, or ``None`` for the task's
 depends_on          up to ``MAX_PARENTS`` (10,000) ids of stored jobs (the job's parents), or none
 on_parent_failure   ``"fail"`` (default) or ``"run"``: what a parent dead-lettered or cancelled
                     does to the job (it is dead-lettered too, or it runs all the same)
+rate_key            1 to 255 characters, or none: the key of the queue's per-key rate and
+                    concurrency limits (a tenant, an API host; see :mod:`jobqueue.limits`)
 ==================  ==========================================================================
 """
 
@@ -90,6 +92,7 @@ TRANSITIONS: dict[tuple[JobState, JobState], str] = {
     (S.PENDING, S.CANCELLED): "cancel",
     (S.SCHEDULED, S.CANCELLED): "cancel",
     (S.FAILED, S.CANCELLED): "cancel",
+    (S.PROCESSING, S.CANCELLED): "cancel",
     (S.BLOCKED, S.PENDING): "unblock",
     (S.BLOCKED, S.SCHEDULED): "unblock",
     (S.BLOCKED, S.DEAD_LETTERED): "parent failed",
@@ -164,6 +167,12 @@ def _check_seconds(field_name: str, value: object, *, allow_zero: bool, high: fl
     return float(value)
 
 
+def _check_key(field_name: str, key: object) -> None:
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or "\x00" in key):
+        # No NUL: PostgreSQL text cannot hold one, and every backend answers alike.
+        raise ValidationError(field_name, f"must be a string of 1 to {MAX_KEY_LENGTH} characters, without NUL")
+
+
 def serialize_payload(payload: object) -> bytes:
     """Validate a payload and return its JSON form."""
     if payload is None:
@@ -219,6 +228,7 @@ class NewJob:
     timeout: float | None = None
     depends_on: Sequence[str] = ()
     on_parent_failure: str = "fail"
+    rate_key: str | None = None
     id: str = field(default_factory=new_job_id)
     payload_json: bytes = b""
 
@@ -228,12 +238,8 @@ class NewJob:
         check_name("queue", self.queue)
         _check_int("priority", self.priority, MIN_PRIORITY, MAX_PRIORITY)
         _check_int("max_retries", self.max_retries, 0, MAX_RETRIES_LIMIT)
-        key = self.idempotency_key
-        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or "\x00" in key):
-            # No NUL: PostgreSQL text cannot hold one, and every backend answers alike.
-            raise ValidationError(
-                "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH} characters, without NUL"
-            )
+        _check_key("idempotency_key", self.idempotency_key)
+        _check_key("rate_key", self.rate_key)
         self.key_ttl = _check_seconds("key_ttl", self.key_ttl, allow_zero=False)
         self.delay = _check_seconds("delay", self.delay, allow_zero=True, high=MAX_DELAY)
         if self.run_at is not None:
@@ -265,7 +271,10 @@ class Job:
     it changes at every claim, and only the holder of the current token may complete, fail,
     heartbeat or release the job. ``parents`` are the ids the job was enqueued ``depends_on``, in
     order; ``parent_results`` is filled in by the worker for the handler of a job with parents:
-    the result of each parent that COMPLETED, by id (stores return ``None``).
+    the result of each parent that COMPLETED, by id (stores return ``None``). ``rate_key`` is the
+    key of its queue's per-key limits, as enqueued. ``cancelled`` is set by the worker, for a
+    handler that checks it (``current_job().cancelled``), once the attempt is no longer its own:
+    the job was cancelled or its lease was recovered; whatever the handler returns is discarded.
     """
 
     id: str
@@ -291,6 +300,8 @@ class Job:
     lease_token: int = 0
     parents: tuple[str, ...] = ()
     parent_results: dict[str, Any] | None = None
+    rate_key: str | None = None
+    cancelled: bool = False
 
     def copy(self) -> Job:
         """A shallow copy (several times faster than ``copy.copy`` on a slotted dataclass)."""
@@ -309,7 +320,7 @@ class Job:
         """A JSON-ready view: states as upper-case strings, times as ISO 8601 UTC."""
         out: dict[str, Any] = {}
         for name in self.__slots__:
-            if name == "parent_results":
+            if name in ("parent_results", "cancelled"):
                 continue
             value = getattr(self, name)
             if name.endswith("_at") or name == "last_attempt":

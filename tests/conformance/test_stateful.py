@@ -473,16 +473,19 @@ class BackendMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.ever))
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
-        job_id = self.pick(data, [i for i, j in self.jobs.items() if j.state in WAITING_STATES])
+        cancellable = (*WAITING_STATES, S.PROCESSING)
+        job_id = self.pick(data, [i for i, j in self.jobs.items() if j.state in cancellable])
         job = self.jobs.get(job_id)
         event(f"cancel: {'missing' if job is None else job.state}")
         if job is None:
             with pytest.raises(JobNotFound):
                 self.run(self.store.cancel(job_id))
-        elif job.state not in WAITING_STATES:
+        elif job.state not in cancellable:
             with pytest.raises(InvalidTransition):
                 self.run(self.store.cancel(job_id))
         else:
+            if job.state is S.PROCESSING:
+                self.end_lease(job)
             cancelled = self.run(self.store.cancel(job_id))
             job.state = S.CANCELLED
             job.finished_at = self.now()
@@ -573,6 +576,7 @@ def test_allowed_is_the_table_plus_due_composites() -> None:
     assert allowed(S.PENDING, S.PROCESSING)
     assert allowed(S.SCHEDULED, S.CANCELLED)  # due, then cancel
     assert not allowed(S.DEAD_LETTERED, S.PROCESSING)  # replay is an operation of its own
-    assert not allowed(S.PROCESSING, S.CANCELLED)  # release is an operation of its own
+    assert allowed(S.PROCESSING, S.CANCELLED)  # a running job cancelled
+    assert not allowed(S.DEAD_LETTERED, S.CANCELLED)  # finished: nothing to cancel
     assert not allowed(S.COMPLETED, S.PENDING)
     assert not allowed(S.CANCELLED, S.PROCESSING)

@@ -39,6 +39,7 @@ def test_transition_table_is_the_documented_state_machine() -> None:
         (S.PENDING, S.CANCELLED),
         (S.SCHEDULED, S.CANCELLED),
         (S.FAILED, S.CANCELLED),
+        (S.PROCESSING, S.CANCELLED),
         (S.BLOCKED, S.PENDING),
         (S.BLOCKED, S.SCHEDULED),
         (S.BLOCKED, S.DEAD_LETTERED),
@@ -53,8 +54,8 @@ def test_completed_and_cancelled_are_terminal() -> None:
     assert can_transition(S.DEAD_LETTERED, S.PENDING)
 
 
-def test_only_waiting_jobs_can_be_cancelled() -> None:
-    assert {src for (src, dst) in TRANSITIONS if dst is S.CANCELLED} == WAITING_STATES
+def test_waiting_and_running_jobs_can_be_cancelled() -> None:
+    assert {src for (src, dst) in TRANSITIONS if dst is S.CANCELLED} == WAITING_STATES | {S.PROCESSING}
 
 
 def test_every_state_is_reachable_from_pending() -> None:

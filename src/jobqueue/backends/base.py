@@ -24,6 +24,21 @@ while its own ``run_at`` is later), and waiting workers are woken as for an enqu
 a parent already finished counts as it would have then; a parent not stored makes the outcome
 :class:`~jobqueue.outcomes.MissingParent`. A replayed parent does not revive its children; a
 replayed child runs whatever its parents' states.
+
+Limits (:mod:`jobqueue.limits`): a queue's stored :class:`~jobqueue.limits.QueueLimits` bound
+what every claim takes from it, across all workers. ``concurrency``: the claim returns at most
+that many minus the queue's PROCESSING jobs. ``key_concurrency``: likewise among the queue's jobs
+of one ``rate_key`` (jobs without a key are not held by the per-key limits). ``rate``: the queue's
+token bucket (:class:`~jobqueue.limits.Rate`, its state a ``tat``) must hold a token for each job
+the claim returns, which spends it; ``key_rate``: the same for one bucket per ``rate_key``. A job
+held back stays waiting, untouched (no attempt counted); the claim goes on down the queue in its
+usual order and takes the next job the limits admit (one of another key), so a claim returns
+``min(limit, what the limits admit)`` jobs. The check, the spending and the claim are one atomic
+step, so concurrent claims never together exceed a limit. A token spent is spent (a job failed or
+released gives none back). :meth:`Backend.wait_for_work` ends when the next token of an empty
+bucket comes (a queue or key that has waiting jobs); a job of a queue with a concurrency limit
+that leaves PROCESSING (complete, fail, release, cancel, the reaper) wakes waiting workers as an
+enqueue does, so the job waiting for its slot starts at once.
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ from jobqueue.backends.params import (
     Tick,
 )
 from jobqueue.job import Job, NewJob, RegisteredTask
+from jobqueue.limits import QueueLimits
 from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
 
 
@@ -151,8 +167,22 @@ class Backend(Protocol):
         ...
 
     async def cancel(self, job_id: str) -> Job:
-        """Cancel a waiting job (PENDING, BLOCKED, SCHEDULED or FAILED); its children are resolved
-        as for any parent that finishes. Raises like :meth:`replay_dead`."""
+        """Cancel a waiting or running job (PENDING, BLOCKED, SCHEDULED, FAILED or PROCESSING): it
+        becomes CANCELLED, its lease ends (the worker's complete, fail, heartbeat and release of it
+        answer ``False``, and :meth:`check_leases` tells the worker), no retry follows, and its
+        children are resolved as for any parent that finishes. Raises like :meth:`replay_dead`
+        (:class:`~jobqueue.errors.InvalidTransition` for a finished job)."""
+        ...
+
+    async def check_leases(self, leases: Sequence[Lease]) -> list[bool]:
+        """Whether each job is still PROCESSING under that lease's token. Reads only: a worker
+        asks often (every half second) to learn of a cancel or a recovered lease."""
+        ...
+
+    async def delete(self, job_ids: Sequence[str]) -> list[bool]:
+        """Delete each finished job (COMPLETED, DEAD_LETTERED or CANCELLED) as :meth:`prune` would
+        (its edges, its children list and its key's hold go with it); ``False`` for a job not
+        stored or not finished, which is left as it is (cancel a waiting one first)."""
         ...
 
     async def stats(self) -> Stats:
@@ -199,6 +229,20 @@ class Backend(Protocol):
 
     async def paused_queues(self) -> list[str]:
         """The queues paused now, sorted."""
+        ...
+
+    async def set_queue_limits(self, queue: str, limits: QueueLimits, *, configured: bool = False) -> QueueLimits:
+        """Store ``queue``'s limits (empty :class:`~jobqueue.limits.QueueLimits`: none) for every
+        claim that starts after the call returns, and answer the limits now in force. A limit
+        lowered below what is running stops new claims until enough finish; a bucket keeps its
+        state across a change of rate. ``configured``: the limits come from code, applied at
+        every start: when they equal the limits last configured for the queue, change nothing (so
+        a restart keeps a change made at run time); otherwise store them as both the limits in
+        force and the last configured."""
+        ...
+
+    async def queue_limits(self) -> dict[str, QueueLimits]:
+        """The limits in force, by queue (queues without limits left out), sorted by queue."""
         ...
 
     async def register_schedules(self, schedules: Sequence[StoredSchedule]) -> None:

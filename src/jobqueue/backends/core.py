@@ -29,6 +29,7 @@ from jobqueue.backends.params import (
 from jobqueue.errors import ConfigurationError, JobNotFound, ValidationError
 from jobqueue.job import Job, NewJob, RegisteredTask, check_name, dump_json
 from jobqueue.lifecycle import OpenClose
+from jobqueue.limits import QueueLimits
 from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
 
 #: No job id holds it (ids are generated, and PostgreSQL text cannot): a lookup by an id that does
@@ -158,6 +159,20 @@ class BackendBase(OpenClose, ABC):
             raise JobNotFound(job_id)
         return await self._cancel(job_id)
 
+    async def check_leases(self, leases: Sequence[Lease]) -> list[bool]:
+        if not leases:
+            return []
+        self._require_open()
+        return await self._check_leases(leases)
+
+    async def delete(self, job_ids: Sequence[str]) -> list[bool]:
+        if not job_ids:
+            return []
+        self._require_open()
+        wanted = [job_id for job_id in dict.fromkeys(job_ids) if NUL not in job_id]
+        deleted = set(await self._delete(wanted)) if wanted else set()
+        return [job_id in deleted for job_id in job_ids]
+
     async def stats(self) -> Stats:
         self._require_open()
         return await self._stats()
@@ -201,6 +216,17 @@ class BackendBase(OpenClose, ABC):
     async def paused_queues(self) -> list[str]:
         self._require_open()
         return sorted(await self._paused_queues())
+
+    async def set_queue_limits(self, queue: str, limits: QueueLimits, *, configured: bool = False) -> QueueLimits:
+        check_name("queue", queue)
+        if not isinstance(limits, QueueLimits):
+            raise ValidationError("limits", "must be a QueueLimits")
+        self._require_open()
+        return await self._set_queue_limits(queue, limits, configured)
+
+    async def queue_limits(self) -> dict[str, QueueLimits]:
+        self._require_open()
+        return {queue: limits for queue, limits in sorted((await self._queue_limits()).items()) if limits}
 
     async def register_schedules(self, schedules: Sequence[StoredSchedule]) -> None:
         if not schedules:
@@ -264,6 +290,13 @@ class BackendBase(OpenClose, ABC):
     async def _cancel(self, job_id: str) -> Job: ...
 
     @abstractmethod
+    async def _check_leases(self, leases: Sequence[Lease]) -> list[bool]: ...
+
+    @abstractmethod
+    async def _delete(self, job_ids: Sequence[str]) -> list[str]:
+        """Distinct ids without NUL; answers the ids it deleted, in any order."""
+
+    @abstractmethod
     async def _stats(self) -> Stats: ...
 
     @abstractmethod
@@ -290,6 +323,12 @@ class BackendBase(OpenClose, ABC):
     async def _paused_queues(self) -> list[str]: ...
 
     @abstractmethod
+    async def _set_queue_limits(self, queue: str, limits: QueueLimits, configured: bool) -> QueueLimits: ...
+
+    @abstractmethod
+    async def _queue_limits(self) -> dict[str, QueueLimits]: ...
+
+    @abstractmethod
     async def _register_schedules(self, schedules: Sequence[StoredSchedule]) -> None: ...
 
     @abstractmethod
@@ -302,8 +341,9 @@ class BackendBase(OpenClose, ABC):
     async def _fire(self, tick: Tick, capacity: int | None) -> EnqueueOutcome | None: ...
 
     async def _due_in(self, queues: Sequence[str]) -> float | None:
-        """Seconds until the earliest delayed or retried job of ``queues`` is due (<= 0: one is
-        due now), or ``None`` when there is none. Without this, such jobs start at the next poll."""
+        """Seconds until the earliest delayed or retried job of ``queues`` is due, or the next
+        token of an empty rate bucket of theirs comes (<= 0: now), or ``None`` when there is
+        neither. Without this, such jobs start at the next poll."""
         return None
 
     @abstractmethod

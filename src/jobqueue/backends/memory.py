@@ -15,12 +15,14 @@ from collections.abc import Mapping, Sequence
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.dependents import Dependents, InProcessDependencies
 from jobqueue.backends.inprocess import InProcessSchedules
-from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.limiter import Limiter
+from jobqueue.backends.memory_admin import MemoryAdministration
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
-from jobqueue.job import FINISHED_STATES, WAITING_STATES, Job, JobState, NewJob, load_json
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Page, PruneResult, Rejected, Stats, StatsBuilder
+from jobqueue.job import WAITING_STATES, Job, JobState, NewJob, load_json
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected
 
 S = JobState
 
@@ -30,7 +32,7 @@ _ReadyEntry = tuple[int, int, int, str]  # (-priority, seq, version, id)
 _DelayedEntry = tuple[float, int, int, str]  # (due, seq, version, id)
 
 
-class MemoryBackend(InProcessDependencies, InProcessSchedules):
+class MemoryBackend(InProcessDependencies, InProcessSchedules, MemoryAdministration):
     """The in-process backend. ``clock`` decides leases and due times (a FakeClock in tests)."""
 
     name = "memory"
@@ -52,6 +54,7 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
         self._wakeup = Wakeup()
         self._dependents = Dependents()
         self._paused: dict[str, bool] = {}  # every queue whose pause state was ever set
+        self._limiter = Limiter()
 
     async def _open(self) -> None:
         return None
@@ -72,9 +75,6 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
         if heap is None:
             heap = self._ready[queue] = []
         return heap
-
-    def _count(self, queue: str, state: JobState, delta: int) -> None:
-        self._counts_of(queue)[state] += delta
 
     def _set_state(self, job: Job, state: JobState) -> None:
         counts = self._counts_of(job.queue)
@@ -124,6 +124,8 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
         self._processing.discard(job.id)
         job.lease_expires_at = None
         job.worker_id = None
+        if self._limiter.left(job):
+            self._wakeup.wake()  # a slot is free: a worker waiting for it claims now
 
     # ---- operations -----------------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
             state = S.SCHEDULED if due > now else S.PENDING
             job_id = new.id
             job = Job(job_id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
-                      new.max_retries, key, now, due, timeout=new.timeout)  # fmt: skip
+                      new.max_retries, key, now, due, timeout=new.timeout, rate_key=new.rate_key)  # fmt: skip
             if new.depends_on and (missing := self._wait_for_parents(new, job, now)) is not None:
                 outcomes.append(missing)
                 continue
@@ -179,36 +181,50 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
 
     async def _claim(self, params: ClaimParams) -> list[Job]:
         now = self.clock.time()
-        heaps = []
-        paused = self._paused
+        heaps: list[list[_ReadyEntry]] = []
+        budgets: dict[int, int | None] = {}  # by id of heap: what the queue's own limits allow
+        paused, limiter = self._paused, self._limiter
         for queue in dict.fromkeys(params.queues):
             if paused and paused.get(queue):
                 continue
             self._promote_due(queue, now)
             heap = self._ready.get(queue)
-            if heap:
+            if heap and (budget := limiter.budget(queue, self._counts_of(queue)[S.PROCESSING], now)) != 0:
                 heaps.append(heap)
+                budgets[id(heap)] = budget
         claimed: list[Job] = []
+        held_back: list[tuple[list[_ReadyEntry], _ReadyEntry]] = []  # jobs of keys at their limit
         expires = now + params.lease
         processing = self._processing
         while heaps and len(claimed) < params.limit:
             best = heaps[0] if len(heaps) == 1 else min(heaps, key=lambda h: h[0][:2])
-            _, _, version, job_id = heapq.heappop(best)
+            entry = heapq.heappop(best)
+            job = self._live(entry[3], entry[2])
+            if job is not None and not limiter.admits_key(job, now):
+                held_back.append((best, entry))
+                job = None
+            if job is not None:
+                self._set_state(job, S.PROCESSING)
+                job.lease_token = next(self._tokens)
+                job.lease_expires_at = expires
+                job.worker_id = params.worker_id
+                job.last_attempt = now
+                if job.started_at is None:
+                    job.started_at = now
+                job.next_retry_at = None
+                processing.add(job.id)
+                limiter.took(job, now)
+                claimed.append(job.copy())
+                budget = budgets[id(best)]
+                if budget is not None:
+                    budgets[id(best)] = budget = budget - 1
+                    if budget == 0:
+                        heaps.remove(best)
+                        continue
             if not best:
                 heaps.remove(best)
-            job = self._live(job_id, version)
-            if job is None:
-                continue
-            self._set_state(job, S.PROCESSING)
-            job.lease_token = next(self._tokens)
-            job.lease_expires_at = expires
-            job.worker_id = params.worker_id
-            job.last_attempt = now
-            if job.started_at is None:
-                job.started_at = now
-            job.next_retry_at = None
-            processing.add(job_id)
-            claimed.append(job.copy())
+        for heap, entry in held_back:
+            heapq.heappush(heap, entry)
         return claimed
 
     async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:
@@ -292,21 +308,6 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
         job = self._jobs.get(job_id)
         return None if job is None else job.copy()
 
-    async def _list_jobs(self, params: ListParams) -> Page:
-        start = 0 if params.cursor is None else bisect.bisect_right(self._ids, params.cursor)
-        page: list[Job] = []
-        for job_id in itertools.islice(self._ids, start, None):
-            job = self._jobs[job_id]
-            if (
-                (params.state is None or job.state is params.state)
-                and (params.queue is None or job.queue == params.queue)
-                and (params.task is None or job.task == params.task)
-            ):
-                if len(page) == params.limit:
-                    return Page(page, page[-1].id)
-                page.append(job.copy())
-        return Page(page, None)
-
     async def _replay_dead(self, job_id: str, capacity: int | None) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
@@ -329,10 +330,12 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(job_id)
-        if job.state not in WAITING_STATES:
+        if job.state not in WAITING_STATES and job.state is not S.PROCESSING:
             raise InvalidTransition(job_id, job.state, "cancel")
         if job.state is S.BLOCKED:
             self._dependents.drop_child(job.id)
+        elif job.state is S.PROCESSING:
+            self._end_lease(job)
         self._set_state(job, S.CANCELLED)
         job.finished_at = self.clock.time()
         job.next_retry_at = None
@@ -340,22 +343,8 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
             self._resolve_children(job, job.finished_at)
         return job.copy()
 
-    async def _stats(self) -> Stats:
-        builder = StatsBuilder()
-        for queue, counts in self._counts.items():
-            for state, n in counts.items():
-                builder.add(queue, state, n)
-        return builder.build(len(self._keys))
-
-    async def _pause_queue(self, queue: str, paused: bool, initial: bool) -> bool:
-        if not (initial and queue in self._paused):
-            if self._paused.get(queue) and not paused:
-                self._wakeup.wake()
-            self._paused[queue] = paused
-        return self._paused[queue]
-
-    async def _paused_queues(self) -> list[str]:
-        return [queue for queue, paused in self._paused.items() if paused]
+    async def _check_leases(self, leases: Sequence[Lease]) -> list[bool]:
+        return [self._held(lease) is not None for lease in leases]
 
     async def _wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         return await self._wakeup.wait(timeout)
@@ -363,33 +352,13 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules):
     async def _due_in(self, queues: Sequence[str]) -> float | None:
         # A heap may start with a stale entry (a job cancelled since): the wait then ends early,
         # and the claim after it drops the entry.
-        firsts = [heap[0][0] for queue in queues if (heap := self._delayed.get(queue)) and not self._paused.get(queue)]
-        return min(firsts) - self.clock.time() if firsts else None
-
-    async def _prune(self, params: PruneParams) -> PruneResult:
         now = self.clock.time()
-        cutoffs = {
-            S.COMPLETED: params.completed_before,
-            S.DEAD_LETTERED: params.dead_before,
-            S.CANCELLED: params.cancelled_before,
-        }
-        doomed = [
-            job.id
-            for job in self._jobs.values()
-            if job.state in FINISHED_STATES
-            and (cutoff := cutoffs[job.state]) is not None
-            and job.finished_at is not None
-            and job.finished_at < cutoff
+        firsts = [
+            heap[0][0] - now for queue in queues if (heap := self._delayed.get(queue)) and not self._paused.get(queue)
         ]
-        for job_id in doomed:
-            job = self._jobs.pop(job_id)
-            self._count(job.queue, job.state, -1)
-            del self._seq[job_id], self._version[job_id]
-            self._dependents.forget(job_id, job.parents)
-        if doomed:
-            gone = set(doomed)
-            self._ids = [i for i in self._ids if i not in gone]
-        expired_keys = [k for k, (_, expires) in self._keys.items() if expires <= now]
-        for key in expired_keys:
-            del self._keys[key]
-        return PruneResult(jobs=len(doomed), keys=len(expired_keys))
+        for queue in queues:
+            if self._limiter.limited(queue) and not self._paused.get(queue):
+                token_in = self._limiter.next_token_in(queue, now)
+                if token_in is not None:
+                    firsts.append(token_in)
+        return min(firsts) if firsts else None

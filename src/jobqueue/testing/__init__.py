@@ -31,11 +31,21 @@ from jobqueue.testing.attempts import AttemptSuite
 from jobqueue.testing.dependencies import DependencySuite
 from jobqueue.testing.enqueueing import EnqueueSuite
 from jobqueue.testing.handoff import HandoffSuite
+from jobqueue.testing.limits import LimitSuite, RunningJobSuite
 from jobqueue.testing.queues import QueuePauseSuite
 from jobqueue.testing.schedules import ScheduleSuite
 
 
-class BackendSuite(EnqueueSuite, AttemptSuite, AdminSuite, ScheduleSuite, DependencySuite, QueuePauseSuite):
+class BackendSuite(
+    EnqueueSuite,
+    AttemptSuite,
+    AdminSuite,
+    ScheduleSuite,
+    DependencySuite,
+    QueuePauseSuite,
+    LimitSuite,
+    RunningJobSuite,
+):
     """Every test of the conformance suite (see the module docstring for the fixtures it needs)."""
 
 
@@ -46,6 +56,8 @@ __all__ = [
     "DependencySuite",
     "EnqueueSuite",
     "HandoffSuite",
+    "LimitSuite",
     "QueuePauseSuite",
+    "RunningJobSuite",
     "ScheduleSuite",
 ]

@@ -65,10 +65,11 @@ class AdminSuite:
             await backend.cancel("no-such-job")
         await put(backend, NewJob("x"))
         (job,) = await claim(backend)
-        with pytest.raises(InvalidTransition):
-            await backend.cancel(job.id)
         await backend.complete([Completion(lease_of(job))])
         with pytest.raises(InvalidTransition):
+            await backend.cancel(job.id)
+        await backend.cancel((await put(backend, NewJob("y")))[0].id)
+        with pytest.raises(InvalidTransition):  # cancelled already
             await backend.cancel(job.id)
 
     # ---- list, stats, prune ----------------------------------------------------------
