@@ -10,10 +10,11 @@ checks hold across processes. A new job can be handed straight to a worker waiti
 :mod:`.handoff`), and the WAL is flushed in the background (see :mod:`.walsync`).
 
 The modules: :mod:`.connection` (connections, schema, checkpoints), :mod:`.thread` (the writer
-thread), :mod:`.inline` (writes on the caller's thread), :mod:`.transactions` (what each
-operation does in its transaction), :mod:`.schedules`, :mod:`.dependencies` and :mod:`.queues`
-(those of periodic schedules, ``depends_on`` and paused queues), :mod:`.rows` (rows and jobs),
-:mod:`.handoff` and :mod:`.wake` (the hand-off and the wake-ups of other processes), :mod:`.walsync`.
+thread), :mod:`.inline` (writes on the caller's thread), :mod:`.transactions` and :mod:`.claims`
+(what each operation does in its transaction), :mod:`.schedules`, :mod:`.dependencies`,
+:mod:`.queues` and :mod:`.limited` (those of periodic schedules, ``depends_on``, paused queues
+and queue limits), :mod:`.rows` (rows and jobs), :mod:`.handoff` and :mod:`.wake` (the hand-off
+and the wake-ups of other processes), :mod:`.walsync`.
 
 Durability (``durability=``):
 
@@ -42,7 +43,7 @@ from typing import TypeVar
 
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
-from jobqueue.backends.sqlite import dependencies
+from jobqueue.backends.sqlite import claims, dependencies, limited
 from jobqueue.backends.sqlite import transactions as tx
 from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Durability, apply_schema, connect
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
@@ -163,9 +164,11 @@ class SQLiteBackend(SQLiteSchedules):
         return await self._writer.call(body, durable=durable)
 
     async def _finish(self, body: Body[tuple[T, int]], *, durable: bool = False) -> T:
-        """A write that finishes jobs: the children it released (a count) are woken for as new jobs."""
-        done, released = await self._write(body, durable=durable)
-        if released:
+        """A write that finishes jobs: the children it released, and the slots of concurrency
+        limits it freed that jobs wait for (a count of both), are woken for as new jobs are.
+        Without either, nobody is woken (a queue without a concurrency limit pays nothing more)."""
+        done, wakes = await self._write(body, durable=durable)
+        if wakes:
             self._work_available()
         return done
 
@@ -213,7 +216,7 @@ class SQLiteBackend(SQLiteSchedules):
                 gone.add(item.worker_id)
             # Sent.FULL: that process is alive but behind; its worker's next claim takes the job.
         if gone:
-            released = await self._write(lambda conn: sum(tx.unregister(conn, w, set()) for w in gone))
+            released = await self._write(lambda conn: sum(claims.unregister(conn, w, set()) for w in gone))
             if released:
                 self._work_available()
 
@@ -251,7 +254,7 @@ class SQLiteBackend(SQLiteSchedules):
                 # handed: a claim would find nothing (the next poll or wake-up looks again).
                 return []
         signals = self._signals
-        claim = tx.WaiterClaim(params, register, handoffs, self._channel.address, self.clock)
+        claim = claims.WaiterClaim(params, register, handoffs, self._channel.address, self.clock)
         jobs = await self._write(claim)
         handoffs.registered(worker_id, params.limit if claim.registered else 0, signals)
         if claim.handed_ids:
@@ -266,7 +269,7 @@ class SQLiteBackend(SQLiteSchedules):
         if worker_id not in self._handoffs.local:
             return
         taken = self._handoffs.forget(worker_id)  # from now on, messages for it are dropped
-        released = await self._write(lambda conn: tx.unregister(conn, worker_id, taken))
+        released = await self._write(lambda conn: claims.unregister(conn, worker_id, taken))
         if released:
             self._work_available()
 
@@ -286,6 +289,9 @@ class SQLiteBackend(SQLiteSchedules):
 
     async def _heartbeat(self, leases: Sequence[Lease], lease: float) -> list[bool]:
         return await self._write(lambda conn: tx.heartbeat(conn, leases, self.clock.time() + lease))
+
+    async def _check_leases(self, leases: Sequence[Lease]) -> list[bool]:
+        return await self._read(lambda conn: tx.check_leases(conn, leases))
 
     async def _release(self, leases: Sequence[Lease]) -> list[bool]:
         released = await self._write(lambda conn: tx.release(conn, leases, self.clock.time()))
@@ -323,6 +329,9 @@ class SQLiteBackend(SQLiteSchedules):
 
     async def _cancel(self, job_id: str) -> Job:
         return await self._finish(lambda conn: tx.cancel(conn, job_id, self.clock.time()), durable=True)
+
+    async def _delete(self, job_ids: Sequence[str]) -> list[str]:
+        return await self._write(lambda conn: tx.delete(conn, job_ids))
 
     async def _stats(self) -> Stats:
         return await self._read(tx.stats)
@@ -370,11 +379,8 @@ class SQLiteBackend(SQLiteSchedules):
                 return True
 
     async def _due_in(self, queues: Sequence[str]) -> float | None:
-        def earliest(conn: sqlite3.Connection) -> float | None:
-            rows = [conn.execute(Q["next_due"], (queue,)).fetchone() for queue in queues]
-            return min((row[0] for row in rows if row is not None), default=None)
-
-        due = await self._read(earliest)
+        now = self.clock.time()
+        due = await self._read(lambda conn: limited.first_due(conn, queues, now))
         return None if due is None else due - self.clock.time()
 
     def _listen(self) -> None:

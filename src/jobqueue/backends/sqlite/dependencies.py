@@ -70,7 +70,7 @@ def store_child(conn: sqlite3.Connection, new: NewJob, now: float) -> Job | Miss
             "priority": new.priority, "state": state.value, "max_retries": new.max_retries,
             "key": new.idempotency_key, "now": now, "due": due, "timeout": new.timeout,
             "finished_at": finished_at, "error": error, "parents": all_ids, "blocking": len(unfinished),
-            "runs_anyway": new.runs_if_parents_fail,
+            "runs_anyway": new.runs_if_parents_fail, "rate_key": new.rate_key,
         },
     )  # fmt: skip
     if unfinished:
@@ -86,7 +86,7 @@ def store_child(conn: sqlite3.Connection, new: NewJob, now: float) -> Job | Miss
     return Job(
         new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0, new.max_retries,
         new.idempotency_key, now, due, finished_at=finished_at, error=error, timeout=new.timeout,
-        parents=parents,
+        parents=parents, rate_key=new.rate_key,
     )  # fmt: skip
 
 

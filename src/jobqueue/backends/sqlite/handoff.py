@@ -9,7 +9,12 @@ transaction on the enqueue-to-start path.
 Each handed job reaches the worker exactly once, by one of two paths: the message, or (should the
 message be late or lost) the worker's next claim, which removes its registration and takes every
 job handed since. Whichever path comes second finds the job's id in ``seen`` and drops it. All of
-this runs on the event loop's thread; the database side lives in the backend.
+this runs on the event loop's thread; the database side lives in :mod:`.claims`.
+
+A hand-off is a claim, and keeps to the queue's limits as a claim does, in the enqueue's own
+transaction (:class:`.limited.Handing`): a job of a limited queue is handed only if they admit
+it and no due job they hold back is ahead of it (that one starts first, through a claim);
+otherwise it is stored waiting, and the enqueue wakes workers for it as for any job not handed.
 """
 
 from __future__ import annotations

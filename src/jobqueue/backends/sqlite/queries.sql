@@ -4,8 +4,8 @@
 -- name: insert_job
 -- Store a new job (the caller has already checked its key and its queue's capacity).
 INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
-                  created_at, run_at, timeout)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                  created_at, run_at, timeout, rate_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: get_key
 -- The job holding an idempotency key, if the key is still live and the job still exists.
@@ -25,11 +25,68 @@ WHERE queue = ? AND state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED');
 -- Due waiting jobs of one queue in claim order (walks the jobs_waiting index), none while it is
 -- paused. The pause is read in the LIMIT, which SQLite evaluates once before the walk: one seek
 -- of queue_settings (in the WHERE clause it ran after the first row, and a paused queue's claim
--- walked all its jobs).
-SELECT seq, priority, state FROM jobs
-WHERE queue = ?1 AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?2
-ORDER BY priority DESC, seq
-LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND paused) THEN 0 ELSE ?3 END;
+-- walked all its jobs). A queue with limits (and not paused) answers one more row, first, whose
+-- seq is NULL: its limits, PROCESSING count and own bucket, for the limited path (limited.py),
+-- which the jobs after it start. One more seek, so an unlimited claim runs no other statement.
+SELECT NULL, limits, (SELECT n FROM queue_counts WHERE queue = ?1 AND state = 'PROCESSING'),
+       (SELECT tat FROM rate_buckets WHERE queue = ?1 AND rate_key = '')
+FROM queue_settings WHERE queue = ?1 AND limits IS NOT NULL AND paused IS NOT 1
+UNION ALL
+SELECT * FROM (
+    SELECT seq, priority, state, rate_key FROM jobs
+    WHERE queue = ?1 AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?2
+    ORDER BY priority DESC, seq
+    LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND paused) THEN 0 ELSE ?3 END
+);
+
+-- name: limited_candidates
+-- More due waiting jobs of a limited queue, in claim order after the last one looked at (a
+-- priority and a seq; a filter on index columns, the walk the same), but of no key that is full
+-- (a JSON array): a key at its limit with thousands of jobs at the head is walked past, once.
+SELECT seq, priority, state, rate_key FROM jobs
+WHERE queue = :queue AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= :now
+  AND (priority < :priority OR (priority = :priority AND seq > :seq))
+  AND (rate_key IS NULL OR rate_key NOT IN (SELECT value FROM json_each(:full)))
+ORDER BY priority DESC, seq LIMIT :limit;
+
+-- name: queue_gate
+-- A limited queue's limits, PROCESSING count and own bucket (see claim_candidates), for a hand-off.
+SELECT limits, (SELECT n FROM queue_counts WHERE queue = ?1 AND state = 'PROCESSING'),
+       (SELECT tat FROM rate_buckets WHERE queue = ?1 AND rate_key = '')
+FROM queue_settings WHERE queue = ?1 AND limits IS NOT NULL;
+
+-- name: key_gates
+-- Each of these keys' (a JSON array) PROCESSING jobs (a count of jobs_running_keys alone) and
+-- bucket: one statement for all the keys a claim meets in one scan.
+SELECT k.value,
+       (SELECT count(*) FROM jobs WHERE queue = ?1 AND rate_key = k.value AND state = 'PROCESSING'),
+       (SELECT tat FROM rate_buckets WHERE queue = ?1 AND rate_key = k.value)
+FROM json_each(?2) AS k;
+
+-- name: first_waiting
+-- The priority of a queue's first due waiting job, if any: a limited queue's job is handed to a
+-- waiting worker only ahead of none, since the jobs held back wait for their turn there; and a
+-- slot freed wakes workers only if a job waits for it.
+SELECT priority FROM jobs
+WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?
+ORDER BY priority DESC, seq LIMIT 1;
+
+-- name: set_buckets
+-- The buckets a claim spent from; {rows} rows of (queue, rate_key, tat) in one statement
+-- (limited.py widens it: a float bound as a parameter comes back exactly, unlike one in JSON).
+-- REPLACE: a bucket is its key and one number, and an overwrite costs less than an upsert's
+-- failed insert and update.
+INSERT OR REPLACE INTO rate_buckets (queue, rate_key, tat) VALUES {rows};
+
+-- name: empty_key_buckets
+-- A queue's key buckets that may hold no token (those past a threshold), soonest first: a walk
+-- of the queue's buckets (no index on tat: it cost every claim a second write per bucket, for
+-- the sake of this read, by an idle worker, of the buckets prune has not dropped yet).
+SELECT tat FROM rate_buckets WHERE queue = ? AND rate_key <> '' AND tat > ? ORDER BY tat LIMIT 8;
+
+-- name: prune_buckets
+-- Buckets full again are as good as absent: dropped, so that keys that come and go leave nothing.
+DELETE FROM rate_buckets WHERE tat <= ?;
 
 -- name: claim_jobs
 -- Lease the chosen jobs (seqs given as a JSON array) to a worker with a fresh token each.
@@ -42,14 +99,16 @@ RETURNING {job_columns}, seq;
 -- name: complete_jobs
 -- Complete many attempts in one statement; given [[id, token, result JSON], ...]. Returns the
 -- ids it completed: a stale lease is simply absent, and whether a child named each (its edges
--- are then resolved; dependencies.py). The unary + keeps the planner from walking every
+-- are then resolved; dependencies.py), and whether its queue has a concurrency limit (a slot
+-- is free then: see limited.slots_wanted). The unary + keeps the planner from walking every
 -- PROCESSING job (jobs_state) instead of looking each id up.
 UPDATE jobs SET state = 'COMPLETED', result = done.result, finished_at = :now,
     lease_expires_at = NULL, worker_id = NULL
 FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS result
       FROM json_each(:items)) AS done
 WHERE jobs.id = done.id AND +jobs.state = 'PROCESSING' AND jobs.lease_token = done.token
-RETURNING jobs.id, jobs.queue, jobs.has_children;
+RETURNING jobs.id, jobs.queue, jobs.has_children,
+    jobs.queue IN (SELECT queue FROM queue_settings WHERE holds_slots);
 
 -- name: retry_job
 -- A failed attempt with retries left: waits in FAILED until its next run. With :if_expired set
@@ -58,14 +117,14 @@ UPDATE jobs SET state = 'FAILED', retry_count = retry_count + 1, error = :error,
     next_retry_at = :due, run_at = :due, lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
   AND (NOT :if_expired OR lease_expires_at <= :now)
-RETURNING queue;
+RETURNING queue, jobs.queue IN (SELECT queue FROM queue_settings WHERE holds_slots);
 
 -- name: dead_letter_job
 UPDATE jobs SET state = 'DEAD_LETTERED', retry_count = retry_count + 1, error = :error,
     next_retry_at = NULL, finished_at = :now, lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
   AND (NOT :if_expired OR lease_expires_at <= :now)
-RETURNING queue, has_children;
+RETURNING queue, has_children, jobs.queue IN (SELECT queue FROM queue_settings WHERE holds_slots);
 
 -- name: existing_jobs
 -- Those of these ids (a JSON array) that are already stored.
@@ -88,9 +147,16 @@ ORDER BY lease_expires_at, id LIMIT ?;
 
 -- name: next_due
 -- When the earliest delayed or retried job of one queue is due (one seek of jobs_due); no row if
--- there is none, or the queue is paused (its jobs are no work then: see claim_candidates).
-SELECT run_at FROM jobs WHERE queue = ?1 AND state IN ('SCHEDULED', 'FAILED') ORDER BY run_at
-LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND paused) THEN 0 ELSE 1 END;
+-- there is none, or the queue is paused (its jobs are no work then: see claim_candidates). A
+-- limited queue (not paused) answers one more row, its first column NULL: its limits and its own
+-- bucket, whose next token may end the wait too (limited.py).
+SELECT NULL, limits, (SELECT tat FROM rate_buckets WHERE queue = ?1 AND rate_key = '')
+FROM queue_settings WHERE queue = ?1 AND limits IS NOT NULL AND paused IS NOT 1
+UNION ALL
+SELECT * FROM (
+    SELECT run_at, NULL, NULL FROM jobs WHERE queue = ?1 AND state IN ('SCHEDULED', 'FAILED') ORDER BY run_at
+    LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND paused) THEN 0 ELSE 1 END
+);
 
 -- name: get_job
 SELECT {job_columns} FROM jobs WHERE id = ?;
@@ -111,9 +177,25 @@ WHERE id = ? AND state = 'DEAD_LETTERED'
 RETURNING {job_columns};
 
 -- name: cancel_job
-UPDATE jobs SET state = 'CANCELLED', finished_at = ?, next_retry_at = NULL
-WHERE id = ? AND state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED')
-RETURNING {job_columns}, has_children;
+-- A waiting or running job: a running one's lease ends (its token no longer holds: the worker's
+-- complete, fail, heartbeat and release of it find no PROCESSING job), and whether that freed a
+-- slot of a concurrency limit.
+UPDATE jobs SET state = 'CANCELLED', finished_at = ?, next_retry_at = NULL, lease_expires_at = NULL,
+    worker_id = NULL
+WHERE id = ? AND state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED', 'PROCESSING')
+RETURNING {job_columns}, has_children,
+    jobs.queue IN (SELECT queue FROM queue_settings WHERE holds_slots);
+
+-- name: check_leases
+-- Which of these leases (a JSON array of [id, token]) still hold: their positions in it.
+SELECT lease.key FROM json_each(?) AS lease JOIN jobs ON jobs.id = lease.value ->> 0
+WHERE +jobs.state = 'PROCESSING' AND jobs.lease_token = lease.value ->> 1;
+
+-- name: delete_jobs
+-- Finished jobs of these ids (a JSON array), deleted as prune_jobs deletes them.
+DELETE FROM jobs
+WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
+RETURNING queue, id, state, parents, has_children;
 
 -- name: queue_counts
 SELECT queue, state, n FROM queue_counts WHERE n <> 0;
@@ -160,16 +242,26 @@ DELETE FROM waiting_workers WHERE worker_id = ? RETURNING handed;
 -- queue with the most free slots; nothing is inserted if there is none, or if the queue is
 -- paused (read here, not at the worker's registration: a pause may come after it). The job's row
 -- is the first write of the enqueue, so that a duplicate id fails before anything is written.
+-- The last column says whether the queue has limits (read here for the same reason): the
+-- enqueue then checks them, and takes the job back (unhand_job) if they hold it back.
 INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
                   created_at, run_at, timeout, lease_token, lease_expires_at, worker_id,
-                  last_attempt, started_at)
+                  last_attempt, started_at, rate_key)
 SELECT :id, :queue, :task, :payload, :priority, 'PROCESSING', :max_retries, :key,
-       :now, :now, :timeout, 1, :now + lease, worker_id, :now, :now
+       :now, :now, :timeout, 1, :now + lease, worker_id, :now, :now, :rate_key
 FROM waiting_workers
 WHERE slots > 0 AND EXISTS (SELECT 1 FROM json_each(queues) WHERE value = :queue)
 ORDER BY slots DESC
 LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = :queue AND paused) THEN 0 ELSE 1 END
-RETURNING worker_id, lease_expires_at;
+RETURNING worker_id, lease_expires_at,
+    EXISTS (SELECT 1 FROM queue_settings WHERE queue = :queue AND limits IS NOT NULL);
+
+-- name: unhand_job
+-- A job insert_handed_job stored for a worker that its queue's limits hold back: waiting, as
+-- insert_job would have stored it.
+UPDATE jobs SET state = 'PENDING', run_at = :due, lease_token = 0, lease_expires_at = NULL,
+    worker_id = NULL, last_attempt = NULL, started_at = NULL
+WHERE id = :id;
 
 -- name: handed_jobs
 -- Those of these ids (a JSON array) still leased to this worker.
@@ -195,6 +287,18 @@ ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused;
 
 -- name: paused_queues
 SELECT queue FROM queue_settings WHERE paused ORDER BY queue;
+
+-- name: queue_limits_of
+-- A queue's limits in force and last configured (NULL: none, never).
+SELECT limits, configured FROM queue_settings WHERE queue = ?;
+
+-- name: set_queue_limits
+INSERT INTO queue_settings (queue, limits, configured, holds_slots) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (queue) DO UPDATE SET limits = excluded.limits, configured = excluded.configured,
+    holds_slots = excluded.holds_slots;
+
+-- name: all_queue_limits
+SELECT queue, limits FROM queue_settings WHERE limits IS NOT NULL ORDER BY queue;
 
 -- name: put_task
 INSERT INTO tasks (name, defaults, updated) VALUES (?, ?, ?)
@@ -236,9 +340,9 @@ SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?));
 -- Store a new job with parents (BLOCKED, or as its parents' states at enqueue decide).
 INSERT INTO jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
                   created_at, run_at, timeout, finished_at, error, parents, blocking_parents,
-                  runs_if_parents_fail)
+                  runs_if_parents_fail, rate_key)
 VALUES (:id, :queue, :task, :payload, :priority, :state, :max_retries, :key,
-        :now, :due, :timeout, :finished_at, :error, :parents, :blocking, :runs_anyway);
+        :now, :due, :timeout, :finished_at, :error, :parents, :blocking, :runs_anyway, :rate_key);
 
 -- name: insert_edges
 -- The edges from these parents (a JSON array of ids) to one child, all resolved or none.

@@ -23,6 +23,7 @@ def job_of(row: Sequence[Any]) -> Job:
         row[9], row[10], row[11], row[12], row[13], row[14], row[15],
         None if result is None else load_json(result),
         row[17], row[18], row[19], row[20], () if parents is None else tuple(load_json(parents)),
+        rate_key=row[22],
     )  # fmt: skip
 
 
@@ -34,7 +35,7 @@ def row_of(job: Job) -> list[Any]:
         job.finished_at, job.last_attempt, job.next_retry_at, job.error,
         None if job.result is None else dump_json(job.result).decode(),
         job.timeout, job.lease_expires_at, job.worker_id, job.lease_token,
-        dump_json(job.parents).decode() if job.parents else None,
+        dump_json(job.parents).decode() if job.parents else None, job.rate_key,
     ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from jobqueue.backends.params import Tick
 from jobqueue.backends.sqlite.handoff import Handed
-from jobqueue.backends.sqlite.queues import QueuePauses
+from jobqueue.backends.sqlite.queues import QueueSettings
 from jobqueue.backends.sqlite.sql import Q
 from jobqueue.backends.sqlite.transactions import enqueue
 from jobqueue.clock import Clock
@@ -61,7 +61,7 @@ def fire(
     return outcome, handed
 
 
-class SQLiteSchedules(QueuePauses, ABC):
+class SQLiteSchedules(QueueSettings, ABC):
     """The periodic-schedule operations of the SQLite backend, on its transactions."""
 
     clock: Clock

@@ -31,7 +31,9 @@ CREATE TABLE jobs (
     parents          TEXT,
     blocking_parents INTEGER NOT NULL DEFAULT 0,
     runs_if_parents_fail INTEGER NOT NULL DEFAULT 0,
-    has_children     INTEGER NOT NULL DEFAULT 0
+    has_children     INTEGER NOT NULL DEFAULT 0,
+    -- Limits (limited.py): the key of its queue's per-key limits, NULL for none.
+    rate_key         TEXT
 );
 
 -- Claim walks this index in order: only waiting jobs are in it, so it stays small however many
@@ -44,6 +46,10 @@ CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'PROCESSING';
 CREATE INDEX jobs_due ON jobs (queue, run_at) WHERE state IN ('SCHEDULED', 'FAILED');
 CREATE INDEX jobs_finished ON jobs (finished_at)
     WHERE state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED');
+-- A key's running jobs, counted by a claim of a queue with a per-key concurrency limit: one seek
+-- and as many entries as that key runs (jobs without a key are not in it).
+CREATE INDEX jobs_running_keys ON jobs (queue, rate_key)
+    WHERE state = 'PROCESSING' AND rate_key IS NOT NULL;
 
 -- Keys outlive neither their TTL nor prune; kept apart from jobs so that job retention and key
 -- retention are independent.
@@ -110,7 +116,24 @@ CREATE TABLE dependencies (
 -- Settings of queues, shared by every process on the file (queues.py). ``paused``: 1 or 0 once
 -- pause_queue has set it; no row (or NULL) while it never has, the only case in which
 -- pause_queue(initial=True) sets it. Claims, the hand-off and due_in read it in their own statement.
+-- ``limits``: the limits in force (limited.py's JSON form; NULL: none), read by the same
+-- statements; ``configured``: the limits last configured from code (NULL: never), which a restart
+-- with the same code leaves alone; ``holds_slots``: 1 with a concurrency limit, when a job
+-- leaving PROCESSING must wake waiting workers (read by the statements that finish jobs).
 CREATE TABLE queue_settings (
     queue  TEXT PRIMARY KEY,
-    paused INTEGER
+    paused INTEGER,
+    limits TEXT,
+    configured TEXT,
+    holds_slots INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+-- Token buckets of rate limits (limited.py), in the GCRA form: ``tat`` is when the bucket is full
+-- again (a bucket absent, or with ``tat`` in the past, is full). ``rate_key`` '' is the queue's
+-- own bucket, any other a key's. Prune drops the rows that are full again.
+CREATE TABLE rate_buckets (
+    queue    TEXT NOT NULL,
+    rate_key TEXT NOT NULL,
+    tat      REAL NOT NULL,
+    PRIMARY KEY (queue, rate_key)
 ) WITHOUT ROWID;

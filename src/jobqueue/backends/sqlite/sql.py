@@ -10,10 +10,10 @@ from jobqueue.backends.sqlfiles import SqlFiles
 JOB_COLUMNS = (
     "id, queue, task, payload, priority, state, retry_count, max_retries, idempotency_key, "
     "created_at, run_at, started_at, finished_at, last_attempt, next_retry_at, error, result, "
-    "timeout, lease_expires_at, worker_id, lease_token, parents"
+    "timeout, lease_expires_at, worker_id, lease_token, parents, rate_key"
 )
 #: Where a row of ``{job_columns}, seq`` holds ``seq``.
-SEQ_COLUMN = 22
+SEQ_COLUMN = 23
 
 FILES = SqlFiles(Path(__file__).parent)
 read = FILES.read

@@ -3,25 +3,29 @@
 The backend decides where a body runs (inline on the caller's thread, or on the writer thread in
 a group commit; see :mod:`.backend`); a body only reads and writes, and keeps ``queue_counts`` in
 step with every job it adds, moves or removes (:class:`~.rows.Counts`, written once at its end).
+Those that give jobs to workers (claims, the hand-off) are in :mod:`.claims`.
 """
 
 from __future__ import annotations
 
-import heapq
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jobqueue.backends.params import ClaimParams, Failure, Lease, PruneParams
+from jobqueue.backends.params import Failure, Lease, PruneParams
 from jobqueue.backends.sqlite import dependencies
-from jobqueue.backends.sqlite.handoff import Handed, Handoffs
+from jobqueue.backends.sqlite.claims import hand
+from jobqueue.backends.sqlite.handoff import Handed
+from jobqueue.backends.sqlite.limited import Handing, slots_wanted
 from jobqueue.backends.sqlite.rows import Counts, job_of
-from jobqueue.backends.sqlite.sql import SEQ_COLUMN, Q, chunk_sizes, multi_row
+from jobqueue.backends.sqlite.sql import Q, chunk_sizes, multi_row
 from jobqueue.backends.sqlite.wake import MAX_MESSAGE
-from jobqueue.clock import Clock
 from jobqueue.errors import InvalidTransition, JobNotFound, QueueFull
 from jobqueue.job import Job, JobState, NewJob, dump_json, load_json
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, PruneResult, Rejected, Stats, StatsBuilder
+
+#: Ids deleted per statement (delete's callers pass up to about a thousand at a time).
+DELETE_BATCH = 2000
 
 # ---- enqueue -------------------------------------------------------------------------------
 
@@ -67,6 +71,7 @@ def _insert_new(
     key_rows: list[tuple[str, str, float]] = []
     outcomes: list[EnqueueOutcome] = []
     counts = Counts()
+    handing = Handing(now)
     for new in jobs:
         refusal = _refusal(conn, new, now, stored, keys_in_batch, capacity, waiting)
         if refusal is not None:
@@ -83,22 +88,29 @@ def _insert_new(
             due = new.due_at(now)
             state = JobState.SCHEDULED if due > now else JobState.PENDING
             payload = new.payload_json.decode()
-            taken = None
-            if state is JobState.PENDING and len(payload) < MAX_MESSAGE // 2 and new.queue not in nobody_waits:
-                taken = _hand(conn, new, payload, now)
+            taken: Handed | Job | None = None
+            if (
+                state is JobState.PENDING
+                and len(payload) < MAX_MESSAGE // 2
+                and new.queue not in nobody_waits
+                and handing.may_try(conn, new)
+            ):
+                taken = hand(conn, new, payload, now, handing)
                 if taken is None:
                     nobody_waits.add(new.queue)
-            if taken is not None:
+            if isinstance(taken, Handed):
                 handed.append(taken)
                 job = taken.job
+            elif taken is not None:
+                job = taken  # stored waiting: its queue's limits hold it back
             else:
                 rows.append(
                     (new.id, new.queue, new.task, payload, new.priority, state.value, new.max_retries,
-                     key, now, due, new.timeout)
+                     key, now, due, new.timeout, new.rate_key)
                 )  # fmt: skip
                 job = Job(
                     new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
-                    new.max_retries, key, now, due, timeout=new.timeout,
+                    new.max_retries, key, now, due, timeout=new.timeout, rate_key=new.rate_key,
                 )  # fmt: skip
         stored[new.id] = job  # the same NewJob twice in one batch: the second is a Duplicate
         counts.add(new.queue, job.state.value)
@@ -109,6 +121,7 @@ def _insert_new(
     _insert_rows(conn, rows)
     if key_rows:
         conn.executemany(Q["put_key"], key_rows)
+    handing.spend(conn)
     counts.write(conn)
     return outcomes, handed
 
@@ -165,73 +178,35 @@ def _refusal(
     return None
 
 
-def _hand(conn: sqlite3.Connection, new: NewJob, payload: str, now: float) -> Handed | None:
-    """Store a new due job already claimed by a waiting worker, if one has a free slot."""
-    args = {
-        "id": new.id, "queue": new.queue, "task": new.task, "payload": payload, "priority": new.priority,
-        "max_retries": new.max_retries, "key": new.idempotency_key, "now": now, "timeout": new.timeout,
-    }  # fmt: skip
-    row = conn.execute(Q["insert_handed_job"], args).fetchone()
-    if row is None:
-        return None
-    worker_id, expires = row
-    (address,) = conn.execute(Q["took_handed_job"], {"id": new.id, "worker": worker_id}).fetchone()
-    job = Job(
-        new.id, new.queue, new.task, load_json(new.payload_json), new.priority, JobState.PROCESSING, 0,
-        new.max_retries, new.idempotency_key, now, now, started_at=now, last_attempt=now,
-        timeout=new.timeout, lease_expires_at=expires, worker_id=worker_id, lease_token=1,
-    )  # fmt: skip
-    return Handed(worker_id, address, job)
-
-
 # ---- attempts ------------------------------------------------------------------------------
-
-
-def claim(conn: sqlite3.Connection, params: ClaimParams, limit: int, now: float) -> list[Job]:
-    """Lease up to ``limit`` due jobs of ``params.queues``, highest priority first, then oldest."""
-    candidates: list[tuple[int, int, str]] = []  # (-priority, seq, state): claim order across queues
-    for queue in dict.fromkeys(params.queues):
-        rows = conn.execute(Q["claim_candidates"], (queue, now, limit)).fetchall()
-        candidates.extend((-priority, seq, state) for seq, priority, state in rows)
-    chosen = heapq.nsmallest(limit, candidates) if len(params.queues) > 1 else candidates
-    if not chosen:
-        return []
-    args = {
-        "expires": now + params.lease,
-        "worker": params.worker_id,
-        "now": now,
-        "seqs": dump_json([seq for _, seq, _ in chosen]).decode(),
-    }
-    order = {seq: (i, state) for i, (_, seq, state) in enumerate(chosen)}
-    rows = conn.execute(Q["claim_jobs"], args).fetchall()
-    rows.sort(key=lambda row: order[row[SEQ_COLUMN]][0])  # RETURNING order is unspecified
-    counts = Counts()
-    for row in rows:
-        counts.move(row[1], order[row[SEQ_COLUMN]][1], "PROCESSING")
-    counts.write(conn)
-    return [job_of(row) for row in rows]
 
 
 def complete(conn: sqlite3.Connection, items: str, now: float) -> tuple[set[str], int]:
     """Complete ``items`` (``[[id, token, result JSON], ...]`` as JSON): the ids completed, and how
-    many children those completions released (see :func:`.dependencies.resolve`)."""
+    many wake-ups they owe: children released (see :func:`.dependencies.resolve`), slots freed
+    that jobs wait for (see :func:`.limited.slots_wanted`)."""
     rows = conn.execute(Q["complete_jobs"], {"items": items, "now": now}).fetchall()
     counts = Counts()
     parents = []
-    for job_id, queue, has_children in rows:
+    freed: set[str] = set()
+    for job_id, queue, has_children, frees in rows:
         counts.move(queue, "PROCESSING", "COMPLETED")
         if has_children:
             parents.append(job_id)
+        if frees:
+            freed.add(queue)
     released = dependencies.resolve(conn, parents, "COMPLETED", now, counts) if parents else 0
     counts.write(conn)
-    return {row[0] for row in rows}, released
+    return {row[0] for row in rows}, released + (slots_wanted(conn, freed, now) if freed else 0)
 
 
 def fail(conn: sqlite3.Connection, failures: Sequence[Failure], now: float) -> tuple[list[bool], int]:
-    """Count failed attempts: which leases held, and how many children the dead-lettered released."""
+    """Count failed attempts: which leases held, and how many wake-ups they owe (children the
+    dead-lettered released, slots freed that jobs wait for)."""
     done = []
     counts = Counts()
     parents = []
+    freed: set[str] = set()
     for f in failures:
         args = {"error": f.error, "now": now, "id": f.lease.job_id, "token": f.lease.token,
                 "if_expired": f.if_expired}  # fmt: skip
@@ -244,14 +219,23 @@ def fail(conn: sqlite3.Connection, failures: Sequence[Failure], now: float) -> t
             row, target = conn.execute(Q["retry_job"], {**args, "due": due}).fetchone(), "FAILED"
         if row is not None:
             counts.move(row[0], "PROCESSING", target)
+            if row[-1]:
+                freed.add(row[0])
         done.append(row is not None)
     released = dependencies.resolve(conn, parents, "DEAD_LETTERED", now, counts) if parents else 0
     counts.write(conn)
-    return done, released
+    return done, released + (slots_wanted(conn, freed, now) if freed else 0)
 
 
 def heartbeat(conn: sqlite3.Connection, leases: Sequence[Lease], expires: float) -> list[bool]:
     return [conn.execute(Q["heartbeat_job"], (expires, ref.job_id, ref.token)).rowcount == 1 for ref in leases]
+
+
+def check_leases(conn: sqlite3.Connection, leases: Sequence[Lease]) -> list[bool]:
+    """Which leases still hold (on the reader: one statement, so one snapshot)."""
+    items = dump_json([[ref.job_id, ref.token] for ref in leases]).decode()
+    held = {i for (i,) in conn.execute(Q["check_leases"], (items,))}
+    return [i in held for i in range(len(leases))]
 
 
 def release(conn: sqlite3.Connection, leases: Sequence[Lease], now: float) -> list[bool]:
@@ -286,7 +270,8 @@ def replay(conn: sqlite3.Connection, job_id: str, capacity: int | None, now: flo
 
 
 def cancel(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[Job, int]:
-    """Cancel a waiting job: the job, and how many of its children the cancel released."""
+    """Cancel a waiting or running job: the job, and how many wake-ups it owes (children the
+    cancel released, and a running job's slot of a concurrency limit)."""
     current = conn.execute(Q["get_job"], (job_id,)).fetchone()
     if current is None:
         raise JobNotFound(job_id)
@@ -295,10 +280,31 @@ def cancel(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[Job, int]
         raise InvalidTransition(job_id, current[5], "cancel")
     counts = Counts()
     counts.move(current[1], current[5], "CANCELLED")
-    has_children = row[-1]
+    has_children, frees = row[-2], row[-1]
     released = dependencies.resolve(conn, [job_id], "CANCELLED", now, counts) if has_children else 0
     counts.write(conn)
-    return job_of(row), released
+    freed = slots_wanted(conn, {current[1]}, now) if frees and current[5] == "PROCESSING" else 0
+    return job_of(row), released + freed
+
+
+def delete(conn: sqlite3.Connection, job_ids: Sequence[str]) -> list[str]:
+    """Delete the finished jobs of these ids as prune does (counts, edges): the ids deleted."""
+    deleted, counts = [], Counts()
+    children: list[tuple[str, str]] = []
+    parents_gone: list[str] = []
+    for start in range(0, len(job_ids), DELETE_BATCH):
+        ids = dump_json(list(job_ids[start : start + DELETE_BATCH])).decode()
+        for queue, job_id, state, parents, had_children in conn.execute(Q["delete_jobs"], (ids,)).fetchall():
+            counts.add(queue, state, -1)
+            deleted.append(job_id)
+            if parents is not None:
+                children.append((job_id, parents))
+            if had_children:
+                parents_gone.append(job_id)
+    if children or parents_gone:
+        dependencies.forget(conn, children, parents_gone)
+    counts.write(conn)
+    return deleted
 
 
 def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneResult:
@@ -325,6 +331,7 @@ def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneRes
         dependencies.forget(conn, children, parents_gone)
     counts.write(conn)
     keys = conn.execute(Q["prune_keys"], (now,)).rowcount
+    conn.execute(Q["prune_buckets"], (now,))
     return PruneResult(jobs=jobs, keys=keys)
 
 
@@ -339,62 +346,3 @@ def stats(conn: sqlite3.Connection) -> Stats:
     finally:
         conn.execute("COMMIT")
     return builder.build(keys)
-
-
-# ---- the hand-off to waiting workers (see handoff.py) ---------------------------------------
-
-
-class WaiterClaim:
-    """The claim of a worker of this process that may wait for work.
-
-    It takes the jobs handed to the worker since it registered (those no message has brought),
-    claims the rest of its limit, and, when it found nothing and will wait (``register``),
-    registers it in ``waiting_workers`` for the next enqueues to hand jobs to. The body may run
-    more than once (a retry on the writer thread after a busy inline try), so it starts afresh
-    each time; its outcome is in its fields once it has run.
-    """
-
-    def __init__(
-        self, params: ClaimParams, register: bool, handoffs: Handoffs, address: str | None, clock: Clock
-    ) -> None:
-        self.params, self.register, self.handoffs, self.address, self.clock = params, register, handoffs, address, clock
-        self.handed_ids: list[str] = []
-        self.handed: list[Job] = []
-        self.registered = False
-
-    def __call__(self, conn: sqlite3.Connection) -> list[Job]:
-        params, worker_id, handoffs = self.params, self.params.worker_id, self.handoffs
-        self.handed_ids, self.handed, self.registered = [], [], False
-        limit = params.limit
-        registration = None
-        if worker_id in handoffs.local:
-            registration = conn.execute(Q["get_waiting"], (worker_id,)).fetchone()
-            if registration is not None and registration[1] != "[]":
-                self.handed_ids = load_json(registration[1])
-                rows = conn.execute(Q["handed_jobs"], (registration[1], worker_id)).fetchall()
-                self.handed = [job_of(r) for r in rows if not handoffs.delivered(worker_id, r[0])]
-                limit -= len(self.handed)
-        jobs = claim(conn, params, limit, self.clock.time()) if limit > 0 else []
-        if not self.register or jobs or self.handed or self.address is None:
-            if registration is not None:
-                conn.execute(Q["unregister_waiting"], (worker_id,))
-            return jobs
-        self.registered = True
-        if registration != (params.limit, "[]"):  # unchanged: no write, which would wake our poller
-            queues = dump_json(list(dict.fromkeys(params.queues))).decode()
-            conn.execute(Q["register_waiting"], (worker_id, self.address, queues, params.limit, params.lease))
-        return jobs
-
-
-def unregister(conn: sqlite3.Connection, worker_id: str, taken: set[str]) -> int:
-    """Remove a worker's registration and give back the jobs handed to it, but ``taken``."""
-    row = conn.execute(Q["unregister_waiting"], (worker_id,)).fetchone()
-    ids = [] if row is None else [i for i in load_json(row[0]) if i not in taken]
-    if not ids:
-        return 0
-    counts = Counts()
-    queues = conn.execute(Q["release_handed"], (dump_json(ids).decode(), worker_id)).fetchall()
-    for (queue,) in queues:
-        counts.move(queue, "PROCESSING", "PENDING")
-    counts.write(conn)
-    return len(queues)
