@@ -16,6 +16,7 @@ from jobqueue.backends.postgres import PostgresBackend
 from jobqueue.backends.postgres.sql import Queries, latest_version, migrate, migrations, schema_version
 from jobqueue.errors import ConfigurationError
 from jobqueue.job import JobState, NewJob
+from jobqueue.limits import QueueLimits
 from jobqueue.outcomes import Accepted
 from tests.backends import drop_postgres_schema, require_postgres, unique_schema
 
@@ -208,5 +209,30 @@ async def test_jobs_stored_before_dependencies_take_children_after_the_upgrade(
         assert await backend.complete([Completion(Lease("old", old.lease_token))]) == [True]
         released = await backend.get(outcome.job.id)
         assert released is not None and released.state is JobState.PENDING and released.parents == ("old",)
+    finally:
+        await backend.close()
+
+
+async def test_jobs_stored_before_limits_are_claimed_under_them_after_the_upgrade(
+    conn: asyncpg.Connection, schemas: list[str]
+) -> None:
+    schema = new_schema(schemas)
+    await apply_migrations(conn, schema, 7)
+    for n in range(3):
+        await conn.execute(
+            f'INSERT INTO "{schema}".jobs (id, queue, task, payload, priority, state, max_retries, created_at, run_at)'
+            f" VALUES ('old{n}', 'default', 'default', '1', 0, 'PENDING', 3, 0, 0)"
+        )
+    await conn.execute(f"INSERT INTO \"{schema}\".queue_counts VALUES ('default', 'PENDING', 0, 3)")
+    backend = PostgresBackend(require_postgres(), schema=schema)
+    await backend.open()  # migrates
+    try:
+        await backend.set_queue_limits("default", QueueLimits(concurrency=2, key_concurrency=1))
+        claimed = await backend.claim(ClaimParams(["default"], "w", 10))
+        assert [job.id for job in claimed] == ["old0", "old1"] and claimed[0].rate_key is None
+        (keyed,) = await backend.enqueue([NewJob("new", rate_key="tenant")])
+        assert isinstance(keyed, Accepted) and keyed.job.rate_key == "tenant"
+        stored = await backend.get(keyed.job.id)
+        assert stored is not None and stored.rate_key == "tenant"
     finally:
         await backend.close()

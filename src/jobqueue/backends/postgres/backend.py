@@ -23,6 +23,8 @@ one round trip and one implicit transaction.
 - Periodic schedules (``schedules.py``): a tick is spent and its job enqueued in one transaction.
 - Dependencies (``dependencies.py``): a parent's end releases its children in the same statement.
 - Paused queues (``queues.py``): stored in the database, checked inside the claim statement.
+- Rate and concurrency limits (``limits.py``): a claim of a limited queue locks the queue's
+  limits row first; the claim of queues without limits is what it was.
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ from jobqueue.backends.postgres.driver import (
     translate,
 )
 from jobqueue.backends.postgres.enqueue import enqueue_rounds
+from jobqueue.backends.postgres.limits import PostgresLimits
 from jobqueue.backends.postgres.notify import Announcer, Listener
 from jobqueue.backends.postgres.queues import PostgresQueues
 from jobqueue.backends.postgres.rows import job_of
+from jobqueue.backends.postgres.running import PostgresRunningJobs
 from jobqueue.backends.postgres.schedules import PostgresSchedules
 from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
 from jobqueue.backends.wakeup import Wakeup
@@ -65,7 +69,7 @@ Durability = Literal["full", "strict", "normal"]
 PRUNE_BATCH = 5_000
 
 
-class PostgresBackend(PostgresSchedules, PostgresDependencies, PostgresQueues):
+class PostgresBackend(PostgresSchedules, PostgresDependencies, PostgresQueues, PostgresLimits, PostgresRunningJobs):
     """The PostgreSQL backend on the database ``dsn`` names, in schema ``schema``.
 
     ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:
@@ -374,10 +378,6 @@ class PostgresBackend(PostgresSchedules, PostgresDependencies, PostgresQueues):
             step = remaining if retry_in is None else min(remaining, retry_in + 0.001)
             if await self._wakeup.wait(step):
                 return True
-
-    async def _due_in(self, queues: Sequence[str]) -> float | None:
-        ((due_in,),) = await self._run("due_in", list(queues))
-        return None if due_in is None else float(due_in)
 
     async def _check_writes(self) -> None:
         await self._run("check_writes", accept=True)

@@ -50,15 +50,20 @@ class PostgresDependencies(BackendBase, ABC):
         """The ids of the attempts of ``columns`` (job ids first) finished, ``rows`` being the
         answer of complete or fail: those it left (jobs a child has named, and stale leases) are
         run through ``statement``, complete_parents or fail_parents, which wakes the workers of
-        the children they release. A batch without such jobs costs nothing more."""
+        the children they release. A batch without such jobs costs nothing more. Either way the
+        workers waiting for a slot that a finished job freed are woken (``freed``, sql.py)."""
         done = {row[0] for row in rows}
-        if len(done) == len(columns[0]):
-            return done
-        left = [i for i, job_id in enumerate(columns[0]) if job_id not in done]
-        finished = await self._run(statement, *([column[i] for i in left] for column in columns))
-        if finished and finished[0][-1]:
-            self._work_available(set(finished[0][-1]))
-        return done.union(row[0] for row in finished)
+        woken = {row["freed"] for row in rows if row["freed"] is not None}
+        if len(done) < len(columns[0]):
+            left = [i for i, job_id in enumerate(columns[0]) if job_id not in done]
+            finished = await self._run(statement, *([column[i] for i in left] for column in columns))
+            if finished and finished[0]["woken"]:
+                woken.update(finished[0]["woken"])
+            woken.update(row["freed"] for row in finished if row["freed"] is not None)
+            done.update(row[0] for row in finished)
+        if woken:
+            self._work_available(woken)
+        return done
 
     async def _get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
         return [job_of(row) for row in await self._run("get_jobs", list(job_ids))]

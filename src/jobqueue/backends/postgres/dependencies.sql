@@ -16,13 +16,13 @@
 -- (BLOCKED), F (DEAD_LETTERED, its error in ids) or R (PENDING or SCHEDULED), with its id as job.
 WITH input AS (
     SELECT i.id, i.queue, i.task, COALESCE(($7::text[])[i.ord]::json, i.payload) AS payload, i.priority,
-           i.max_retries, i.key, i.key_ttl, i.delay, i.ra, i.timeout, i.parents,
+           i.max_retries, i.key, i.key_ttl, i.delay, i.ra, i.timeout, i.rate_key, i.parents,
            COALESCE(i.run_anyway, false) AS run_anyway, i.ord, t.now, COALESCE(i.ra, t.now + i.delay) AS due
     FROM ROWS FROM (json_to_recordset($2::json) AS (
              id text, q text, t text, p json, pr int, mr int, k text, kt float8, d float8,
-             ra float8, "to" float8, dp text[], ro bool)) WITH ORDINALITY
-         AS i(id, queue, task, payload, priority, max_retries, key, key_ttl, delay, ra, timeout, parents,
-              run_anyway, ord),
+             ra float8, "to" float8, rk text, dp text[], ro bool)) WITH ORDINALITY
+         AS i(id, queue, task, payload, priority, max_retries, key, key_ttl, delay, ra, timeout, rate_key,
+              parents, run_anyway, ord),
          (SELECT {now} AS now) AS t
 ),
 caps AS MATERIALIZED (
@@ -88,7 +88,7 @@ keyed AS (
 inserted AS (
     INSERT INTO {schema}.jobs (id, queue, task, payload, priority, state, max_retries, idempotency_key,
                                created_at, run_at, timeout, error, finished_at, parents, blocking_parents,
-                               runs_if_parents_fail)
+                               runs_if_parents_fail, rate_key)
     SELECT a.id, a.queue, a.task, a.payload, a.priority,
            CASE WHEN a.failure IS NOT NULL THEN 'DEAD_LETTERED'
                 WHEN a.open > 0 THEN 'BLOCKED'
@@ -97,7 +97,7 @@ inserted AS (
            a.max_retries, a.key, a.now, a.due, a.timeout, a.failure,
            CASE WHEN a.failure IS NOT NULL THEN a.now END, a.parents,
            CASE WHEN a.parents IS NOT NULL THEN a.open END,
-           CASE WHEN a.parents IS NOT NULL THEN a.run_anyway END
+           CASE WHEN a.parents IS NOT NULL THEN a.run_anyway END, a.rate_key
     FROM admitted a
     WHERE a.missing IS NULL AND (a.key IS NULL OR a.id IN (SELECT job_id FROM keyed))
     ORDER BY a.ord
@@ -150,8 +150,8 @@ WHERE a.missing IS NULL AND a.id NOT IN (SELECT id FROM inserted);
 -- name: complete_parents
 -- complete (queries.sql) for the attempts it left: those of jobs a child has named, which resolve
 -- their children in this statement (resolve_children), and so in its transaction. Returns the
--- ids it completed, each with the queues of the children it released (the same on every row;
--- NULL when none). Jobs are locked in id order, as a child's enqueue locks its parents.
+-- ids it completed, each with freed (as complete's) and the queues of the children it released
+-- (woken: the same on every row; NULL when none). Jobs are locked in id order, as a child's enqueue locks its parents.
 -- Children are released as of {now_late}: a child enqueued while this statement waited for its
 -- parent's lock was stamped later than {now}, and would otherwise look due in the future.
 WITH done AS (
@@ -178,13 +178,13 @@ counted AS (
     ) AS d GROUP BY queue, state ORDER BY queue, state
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
-SELECT id, (SELECT array_agg(DISTINCT moved_queue) FROM released
-            WHERE moved_state IN ('PENDING', 'SCHEDULED')) AS woken
+SELECT id, {freed}, (SELECT array_agg(DISTINCT moved_queue) FROM released
+                     WHERE moved_state IN ('PENDING', 'SCHEDULED')) AS woken
 FROM done;
 
 -- name: fail_parents
 -- fail (queries.sql) for the failures it left: jobs a child has named dead-lettered, resolving
--- their children as complete_parents does; the last column is as complete_parents'.
+-- their children as complete_parents does; the last two columns are as complete_parents'.
 WITH t AS (SELECT {now} AS now),
 done AS (
     UPDATE {schema}.jobs j
@@ -217,8 +217,8 @@ counted AS (
     ) AS d GROUP BY queue, state ORDER BY queue, state
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
-SELECT id, queue, state, (SELECT array_agg(DISTINCT moved_queue) FROM released
-                          WHERE moved_state IN ('PENDING', 'SCHEDULED')) AS woken
+SELECT id, queue, state, {freed}, (SELECT array_agg(DISTINCT moved_queue) FROM released
+                                   WHERE moved_state IN ('PENDING', 'SCHEDULED')) AS woken
 FROM done;
 
 -- name: get_jobs

@@ -117,12 +117,17 @@ async def _rounds(
 
 def job_rows(batch: list[NewJob]) -> list[dict[str, Any]]:
     """The jobs of a round as the objects of the statement's ``$2`` (see queries.sql)."""
-    return [
+    rows = [
         {"id": j.id, "q": j.queue, "t": j.task, "p": orjson.Fragment(j.payload_json), "pr": j.priority,
          "mr": j.max_retries, "k": j.idempotency_key, "kt": j.key_ttl, "d": j.delay, "ra": j.run_at,
          "to": j.timeout}
         for j in batch
     ]  # fmt: skip
+    # Only where set: jobs without a rate key send what they did before keys existed.
+    for job, row in zip(batch, rows, strict=True):
+        if job.rate_key is not None:
+            row["rk"] = job.rate_key
+    return rows
 
 
 def round_args(
@@ -173,7 +178,8 @@ def decide(
                 state = JobState.SCHEDULED if due > now else JobState.PENDING
                 outcomes[i] = Accepted(
                     Job(new.id, new.queue, new.task, load_json(new.payload_json), new.priority, state, 0,
-                        new.max_retries, new.idempotency_key, now, due, timeout=new.timeout)
+                        new.max_retries, new.idempotency_key, now, due, timeout=new.timeout,
+                        rate_key=new.rate_key)
                 )  # fmt: skip
             continue
         if ord_ is None:  # a job stored with parents: B, F or R (dependencies.sql)

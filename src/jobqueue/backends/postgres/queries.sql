@@ -6,7 +6,7 @@
 -- no use for it; {now_late} is the same time taken when it is evaluated, rather than when the
 -- transaction started (so after any lock waits before it); {shard} picks the queue_counts row of
 -- this connection; {job_columns} (or {x.job_columns}) lists the jobs columns in the order of
--- jobqueue.job.Job's fields.
+-- jobqueue.job.Job's fields; {freed} is the column freed of sql.py (FREED).
 --
 -- Count changes: every statement that moves jobs between states adds its net change per (queue,
 -- state) to queue_counts in the same statement, sorted, so that two statements of one shard lock
@@ -17,7 +17,7 @@
 -- keys are reported, keys reserved, jobs inserted, counts added, all in one statement.
 -- $2: the jobs as a JSON array of objects (one parse on the server instead of eleven arrays
 -- encoded by the driver): id, q queue, t task, p payload, pr priority, mr max_retries, k key,
--- kt key_ttl, d delay, ra run_at, to timeout. $3/$4: the capped queues of the batch (sorted) and
+-- kt key_ttl, d delay, ra run_at, to timeout, rk rate_key (left out when NULL). $3/$4: the capped queues of the batch (sorted) and
 -- their capacities. $5: a NOTIFY channel, or NULL (the pool path announces after commit
 -- instead). $6: look for ids already stored (a first round leaves that to ON CONFLICT (id): a
 -- stored id then comes back as K). $7: NULL, or for each job its payload as text where it holds a
@@ -29,12 +29,12 @@
 -- in none of these was refused for capacity.
 WITH input AS (
     SELECT i.id, i.queue, i.task, COALESCE(($7::text[])[i.ord]::json, i.payload) AS payload, i.priority,
-           i.max_retries, i.key, i.key_ttl, i.delay, i.ra, i.timeout, i.ord,
+           i.max_retries, i.key, i.key_ttl, i.delay, i.ra, i.timeout, i.rate_key, i.ord,
            t.now, COALESCE(i.ra, t.now + i.delay) AS due
     FROM ROWS FROM (json_to_recordset($2::json) AS (
              id text, q text, t text, p json, pr int, mr int, k text, kt float8, d float8,
-             ra float8, "to" float8)) WITH ORDINALITY
-         AS i(id, queue, task, payload, priority, max_retries, key, key_ttl, delay, ra, timeout, ord),
+             ra float8, "to" float8, rk text)) WITH ORDINALITY
+         AS i(id, queue, task, payload, priority, max_retries, key, key_ttl, delay, ra, timeout, rate_key, ord),
          (SELECT {now} AS now) AS t
 ),
 caps AS MATERIALIZED (
@@ -70,10 +70,10 @@ keyed AS (
 ),
 inserted AS (
     INSERT INTO {schema}.jobs (id, queue, task, payload, priority, state, max_retries,
-                               idempotency_key, created_at, run_at, timeout)
+                               idempotency_key, created_at, run_at, timeout, rate_key)
     SELECT a.id, a.queue, a.task, a.payload, a.priority,
            CASE WHEN a.due > a.now THEN 'SCHEDULED' ELSE 'PENDING' END,
-           a.max_retries, a.key, a.now, a.due, a.timeout
+           a.max_retries, a.key, a.now, a.due, a.timeout, a.rate_key
     FROM admitted a
     WHERE a.key IS NULL OR a.id IN (SELECT job_id FROM keyed)
     ORDER BY a.ord
@@ -111,19 +111,35 @@ SELECT pg_notify($1, $2);
 -- so it gates the scan (a one-time filter per queue), a probe of queue_pauses_paused, which is
 -- empty while no queue is paused. Read with this statement's snapshot: every claim that starts
 -- after a pause committed sees it.
+-- Limits (limits.py): gate probes queue_limits_limited, empty while no queue has limits; with none
+-- among $2 every step on limits below is skipped by a one-time filter. With queue limits only,
+-- queue_budgets (schema.sql) locks those queues' rows and says how many jobs each may give, the
+-- scan takes no more, and spent moves the buckets on. With per-key limits the scan does not run:
+-- claim_limited claims from all the queues instead, in the same order.
 WITH t AS (SELECT {now} AS now),
+gate AS (
+    SELECT COALESCE(bool_or(true), false) AS limited,
+           COALESCE(bool_or(l.key_rate_count IS NOT NULL OR l.key_concurrency IS NOT NULL), false) AS keyed
+    FROM {schema}.queue_limits l WHERE l.queue = ANY ($2::text[]) AND l.limited
+),
+budgets AS MATERIALIZED (
+    SELECT b.budget_queue, b.budget FROM {schema}.queue_budgets($2, (SELECT now FROM t)) AS b
+    WHERE (SELECT limited AND NOT keyed FROM gate)
+),
 picked AS (
     SELECT j.id, j.state, j.priority, j.seq
     FROM unnest($2::text[]) AS q(name)
+    LEFT JOIN budgets b ON b.budget_queue = q.name
     CROSS JOIN LATERAL (
         SELECT id, state, priority, seq FROM {schema}.jobs
         WHERE queue = q.name AND state IN ('PENDING', 'SCHEDULED', 'FAILED')
           AND run_at <= (SELECT now FROM t)
           AND NOT EXISTS (SELECT 1 FROM {schema}.queue_pauses p WHERE p.queue = q.name AND p.paused)
         ORDER BY priority DESC, seq
-        LIMIT $3
+        LIMIT LEAST($3, b.budget)
         FOR UPDATE SKIP LOCKED
     ) AS j
+    WHERE NOT (SELECT keyed FROM gate)
     ORDER BY j.priority DESC, j.seq
     LIMIT $3
 ),
@@ -143,12 +159,26 @@ counted AS (
         UNION ALL SELECT queue, 'PROCESSING', 1 FROM claimed
     ) AS d GROUP BY queue, state ORDER BY queue, state
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+),
+-- Rate.spend for the jobs taken: the rows are locked (queue_budgets), and an UPDATE computes on
+-- their latest version.
+spent AS (
+    UPDATE {schema}.queue_limits l
+    SET tat = GREATEST(COALESCE(l.tat, t.now), t.now) + s.n * (l.rate_per / l.rate_count)
+    FROM (SELECT queue, count(*) AS n FROM claimed WHERE (SELECT limited FROM gate) GROUP BY queue) AS s, t
+    WHERE l.queue = s.queue AND l.rate_count IS NOT NULL
 )
-SELECT {job_columns} FROM claimed ORDER BY priority DESC, seq;
+SELECT {job_columns} FROM (
+    SELECT {job_columns}, seq FROM claimed
+    UNION ALL
+    SELECT {f.job_columns}, f.seq FROM {schema}.claim_limited($2, $3::integer, $4, $5, (SELECT now FROM t)) AS f
+    WHERE (SELECT keyed FROM gate)
+) AS c ORDER BY priority DESC, seq;
 
 -- name: complete
 -- Complete attempts ($2 ids, $3 tokens, $4 JSON results); returns the ids it completed, so a
--- stale lease is simply absent. A job a child has named (has_children, read on its latest version
+-- stale lease is simply absent, each with its queue when that has a concurrency limit (freed: the
+-- caller wakes waiting workers, since a slot is free). A job a child has named (has_children, read on its latest version
 -- once its lock is granted) is left to complete_parents (dependencies.sql), which resolves its
 -- children too: this statement costs what it did before dependencies existed.
 WITH done AS (
@@ -167,12 +197,13 @@ counted AS (
     ) AS d GROUP BY queue, state ORDER BY queue, state
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
-SELECT id FROM done;
+SELECT id, {freed} FROM done;
 
 -- name: fail
 -- Count failed attempts ($2 ids, $3 tokens, $4 errors, $5 retry delays: NULL dead-letters,
 -- $6 if_expired: only while the lease is still expired, so a heartbeat in between wins). A job a
 -- child has named is dead-lettered by fail_parents (dependencies.sql), as complete leaves it.
+-- Rows: id, queue, new state, and freed as in complete.
 WITH t AS (SELECT {now} AS now),
 done AS (
     UPDATE {schema}.jobs j
@@ -197,7 +228,7 @@ counted AS (
     ) AS d GROUP BY queue, state ORDER BY queue, state
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
-SELECT id, queue, state FROM done;
+SELECT id, queue, state, {freed} FROM done;
 
 -- name: heartbeat
 -- Extend leases ($2 ids, $3 tokens) to now + $4 seconds; returns the ids still held.
@@ -233,14 +264,41 @@ ORDER BY lease_expires_at, id LIMIT $2;
 
 -- name: due_in
 -- Seconds until the earliest delayed or retried job of the queues $2 is due (<= 0: one is due
--- now), NULL when none waits: one seek of jobs_due per queue. A paused queue's jobs are no work
--- (a wait they ended would end at once again: the worker would spin), skipped as claim skips them.
-SELECT min(d.run_at) - {now} FROM unnest($2::text[]) AS q(name)
-CROSS JOIN LATERAL (
-    SELECT run_at FROM {schema}.jobs
-    WHERE queue = q.name AND state IN ('SCHEDULED', 'FAILED')
-      AND NOT EXISTS (SELECT 1 FROM {schema}.queue_pauses p WHERE p.queue = q.name AND p.paused)
-    ORDER BY run_at LIMIT 1
+-- now), or until an empty rate bucket of theirs (a limited queue's own, or one of its keys') has a
+-- token again; NULL when neither: one seek of jobs_due per queue, and of rate_buckets_due per
+-- queue with a key rate. A paused queue's jobs are no work (a wait they ended would end at once
+-- again: the worker would spin), skipped as claim skips them. So are a limited queue's jobs due
+-- already: those the last claim left were held back by a limit, and are woken by a freed slot (a
+-- NOTIFY) or by their token (the buckets here); only those coming due later end the wait.
+WITH t AS (SELECT {now} AS now),
+q AS (
+    SELECT q.name, l.limited, l.rate_count, l.rate_per, l.rate_burst, l.tat,
+           l.key_rate_count, l.key_rate_per, l.key_rate_burst
+    FROM unnest($2::text[]) AS q(name)
+    LEFT JOIN {schema}.queue_limits l ON l.queue = q.name AND l.limited
+    WHERE NOT EXISTS (SELECT 1 FROM {schema}.queue_pauses p WHERE p.queue = q.name AND p.paused)
+)
+SELECT min(d.at) - (SELECT now FROM t) FROM (
+    SELECT (SELECT run_at FROM {schema}.jobs
+            WHERE queue = q.name AND state IN ('SCHEDULED', 'FAILED')
+              AND run_at > CASE WHEN q.limited THEN (SELECT now FROM t) ELSE '-infinity'::float8 END
+            ORDER BY run_at LIMIT 1) AS at
+    FROM q
+    UNION ALL
+    -- Rate.next_token_at of the queue's bucket, when it is empty
+    SELECT q.tat - (q.rate_burst - 1) * (q.rate_per / q.rate_count) FROM q
+    WHERE q.rate_count IS NOT NULL
+      AND {schema}.bucket_tokens(q.tat, (SELECT now FROM t), q.rate_per, q.rate_count, q.rate_burst) = 0
+    UNION ALL
+    -- the same for the key bucket that refills first of those empty (the range keeps the seek to
+    -- the buckets within a token of empty)
+    SELECT (SELECT b.tat FROM {schema}.rate_buckets b
+            WHERE b.queue = q.name
+              AND b.tat > (SELECT now FROM t) + (q.key_rate_burst - 2) * (q.key_rate_per / q.key_rate_count)
+              AND {schema}.bucket_tokens(b.tat, (SELECT now FROM t), q.key_rate_per, q.key_rate_count,
+                                         q.key_rate_burst) = 0
+            ORDER BY b.tat LIMIT 1) - (q.key_rate_burst - 1) * (q.key_rate_per / q.key_rate_count)
+    FROM q WHERE q.key_rate_count IS NOT NULL
 ) AS d;
 
 -- name: get_job
@@ -295,14 +353,16 @@ SELECT CASE WHEN room.ok IS false THEN 'full' ELSE cur.state END, cur.id, {job_n
 FROM cur LEFT JOIN room ON room.id = cur.id WHERE NOT EXISTS (SELECT 1 FROM done);
 
 -- name: cancel
--- Cancel waiting job $2 (BLOCKED too). Answers ('done', job, queues of the children it released),
--- or (state) when it is not waiting; no row: no job. Its children are resolved as in complete.
+-- Cancel job $2, waiting (BLOCKED too) or running: a running one's lease ends with it (its
+-- worker's token then matches no PROCESSING job). Answers ('done', job, queues to wake: those of
+-- the children it released, and its own when it freed a slot of a concurrency limit), or (state)
+-- when it is finished; no row: no job. Its children are resolved as in complete.
 WITH cur AS (SELECT id, queue, state FROM {schema}.jobs WHERE id = $2 FOR UPDATE),
 done AS (
     UPDATE {schema}.jobs j
-    SET state = 'CANCELLED', finished_at = {now}, next_retry_at = NULL
+    SET state = 'CANCELLED', finished_at = {now}, next_retry_at = NULL, lease_expires_at = NULL, worker_id = NULL
     FROM cur
-    WHERE j.id = cur.id AND cur.state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED')
+    WHERE j.id = cur.id AND cur.state IN ('PENDING', 'BLOCKED', 'SCHEDULED', 'FAILED', 'PROCESSING')
     RETURNING {j.job_columns}, cur.state AS old_state, j.has_children
 ),
 released AS (
@@ -320,8 +380,12 @@ counted AS (
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
 SELECT 'done' AS outcome, {done.job_columns},
-       (SELECT array_agg(DISTINCT moved_queue) FROM released
-        WHERE moved_state IN ('PENDING', 'SCHEDULED')) AS woken
+       (SELECT array_agg(DISTINCT w.queue) FROM (
+            SELECT moved_queue AS queue FROM released WHERE moved_state IN ('PENDING', 'SCHEDULED')
+            UNION ALL
+            SELECT done.queue WHERE done.old_state = 'PROCESSING' AND EXISTS (
+                SELECT 1 FROM {schema}.queue_limits l WHERE l.queue = done.queue AND l.holds_slots)
+        ) AS w) AS woken
 FROM done
 UNION ALL
 SELECT cur.state, cur.id, {job_nulls}, NULL
@@ -338,7 +402,8 @@ SELECT NULL, NULL, count(*) FROM {schema}.idempotency_keys;
 -- name: prune
 -- Delete up to $5 finished jobs that finished before their state's cutoff ($2 COMPLETED, $3
 -- DEAD_LETTERED, $4 CANCELLED; NULL keeps them) with their dependency edges, free the keys they
--- held, and delete expired keys. Returns (jobs deleted, keys deleted); the caller repeats while a
+-- held, and delete expired keys and the rate buckets full again (the same as never used, so the
+-- buckets of keys come and go). Returns (jobs deleted, keys deleted); the caller repeats while a
 -- full batch was deleted.
 WITH gone AS (
     DELETE FROM {schema}.jobs WHERE id IN (
@@ -364,12 +429,51 @@ freed AS (
 expired AS (
     DELETE FROM {schema}.idempotency_keys WHERE expires_at <= {now} RETURNING 1
 ),
+-- Buckets a claim is spending from are locked: skipped (so never a deadlock with its writes in
+-- key order), and left for the next prune.
+refilled AS (
+    DELETE FROM {schema}.rate_buckets b
+    USING (SELECT queue, rate_key FROM {schema}.rate_buckets WHERE tat <= {now} FOR UPDATE SKIP LOCKED) AS r
+    WHERE b.queue = r.queue AND b.rate_key = r.rate_key
+),
 counted AS (
     INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
     SELECT queue, state, {shard}, -count(*) FROM gone GROUP BY queue, state ORDER BY queue, state
     ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
 )
 SELECT (SELECT count(*) FROM gone) AS jobs, (SELECT count(*) FROM expired) AS keys;
+
+-- name: delete_jobs
+-- Delete the finished jobs (COMPLETED, DEAD_LETTERED, CANCELLED) among the ids $2, as prune
+-- deletes them (edges, key, counts); returns the ids deleted. Others are left as they are.
+WITH gone AS (
+    DELETE FROM {schema}.jobs
+    WHERE id = ANY ($2::text[]) AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
+    RETURNING id, queue, state, idempotency_key
+),
+edges_as_child AS (
+    DELETE FROM {schema}.job_dependencies d USING gone WHERE d.child_id = gone.id
+),
+edges_as_parent AS (
+    DELETE FROM {schema}.job_dependencies d USING gone WHERE d.parent_id = gone.id
+),
+freed AS (
+    UPDATE {schema}.idempotency_keys k SET job_id = NULL
+    FROM gone WHERE k.key = gone.idempotency_key AND k.job_id = gone.id AND k.expires_at > {now}
+),
+counted AS (
+    INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
+    SELECT queue, state, {shard}, -count(*) FROM gone GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state, shard) DO UPDATE SET n = c.n + EXCLUDED.n
+)
+SELECT id FROM gone;
+
+-- name: check_leases
+-- The positions (1-based) of the leases ($1 ids, $2 tokens) whose job is PROCESSING under that
+-- token. Reads only.
+SELECT l.ord FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS l(id, token, ord)
+JOIN {schema}.jobs j ON j.id = l.id
+WHERE j.state = 'PROCESSING' AND j.lease_token = l.token;
 
 -- name: check_writes
 -- A write that changes nothing, for readiness probes: fails on a read-only server (a standby, a
@@ -404,6 +508,47 @@ SELECT paused, (SELECT count(*) FROM notified) AS notified FROM stored;
 
 -- name: paused_queues
 SELECT queue FROM {schema}.queue_pauses WHERE paused ORDER BY queue;
+
+-- ---- queue limits (limits.py) ---------------------------------------------------------------
+
+-- name: set_queue_limits
+-- Put queue $1's limits in force ($2-$4 the rate's count, per, burst; $5 concurrency; $6-$8 the
+-- key rate's; $9 key concurrency; NULL: none) unless $10 (configured) and they equal the limits
+-- last configured ($11, the same eight as an array), in which case nothing changes; $10 also
+-- stores them as the last configured. The bucket (tat) is kept. The row's latest version is read
+-- under its lock (cur), so nodes starting together agree. Rows: ('set', the limits in force),
+-- notifying channel $12 at commit, as a resume does; or ('kept', the limits in force). No row: the
+-- row was inserted meanwhile by a node configuring these same limits, which are then in force.
+WITH cur AS (
+    SELECT rate_count, rate_per, rate_burst, concurrency, key_rate_count, key_rate_per, key_rate_burst,
+           key_concurrency
+    FROM {schema}.queue_limits WHERE queue = $1 FOR UPDATE
+),
+stored AS (
+    INSERT INTO {schema}.queue_limits AS l (queue, rate_count, rate_per, rate_burst, concurrency, key_rate_count,
+                                            key_rate_per, key_rate_burst, key_concurrency, configured)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10::bool THEN $11::float8[] END)
+    ON CONFLICT (queue) DO UPDATE
+    SET rate_count = EXCLUDED.rate_count, rate_per = EXCLUDED.rate_per, rate_burst = EXCLUDED.rate_burst,
+        concurrency = EXCLUDED.concurrency, key_rate_count = EXCLUDED.key_rate_count,
+        key_rate_per = EXCLUDED.key_rate_per, key_rate_burst = EXCLUDED.key_rate_burst,
+        key_concurrency = EXCLUDED.key_concurrency, configured = COALESCE(EXCLUDED.configured, l.configured)
+    WHERE NOT ($10::bool AND l.configured IS NOT DISTINCT FROM $11::float8[])
+    RETURNING rate_count, rate_per, rate_burst, concurrency, key_rate_count, key_rate_per, key_rate_burst,
+              key_concurrency
+),
+notified AS (
+    SELECT pg_notify($12, $1) FROM stored
+)
+SELECT 'set' AS outcome, s.*, (SELECT count(*) FROM notified) AS notified FROM stored s
+UNION ALL
+SELECT 'kept', c.*, 0 FROM cur c WHERE NOT EXISTS (SELECT 1 FROM stored);
+
+-- name: queue_limits
+-- The queues with limits in force, and those limits (as set_queue_limits answers them).
+SELECT queue, rate_count, rate_per, rate_burst, concurrency, key_rate_count, key_rate_per, key_rate_burst,
+       key_concurrency
+FROM {schema}.queue_limits WHERE limited ORDER BY queue;
 
 -- ---- periodic schedules (schedules.py) ------------------------------------------------------
 

@@ -17,7 +17,7 @@ def job_of(row: asyncpg.Record, at: int = 0) -> Job:
         r[at], r[at + 1], r[at + 2], load_json(r[at + 3]), r[at + 4], _STATES[r[at + 5]], r[at + 6], r[at + 7],
         r[at + 8], r[at + 9], r[at + 10], r[at + 11], r[at + 12], r[at + 13], r[at + 14], r[at + 15],
         None if result is None else load_json(result), r[at + 17], r[at + 18], r[at + 19], r[at + 20],
-        () if parents is None else tuple(parents),
+        () if parents is None else tuple(parents), rate_key=r[at + 22],
     )  # fmt: skip
 
 
@@ -29,5 +29,5 @@ def job_from_json(text: str) -> Job:
         row["retry_count"], row["max_retries"], row["idempotency_key"], row["created_at"], row["run_at"],
         row["started_at"], row["finished_at"], row["last_attempt"], row["next_retry_at"], row["error"],
         row["result"], row["timeout"], row["lease_expires_at"], row["worker_id"], row["lease_token"],
-        tuple(row["parents"] or ()),
+        tuple(row["parents"] or ()), rate_key=row.get("rate_key"),
     )  # fmt: skip

@@ -16,11 +16,19 @@ from jobqueue.errors import ConfigurationError
 JOB_COLUMNS = (
     "id", "queue", "task", "payload", "priority", "state", "retry_count", "max_retries", "idempotency_key",
     "created_at", "run_at", "started_at", "finished_at", "last_attempt", "next_retry_at", "error", "result",
-    "timeout", "lease_expires_at", "worker_id", "lease_token", "parents",
+    "timeout", "lease_expires_at", "worker_id", "lease_token", "parents", "rate_key",
 )  # fmt: skip
 
-#: Shards of queue_counts: enough that the connections of one host rarely share a row.
+#: Shards of queue_counts: enough that the connections of one host rarely share a row (claim_limited,
+#: schema.sql, writes ``% 16`` too).
 COUNT_SHARDS = 16
+#: The column ``freed`` of the statements that end attempts (rows of ``done``): the job's queue when
+#: it has a concurrency limit (a slot is free: waiting workers must hear of it), else NULL. A probe
+#: of queue_limits' primary key, which holds only the queues whose limits were ever set.
+FREED = (
+    "CASE WHEN EXISTS (SELECT 1 FROM {schema}.queue_limits l WHERE l.queue = done.queue AND l.holds_slots)"
+    " THEN done.queue END AS freed"
+)
 #: An injected clock's time when ``$1`` carries one, else the server's clock.
 NOW = "COALESCE($1::float8, extract(epoch FROM now())::float8)"
 #: The same, but the server's clock when the expression is evaluated (after the lock waits before it).
@@ -57,7 +65,7 @@ class Queries:
         self.schema = check_schema_name(schema)
         text = read("queries.sql") + "\n" + read("dependencies.sql")
         text = re.sub(r"\{(\w+\.)?job_columns\}", _expand, text)
-        text = text.replace("{job_nulls}", ", ".join(["NULL"] * (len(JOB_COLUMNS) - 1)))
+        text = text.replace("{job_nulls}", ", ".join(["NULL"] * (len(JOB_COLUMNS) - 1))).replace("{freed}", FREED)
         text = text.replace("{schema}", f'"{schema}"').replace("{shard}", f"(pg_backend_pid() % {COUNT_SHARDS})")
         self.statements = FILES.named(text)
         self.takes_now = {name for name, statement in self.statements.items() if "{now" in statement}
