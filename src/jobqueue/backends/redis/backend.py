@@ -4,7 +4,8 @@ One hash per job, a sorted set per queue of due waiting jobs (by priority, then 
 queue of jobs due later, one of leases by expiry; every change that touches several keys is one
 Lua script (``lua/``), so each operation is atomic and one round trip. The key layout is in
 ``lua/common.lua``; jobs with parents (``depends_on``) are linked and released by the same
-scripts (``lua/dependencies.lua``, :mod:`~jobqueue.backends.redis.dependencies`).
+scripts (``lua/dependencies.lua``, :mod:`~jobqueue.backends.redis.dependencies`); queue limits are
+checked and spent by the claim script itself (``lua/limiter.lua``, :mod:`~jobqueue.backends.redis.queues`).
 
 - Time: leases and due times use the Redis server's clock (``TIME`` inside the scripts), so worker
   clocks may be skewed. A test that injects a :class:`~jobqueue.clock.Clock` passes its time instead.
@@ -29,6 +30,7 @@ from typing import Any
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.core import BackendBase
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams, Tick
+from jobqueue.backends.redis.admin import JobAdministration
 from jobqueue.backends.redis.codec import (
     JOB_FIELDS,
     add_jobs,
@@ -39,7 +41,7 @@ from jobqueue.backends.redis.codec import (
     translate,
 )
 from jobqueue.backends.redis.dependencies import add_links, heavy_parts, linked_outcomes
-from jobqueue.backends.redis.queues import QueuePauses
+from jobqueue.backends.redis.queues import QueueSettings
 from jobqueue.backends.redis.scripts import Scripts
 from jobqueue.backends.redis.wake import WakeListener
 from jobqueue.backends.redis.wire import Address, Arg, RedisReplyError, Wire
@@ -73,7 +75,7 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-class RedisBackend(QueuePauses, BackendBase):
+class RedisBackend(QueueSettings, JobAdministration, BackendBase):
     """The Redis backend. ``url`` as for :func:`~jobqueue.backends.create_backend`.
 
     ``prefix`` namespaces the keys (``{prefix}:...``); ``retention`` says how long finished jobs
@@ -230,7 +232,7 @@ class RedisBackend(QueuePauses, BackendBase):
         for c, result in zip(completions, results, strict=True):
             args += (c.lease.job_id, str(c.lease.token), result)
         flags = await self._run("complete", *args)
-        if len(flags) > len(completions):  # children released: waiters here, as after an enqueue
+        if len(flags) > len(completions):  # children released or a slot freed: waiters here, as after an enqueue
             del flags[-1]
             self._wakeup.wake()
         return [flag == 1 for flag in flags]
@@ -299,7 +301,7 @@ class RedisBackend(QueuePauses, BackendBase):
     async def _cancel(self, job_id: str) -> Job:
         reply = await self._run("cancel", self._now(), job_id, self._retain[2], self._retain[1])
         job = self._checked(reply, job_id, "cancel")
-        if len(reply) > 2:  # children released (they ran anyway)
+        if len(reply) > 2:  # children released (they ran anyway), or a concurrency slot freed
             self._wakeup.wake()
         return job
 

@@ -17,7 +17,7 @@ from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, Rejected, Sto
 JOB_FIELDS = (
     "spec", "queue", "task", "state", "retry_count", "created_at", "run_at", "started_at",
     "finished_at", "last_attempt", "next_retry_at", "error", "result", "lease_expires_at",
-    "worker_id", "lease_token", "parents",
+    "worker_id", "lease_token", "parents", "rate_key",
 )  # fmt: skip
 #: Redis errors that mean "not now" rather than "wrong": answered as BackendUnavailable (503).
 TRANSIENT_ERRORS = frozenset({"OOM", "LOADING", "BUSY", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"})
@@ -27,7 +27,7 @@ _SECONDS = {value: repr(value) for value in (0.0, DEFAULT_KEY_TTL)}
 
 
 def add_jobs(args: list[Arg], jobs: Sequence[NewJob], capacity: Mapping[str, int] | None) -> list[tuple[int, NewJob]]:
-    """Append the 10 arguments per job that ``lua/store_jobs.lua`` reads (enqueue and fire).
+    """Append the 11 arguments per job that ``lua/store_jobs.lua`` reads (enqueue and fire).
 
     Returns the jobs with parents, each with the script's (1-based) index of its first argument:
     the caller sends them to ``enqueue_linked`` (:mod:`~jobqueue.backends.redis.dependencies`).
@@ -47,7 +47,7 @@ def add_jobs(args: list[Arg], jobs: Sequence[NewJob], capacity: Mapping[str, int
             new.id, new.queue, new.task, head[:-1] + b"," + new.payload_json + b"]", new.priority,
             new.idempotency_key or "", seconds.get(ttl) or repr(ttl),
             "" if new.run_at is None else repr(new.run_at), seconds.get(delay) or repr(delay),
-            "" if limit is None else limit,
+            "" if limit is None else limit, new.rate_key or "",
         )  # fmt: skip
     return linked
 
@@ -66,7 +66,7 @@ def outcomes_of(
             job = Job(
                 new.id, new.queue, new.task, loads(new.payload_json), new.priority,
                 scheduled if due > now else pending, 0, new.max_retries, new.idempotency_key, now, due,
-                None, None, None, None, None, None, new.timeout,
+                None, None, None, None, None, None, new.timeout, rate_key=new.rate_key,
             )  # fmt: skip
             outcomes.append(Accepted(job))
             accepted = True
@@ -107,7 +107,7 @@ def job_of(v: Sequence[Any]) -> Job:
     parents field). The lease fields of a job that is not PROCESSING are left over from its last
     attempt and read as None. Inlined: it runs per job."""
     (spec, queue, task, state, retries, created, run_at, started, finished, last, next_retry, error, result,
-     expires, worker, token, parents) = v  # fmt: skip
+     expires, worker, token, parents, rate_key) = v  # fmt: skip
     id_, priority, max_retries, key, timeout, payload = load_json(spec)
     if state != b"PROCESSING":
         expires = worker = None
@@ -119,6 +119,7 @@ def job_of(v: Sequence[Any]) -> Job:
         None if error is None else error.decode(), None if result is None else load_json(result), timeout,
         None if expires is None else float(expires), None if worker is None else worker.decode(),
         0 if token is None else int(token), () if parents is None else tuple(load_json(parents)),
+        rate_key=None if rate_key is None else rate_key.decode(),
     )  # fmt: skip
 
 

@@ -72,7 +72,7 @@ def linked_outcomes(
         job = Job(
             new.id, new.queue, new.task, orjson.loads(new.payload_json), new.priority,
             JobState.SCHEDULED if due > now else JobState.PENDING, 0, new.max_retries, new.idempotency_key,
-            now, due, timeout=new.timeout, parents=tuple(new.depends_on),
+            now, due, timeout=new.timeout, parents=tuple(new.depends_on), rate_key=new.rate_key,
         )  # fmt: skip
         if result == 2:
             job.state = JobState.BLOCKED

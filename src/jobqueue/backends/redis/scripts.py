@@ -3,7 +3,8 @@
 Each script is ``common.lua`` (key layout and helpers) followed by the script's own file; those
 that store new jobs (enqueue, enqueue_linked, fire) have ``store_jobs.lua`` between them, so that
 all store a job by the same code and the other scripts do not carry it, and those that store or
-finish jobs have ``dependencies.lua`` (linking children to parents and resolving the edges).
+finish jobs have ``dependencies.lua`` (linking children to parents and resolving the edges), and
+the claim has ``limiter.lua`` (what a queue's limits admit).
 A server that lost its script cache (a restart, ``SCRIPT FLUSH``) answers NOSCRIPT: every script
 is loaded again and the call retried once, so a restarted Redis needs nothing from the operator.
 """
@@ -19,13 +20,13 @@ from jobqueue.backends.redis.wire import Arg, RedisReplyError, Wire
 NAMES = (
     "enqueue", "enqueue_linked", "claim", "complete", "fail", "heartbeat", "release", "expired", "list",
     "get_many", "replay", "cancel", "stats", "prune", "next_due", "tasks", "probe", "schedules", "fire",
-    "queues",
+    "queues", "limits", "check", "delete",
 )  # fmt: skip
 _STORING = ("dependencies", "store_jobs")
 #: Shared code that only some scripts need, inserted after ``common.lua`` in this order.
 LIBRARIES = {
     "enqueue": _STORING, "enqueue_linked": _STORING, "fire": _STORING,
-    "complete": ("dependencies",), "fail": ("dependencies",), "cancel": ("dependencies",),
+    "complete": ("dependencies",), "fail": ("dependencies",), "cancel": ("dependencies",), "claim": ("limiter",),
 }  # fmt: skip
 
 _LUA = resources.files(__package__) / "lua"

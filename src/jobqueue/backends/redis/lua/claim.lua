@@ -1,4 +1,5 @@
--- Lease up to `limit` due jobs of the given queues, highest priority first, then oldest.
+-- Lease up to `limit` due jobs of the given queues, highest priority first, then oldest, that
+-- the queues' limits admit (limiter.lua): the check, the spending and the lease are this one step.
 -- ARGV: now, lease seconds, worker id, limit, queue...
 -- Returns the claimed jobs' fields, in claim order.
 local now = clock(ARGV[1])
@@ -14,6 +15,9 @@ local candidates = {}
 -- state; their due jobs stay delayed until the resume. With no queue ever paused this is one HMGET
 -- of a missing key.
 local paused = #ARGV >= 5 and redis.call('HMGET', P .. 'paused', unpack(ARGV, 5)) or {}
+-- Limits likewise: a queue without any costs a field missing from this one HMGET, no more.
+local limited = #ARGV >= 5 and redis.call('HMGET', P .. 'limits', unpack(ARGV, 5)) or {}
+local plans = {} -- by ready key, for the limited queues
 for q = 5, #ARGV do
   local queue = ARGV[q]
   if paused[q - 4] ~= '1' then
@@ -29,9 +33,13 @@ for q = 5, #ARGV do
       variadic('ZADD', ready, promoted)
       variadic('ZREM', delayed, due)
     end
-    local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
-    for i = 1, #top, 2 do
-      candidates[#candidates + 1] = {tonumber(top[i + 1]), top[i], ready}
+    if limited[q - 4] then
+      plans[ready] = admit(queue, ready, parse_limits(limited[q - 4]), limit, now, candidates, #ARGV > 5)
+    else
+      local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
+      for i = 1, #top, 2 do
+        candidates[#candidates + 1] = {tonumber(top[i + 1]), top[i], ready}
+      end
     end
   end
 end
@@ -64,7 +72,17 @@ for i = 1, math.min(limit, #candidates) do
   ch:remove(ready, id)
   ch:add(leases, expires, id)
   ch:move(v[2], id, old, 'PROCESSING')
+  if v[18] then
+    ch:run(v[2], v[18], 1)
+  end
+  local plan = plans[ready]
+  if plan then
+    plan.taken[#plan.taken + 1] = candidates[i][4]
+  end
   out[#out + 1] = v
+end
+for _, plan in pairs(plans) do
+  spend_plan(plan, now)
 end
 ch:write()
 return out

@@ -28,6 +28,18 @@
 --   P.."schedule:"..name   hash, one per schedule: spec, paused, last_tick, last_job_id (fire.lua)
 --   P.."paused"            hash queue -> '1' paused / '0' resumed, no field if never set (queues.lua);
 --                          claim.lua and next_due.lua skip the paused queues
+--   P.."limits"            hash queue -> its limits in force (encoded as parse_limits reads them; no
+--                          field: none), P.."configured_limits" the last configured ('' for none)
+--                          (limits.lua); claim.lua reads the first for the queues it claims from
+--   P.."rate"              zset queue -> tat of the queue's token bucket (no member: full)
+--   P.."key_rate:"..queue  zset rate key -> tat of that key's bucket in the queue (no member: full)
+--   P.."key_rated"         set of the queues that may have key buckets, for prune.lua
+--   P.."running:"..queue   hash rate key -> PROCESSING jobs of the queue with that key (no field: 0),
+--                          kept for every job with a rate_key, limited queue or not, so that a
+--                          key_concurrency set while jobs run counts them
+--   P.."rate_keys"         hash job id -> its rate_key, for jobs that have one (also the job hash's
+--                          "rate_key"): a claim walking a queue past full keys reads the keys of a
+--                          whole chunk of ids with one HMGET
 --
 -- Times are POSIX seconds. Every stored time is written with fmt (17 significant digits), so it
 -- reads back as exactly the double it was computed as: a float time survives the round trip.
@@ -37,7 +49,7 @@ local P = KEYS[1]
 local JOB_FIELDS = {
   'spec', 'queue', 'task', 'state', 'retry_count', 'created_at', 'run_at', 'started_at',
   'finished_at', 'last_attempt', 'next_retry_at', 'error', 'result', 'lease_expires_at',
-  'worker_id', 'lease_token', 'parents',
+  'worker_id', 'lease_token', 'parents', 'rate_key',
 }
 
 -- Priority (-1000..1000) above a 42-bit sequence: lower score = claimed first, and the score
@@ -75,7 +87,7 @@ local Changes = {}
 Changes.__index = Changes
 
 local function changes()
-  return setmetatable({zadd = {}, zrem = {}, incr = {}, woken = {}}, Changes)
+  return setmetatable({zadd = {}, zrem = {}, incr = {}, woken = {}, running = {}}, Changes)
 end
 
 function Changes:add(key, score, member)
@@ -130,6 +142,16 @@ local function variadic(command, key, args)
   end
 end
 
+-- A job with a rate key starts (+1) or leaves (-1) PROCESSING.
+function Changes:run(queue, key, delta)
+  local t = self.running[queue]
+  if not t then
+    t = {}
+    self.running[queue] = t
+  end
+  t[key] = (t[key] or 0) + delta
+end
+
 -- Work may have become claimable in a queue: its waiters are told once the changes are written.
 function Changes:wake(queue)
   self.woken[queue] = true
@@ -147,9 +169,102 @@ function Changes:write()
       redis.call('HINCRBY', P .. 'counts', field, delta)
     end
   end
+  -- Running counts: one read and one write per queue, not a HINCRBY per key.
+  for queue, deltas in pairs(self.running) do
+    local hash, keys = P .. 'running:' .. queue, {}
+    for key, delta in pairs(deltas) do
+      if delta ~= 0 then
+        keys[#keys + 1] = key
+      end
+    end
+    local set, gone = {}, {}
+    for i = 1, #keys, SLICE do
+      local counts = redis.call('HMGET', hash, unpack(keys, i, math.min(#keys, i + SLICE - 1)))
+      for j = 1, #counts do
+        local key = keys[i + j - 1]
+        local n = (tonumber(counts[j]) or 0) + deltas[key]
+        if n > 0 then
+          set[#set + 1] = key
+          set[#set + 1] = n
+        else
+          gone[#gone + 1] = key
+        end
+      end
+    end
+    variadic('HSET', hash, set)
+    variadic('HDEL', hash, gone)
+  end
   for queue in pairs(self.woken) do
     redis.call('PUBLISH', P .. 'wake:' .. queue, '1')
   end
+end
+
+-- ---- queue limits (limits.lua stores them; jobqueue.limits is the reference) --------------------
+
+-- Stored limits: a JSON array [rate count, rate period, burst, concurrency, key rate count, key
+-- period, key burst, key concurrency], 0 for a limit not set. A rate becomes {interval, burst}.
+local function rate_of(count, per, burst)
+  if count == 0 then
+    return nil
+  end
+  return {interval = per / count, burst = burst}
+end
+
+local function parse_limits(raw)
+  if not raw or raw == '' then
+    return nil
+  end
+  local a = cjson.decode(raw)
+  return {
+    rate = rate_of(a[1], a[2], a[3]), concurrency = a[4] > 0 and a[4] or nil,
+    key_rate = rate_of(a[5], a[6], a[7]), key_concurrency = a[8] > 0 and a[8] or nil,
+  }
+end
+
+-- The token bucket (GCRA), as Rate.available, Rate.spend (one token) and Rate.next_token_at do it,
+-- operation for operation, so the doubles come out the same. `tat` false or nil: never used.
+local EPSILON = 1e-9
+
+local function available(rate, tat, now)
+  if not tat or tat <= now then
+    return rate.burst
+  end
+  return math.max(0, math.min(rate.burst, math.floor(rate.burst - (tat - now) / rate.interval + EPSILON)))
+end
+
+local function spend(rate, tat, now)
+  return math.max(tat or now, now) + rate.interval
+end
+
+local function next_token_at(rate, tat)
+  return tat - (rate.burst - 1) * rate.interval
+end
+
+-- The limits in force of a queue (false: none), read once per script call.
+local limits_read = {}
+
+local function limits_of(queue)
+  local limits = limits_read[queue]
+  if limits == nil then
+    limits = parse_limits(redis.call('HGET', P .. 'limits', queue)) or false
+    limits_read[queue] = limits
+  end
+  return limits
+end
+
+-- A job leaves PROCESSING (complete, fail, release, cancel): its key runs one job fewer, and in a
+-- queue with a concurrency limit a slot is free, which waiting workers (in every process) must
+-- hear of at once. Returns whether they were told.
+local function leave(ch, queue, key)
+  if key then
+    ch:run(queue, key, -1)
+  end
+  local limits = limits_of(queue)
+  if limits and (limits.concurrency or limits.key_concurrency) then
+    ch:wake(queue)
+    return true
+  end
+  return false
 end
 
 -- The jobs of a queue that count against its capacity (JobState's WAITING_STATES).
@@ -168,19 +283,18 @@ local function schedule(ch, queue, id, rank, due, now)
   end
 end
 
--- Delete up to `limit` jobs of a finished state that finished before `cutoff`; returns how many.
-local function sweep_jobs(state, cutoff, limit)
-  local done = P .. 'done:' .. state
-  local ids = redis.call('ZRANGEBYSCORE', done, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, limit)
-  if #ids == 0 then
-    return 0
-  end
+-- What forget_jobs reads of each job it deletes.
+local FORGET_FIELDS = {'queue', 'parents', 'children', 'rate_key'}
+
+-- Delete finished jobs: ids[i] in states[i], rows[i] its FORGET_FIELDS. Their counts, indexes,
+-- edges and children lists go with them (a deleted job's idempotency key holds nothing: a key
+-- whose job is gone is free).
+local function forget_jobs(ids, states, rows)
   local ch = changes()
-  local keys = {}
-  for _, id in ipairs(ids) do
-    local key = job_key(id)
-    keys[#keys + 1] = key
-    local v = redis.call('HMGET', key, 'queue', 'parents', 'children')
+  local keys, by_state, keyed = {}, {}, {}
+  for i, id in ipairs(ids) do
+    local v, state = rows[i], states[i]
+    keys[#keys + 1] = job_key(id)
     if v[1] then
       ch:count(v[1], state, -1)
     end
@@ -198,13 +312,42 @@ local function sweep_jobs(state, cutoff, limit)
       keys[#keys + 1] = P .. 'children:' .. id
       keys[#keys + 1] = P .. 'waiters:' .. id
     end
+    if v[4] then
+      keyed[#keyed + 1] = id
+    end
+    local list = by_state[state]
+    if not list then
+      list = {}
+      by_state[state] = list
+    end
+    list[#list + 1] = id
   end
   for i = 1, #keys, SLICE do
     redis.call('DEL', unpack(keys, i, math.min(#keys, i + SLICE - 1)))
   end
-  variadic('ZREM', P .. 'state:' .. state, ids)
-  variadic('ZREM', done, ids)
+  for state, list in pairs(by_state) do
+    variadic('ZREM', P .. 'state:' .. state, list)
+    variadic('ZREM', P .. 'done:' .. state, list)
+  end
+  if #keyed > 0 then
+    variadic('HDEL', P .. 'rate_keys', keyed)
+  end
   ch:write()
+end
+
+-- Delete up to `limit` jobs of a finished state that finished before `cutoff`; returns how many.
+local function sweep_jobs(state, cutoff, limit)
+  local done = P .. 'done:' .. state
+  local ids = redis.call('ZRANGEBYSCORE', done, '-inf', '(' .. fmt(cutoff), 'LIMIT', 0, limit)
+  if #ids == 0 then
+    return 0
+  end
+  local states, rows = {}, {}
+  for i, id in ipairs(ids) do
+    states[i] = state
+    rows[i] = redis.call('HMGET', job_key(id), unpack(FORGET_FIELDS))
+  end
+  forget_jobs(ids, states, rows)
   return #ids
 end
 

@@ -2,8 +2,9 @@
 -- children resolves its open edges to them (dependencies.lua).
 -- ARGV: now, completed/dead/cancelled retention ('' keeps), then id, token, result JSON per attempt.
 -- (One retention list for all scripts that finish jobs; this one reads the first.)
--- Returns 1 (done) or 0 (stale lease) per attempt, then one 2 more if children were released
--- (the caller wakes its own waiters, as after an enqueue).
+-- Returns 1 (done) or 0 (stale lease) per attempt, then one 2 more if children were released or
+-- a concurrency slot freed (the caller wakes its own waiters, as after an enqueue; this script
+-- publishes to the other processes').
 local now = clock(ARGV[1])
 local stamp = fmt(now)
 local ch = changes()
@@ -14,7 +15,7 @@ local leases, done = P .. 'leases', P .. 'done:COMPLETED'
 for i = 5, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   local key = job_key(id)
-  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'children')
+  local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'children', 'rate_key')
   local held = v[1] == 'PROCESSING' and v[2] == token
   out[#out + 1] = held and 1 or 0
   if held then
@@ -23,6 +24,7 @@ for i = 5, #ARGV, 3 do
     ch:add(done, stamp, id)
     ch:move(v[3], id, 'PROCESSING', 'COMPLETED')
     finished = finished + 1
+    released = leave(ch, v[3], v[5]) or released
     if v[4] then
       local _, freed = resolve_children(ch, id, 'COMPLETED', now, stamp)
       released = released or freed

@@ -1,5 +1,5 @@
 -- Store new jobs of which some have parents (depends_on); a batch without any goes to enqueue.lua.
--- ARGV: now, key_grace, then 10 values per job as store_jobs takes them, then 3 values per job
+-- ARGV: now, key_grace, then 11 values per job as store_jobs takes them, then 3 values per job
 --   with parents: the ARGV index of its first value, '1' if it runs when a parent fails ('0'
 --   otherwise), its parents as a JSON array; last, how many jobs have parents.
 -- Returns {now, outcome...} as enqueue.lua, with for a job with parents: 1 due (PENDING or

@@ -12,12 +12,13 @@ for i = 5, #ARGV, 5 do
   local id, token, err, delay, if_expired = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = job_key(id)
   local v = redis.call('HMGET', key, 'state', 'lease_token', 'queue', 'lease_expires_at', 'rank', 'retry_count',
-    'children')
+    'children', 'rate_key')
   local held = v[1] == 'PROCESSING' and v[2] == token and (if_expired == '0' or tonumber(v[4]) <= now)
   if held then
     local queue = v[3]
     local retries = (tonumber(v[6]) or 0) + 1
     ch:remove(P .. 'leases', id)
+    leave(ch, queue, v[8])
     if delay == '' then
       redis.call('HSET', key, 'state', 'DEAD_LETTERED', 'error', err, 'finished_at', stamp, 'retry_count', retries)
       ch:add(P .. 'done:DEAD_LETTERED', stamp, id)

@@ -1,7 +1,7 @@
 -- Fire one tick of a schedule: unless the schedule is unknown, paused or at this tick (or a later
 -- one) already, store its job exactly as enqueue does and record the tick. Check, job and record
 -- are one script, so however many schedulers fire the same tick, one job comes of it.
--- ARGV: now, key_grace, schedule name, tick time, then the job's 10 values (store_jobs.lua).
+-- ARGV: now, key_grace, schedule name, tick time, then the job's 11 values (store_jobs.lua).
 -- Returns nil (not fired) or enqueue's reply for the one job; a job refused for capacity spends
 -- the tick all the same (last_job_id then absent).
 local key = P .. 'schedule:' .. ARGV[3]

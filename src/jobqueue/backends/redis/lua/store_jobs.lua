@@ -3,8 +3,9 @@
 
 -- Store new jobs, each atomically: same id stored already, live idempotency key, capacity,
 -- parents, insert.
--- args[first..last]: 10 values per job: id, queue, task, spec (see common.lua), priority,
---   idempotency key ('' none), key_ttl, run_at ('' = now + delay), delay, capacity ('' unbounded).
+-- args[first..last]: 11 values per job: id, queue, task, spec (see common.lua), priority,
+--   idempotency key ('' none), key_ttl, run_at ('' = now + delay), delay, capacity ('' unbounded),
+--   rate key ('' none).
 -- key_grace: seconds an expired idempotency key is kept ('' forever). holders (optional): gets
 --   the id of the job holding each duplicate, by the job's position in this call. links
 --   (optional): the jobs with parents, by the index in args of their first value, as
@@ -15,11 +16,11 @@
 local function store_jobs(now, key_grace, args, first, last, holders, links)
   local stamp = fmt(now)
   local out = {stamp}
-  local n = (last - first + 1) / 10
+  local n = (last - first + 1) / 11
   -- A stored id means a producer sent the same job again: rare, so one EXISTS over the whole batch
   -- decides whether each job needs a look of its own.
   local job_keys = {}
-  for i = first, last, 10 do
+  for i = first, last, 11 do
     job_keys[#job_keys + 1] = job_key(args[i])
   end
   local stored = 0
@@ -34,11 +35,13 @@ local function store_jobs(now, key_grace, args, first, last, holders, links)
   -- Key names built once per call, not once per job.
   local state_keys = {PENDING = P .. 'state:PENDING', SCHEDULED = P .. 'state:SCHEDULED'}
   local ready_keys = {}
+  local keyed = {} -- rate_keys: id, key, ...
   local j = 0
-  for i = first, last, 10 do
+  for i = first, last, 11 do
     j = j + 1
     local id, queue, task, spec, priority = args[i], args[i + 1], args[i + 2], args[i + 3], args[i + 4]
     local key, key_ttl, run_at, delay, capacity = args[i + 5], args[i + 6], args[i + 7], args[i + 8], args[i + 9]
+    local rate_key = args[i + 10]
     local jkey = job_keys[j]
     local holder = nil
     if inserted[id] or (stored > 0 and redis.call('EXISTS', jkey) == 1) then
@@ -96,8 +99,15 @@ local function store_jobs(now, key_grace, args, first, last, holders, links)
         end
         seq = seq + 1
         local rank = fmt(ready_score(priority, seq))
-        redis.call('HSET', jkey, 'spec', spec, 'queue', queue, 'task', task, 'state', state, 'created_at', stamp,
-          'run_at', due_text, 'rank', rank)
+        if rate_key == '' then
+          redis.call('HSET', jkey, 'spec', spec, 'queue', queue, 'task', task, 'state', state, 'created_at', stamp,
+            'run_at', due_text, 'rank', rank)
+        else
+          redis.call('HSET', jkey, 'spec', spec, 'queue', queue, 'task', task, 'state', state, 'created_at', stamp,
+            'run_at', due_text, 'rank', rank, 'rate_key', rate_key)
+          keyed[#keyed + 1] = id
+          keyed[#keyed + 1] = rate_key
+        end
         if key ~= '' then
           with_keys = true
           redis.call('HSET', P .. 'keys', key, id)
@@ -128,6 +138,7 @@ local function store_jobs(now, key_grace, args, first, last, holders, links)
     end
   end
   ch:write()
+  variadic('HSET', P .. 'rate_keys', keyed)
   -- Keys expired longer ago than the grace are forgotten by the calls that add keys (the cleaner
   -- for keys): a few more than each call adds, so that they cannot pile up under any steady load.
   if with_keys and key_grace ~= '' then
