@@ -42,7 +42,7 @@ class WorkerMetrics:
     failed: int = 0  # attempts that failed (retried or dead-lettered)
     retried: int = 0
     dead_lettered: int = 0
-    lost_leases: int = 0  # attempts whose lease was taken away while running
+    lost_leases: int = 0  # attempts whose lease was taken away while running (cancelled, or recovered)
     released: int = 0
     recovered: int = 0  # expired leases this worker's reaper recovered
     abandoned_threads: int = 0  # thread handlers still running past their timeout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from jobqueue.retention import Retention
@@ -20,6 +20,13 @@ class WorkerConfig:
     lease: float = 30.0
     #: Longest idle wait before looking for work again when no wake-up came (jittered +/-20 %).
     poll_interval: float = 1.0
+    #: How often the worker looks whether its running jobs were cancelled (one read of all their
+    #: leases); ``None``: only at heartbeats.
+    cancel_check_interval: float | None = 0.5
+    #: Claim across ``queues`` in a weighted rotation instead of by job priority: each claim
+    #: starts with the next queue of the rotation, so a busy queue cannot starve the others.
+    #: ``True`` weighs every queue 1; a mapping gives weights by queue (missing ones weigh 1).
+    fair: bool | Mapping[str, int] = False
     #: How often this worker's reaper looks for expired leases; ``None`` disables the reaper.
     reaper_interval: float | None = 5.0
     #: On shutdown, how long running jobs may take to finish before they are released.
@@ -44,5 +51,11 @@ class WorkerConfig:
             raise ValueError("reaper_interval must be > 0 (or None: no reaper)")
         if not self.queues:
             raise ValueError("a worker needs at least one queue")
+        if self.cancel_check_interval is not None and self.cancel_check_interval <= 0:
+            raise ValueError("cancel_check_interval must be > 0 (or None)")
+        if not isinstance(self.fair, bool) and any(
+            isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.fair.values()
+        ):
+            raise ValueError("fair: every queue weight must be an integer >= 1")
         if self.pool not in ("thread", "process"):
             raise ValueError("pool must be 'thread' or 'process'")

@@ -6,6 +6,12 @@ several jobs; when idle it claims at once, since latency matters then. Between c
 new work (the backend wakes it when a job is enqueued), a freed slot, or a stop. On a backend with
 the :class:`~jobqueue.backends.base.Handoff` capability, an empty claim leaves the worker ready to
 be handed the next jobs directly.
+
+Fair claiming (``WorkerConfig.fair``): each claim asks first for the next queue of a smooth
+weighted rotation (weights 3 and 1 give a, a, b, a, ...) and fills what is left of its slots from
+all the queues by job priority. A backlog in one queue then takes at most its share of the claims,
+at the cost of strict priority across queues and, when the queue first asked is empty, a second
+round trip.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class Fetcher:
         self._stop = asyncio.Event()
         #: What the loop is waiting on; a freed slot or stop() resolves it (see _wait).
         self._interrupt: asyncio.Future[None] | None = None
+        self.rotation = None if not config.fair or len(config.queues) < 2 else WeightedRotation(config)
 
     def stop(self) -> None:
         """Claim no more; the loop returns at its next turn."""
@@ -74,11 +81,16 @@ class Fetcher:
         """Claim for the free slots and start what comes back; ``wait``: the loop will wait if
         nothing does, so a backend that can hand jobs to a waiting worker may do so."""
         config = self.config
-        params = ClaimParams(config.queues, self.worker_id, self.slots.free, config.lease)
-        if wait and self.handoff is not None:
-            jobs = await self.handoff.claim_or_wait(params)
-        else:
-            jobs = await self.backend.claim(params)
+        free = self.slots.free
+        jobs: list[Job] = []
+        if self.rotation is not None:
+            jobs = await self.backend.claim(ClaimParams((self.rotation.next(),), self.worker_id, free, config.lease))
+        if len(jobs) < free:
+            params = ClaimParams(config.queues, self.worker_id, free - len(jobs), config.lease)
+            if wait and not jobs and self.handoff is not None:
+                jobs = await self.handoff.claim_or_wait(params)
+            else:
+                jobs += await self.backend.claim(params)
         self.last_claim_at = self.clock.monotonic()
         self.signals.claimed.signal(jobs)
         for job in jobs:
@@ -159,3 +171,22 @@ class Fetcher:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+class WeightedRotation:
+    """Smooth weighted round robin over a worker's queues: each turn, every queue gains its weight
+    and the one with the most goes next, paying the total; so turns interleave in proportion."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        weights = {} if isinstance(config.fair, bool) else dict(config.fair)
+        self.weights = {queue: weights.get(queue, 1) for queue in dict.fromkeys(config.queues)}
+        self._total = sum(self.weights.values())
+        self._current = dict.fromkeys(self.weights, 0)
+
+    def next(self) -> str:
+        current = self._current
+        for queue, weight in self.weights.items():
+            current[queue] += weight
+        chosen = max(current, key=current.__getitem__)
+        current[chosen] -= self._total
+        return chosen

@@ -8,6 +8,7 @@ A worker is a set of small services, started and stopped by :meth:`Worker.run`, 
 - executor (:mod:`.executor`): one asyncio task per running job;
 - completer (:mod:`.completer`): writes outcomes in batches;
 - heartbeater (:mod:`.heartbeat`): renews every held lease at lease/3;
+- lease watch (:mod:`.heartbeat`): stops the work of a job cancelled (or recovered) meanwhile;
 - reaper (:mod:`.reaper`): recovers expired leases of any worker as failed attempts;
 - cleaner (:mod:`.cleaner`): prunes old finished jobs and expired keys;
 - scheduler (:mod:`.scheduler`): fires the app's periodic schedules (each tick once, store-wide).
@@ -39,7 +40,7 @@ from jobqueue.worker.completer import Completer
 from jobqueue.worker.config import WorkerConfig
 from jobqueue.worker.executor import Outcome, Runtime, failure_before_start, run_attempt
 from jobqueue.worker.fetcher import Fetcher
-from jobqueue.worker.heartbeat import Heartbeater
+from jobqueue.worker.heartbeat import Heartbeater, LeaseWatch
 from jobqueue.worker.processes import ProcessPool
 from jobqueue.worker.reaper import Reaper
 from jobqueue.worker.scheduler import Scheduler
@@ -66,11 +67,12 @@ class Worker:
                                self.signals)  # fmt: skip
         self.slots.on_freed = self.fetcher.poke
         self.heartbeater = Heartbeater(backend, self.slots, config.lease, self.clock, self.signals)
+        self.lease_watch = LeaseWatch(backend, self.slots, config.cancel_check_interval or 0.5, self.clock)
         self.reaper = Reaper(backend, app.retry_policy, config.reaper_interval or 5.0, self.clock, self.metrics,
                              self.signals)  # fmt: skip
         self.cleaner = Cleaner(backend, config.retention or Retention(), self.clock, self.signals)
         self.scheduler = Scheduler(app, self.clock, self.signals)
-        for service in (self.heartbeater, self.reaper, self.cleaner):
+        for service in (self.heartbeater, self.lease_watch, self.reaper, self.cleaner):
             service.owner = self.id
         self._signals = 0
         self._runtime: Runtime | None = None
@@ -121,6 +123,7 @@ class Worker:
                 loop.add_signal_handler(sig, self._on_signal)
         services = [
             self.heartbeater,
+            *([self.lease_watch] if config.cancel_check_interval is not None else []),
             *([self.reaper] if config.reaper_interval is not None else []),
             *([self.cleaner] if config.retention is not None else []),
             *([self.scheduler] if config.scheduler and self.app.schedules else []),
@@ -214,7 +217,7 @@ class Worker:
         started = self.clock.time()
         self.metrics.start_latency.observe(max(0.0, (job.last_attempt or started) - job.run_at))
         task = asyncio.get_running_loop().create_task(self._execute(job), name=f"jobqueue-job-{job.id}")
-        self.slots.fill(Lease(job.id, job.lease_token), task)
+        self.slots.fill(Lease(job.id, job.lease_token), task, job)
 
     async def _execute(self, job: Job) -> None:
         assert self._runtime is not None
@@ -225,9 +228,14 @@ class Worker:
                 outcome = await self._read_parent_results(job)
             if outcome is None:
                 outcome = await run_attempt(job, self.app.tasks.get(job.task), self._runtime)
+            self.slots.recording(job.id)
             await self._record(job, outcome, self.clock.monotonic() - started)
         except asyncio.CancelledError:
-            if self.slots.was_lost(job.id):
+            if self.slots.was_cancelled(job.id):
+                self.metrics.lost_leases += 1
+                log.info("job.cancelled id=%s task=%s attempt=%d: work stopped", job.id, job.task, job.attempt)
+            elif self.slots.was_lost(job.id):
+                self.metrics.lost_leases += 1
                 log.warning("job.lease_lost id=%s task=%s attempt=%d: work stopped", job.id, job.task, job.attempt)
             # Otherwise a shutdown past its grace: the lease is released by _shutdown.
         finally:
