@@ -7,6 +7,7 @@ backend of your own: :mod:`jobqueue.backends` (the protocol and its types) and
 """
 
 from jobqueue.app import JobQueue
+from jobqueue.bulk import JobFilter, ReplayResult
 from jobqueue.clock import Clock, FakeClock, SystemClock
 from jobqueue.errors import (
     BackendError,
@@ -23,6 +24,7 @@ from jobqueue.errors import (
 )
 from jobqueue.flows import Chain, Group, Step, group
 from jobqueue.job import TRANSITIONS, Job, JobState, NewJob
+from jobqueue.limits import QueueLimits, Rate
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Page, QueueStats, Rejected, Stats
 from jobqueue.periodic import Schedule
 from jobqueue.retention import Retention
@@ -46,6 +48,7 @@ __all__ = [
     "Group",
     "InvalidTransition",
     "Job",
+    "JobFilter",
     "JobNotFound",
     "JobQueue",
     "JobQueueError",
@@ -55,8 +58,11 @@ __all__ = [
     "Page",
     "PermanentError",
     "QueueFull",
+    "QueueLimits",
     "QueueStats",
+    "Rate",
     "Rejected",
+    "ReplayResult",
     "Retention",
     "Retry",
     "RetryPolicy",

@@ -16,8 +16,9 @@ from typing import Any, TypeVar, overload
 from jobqueue.backends import DEFAULT_URL, create_backend
 from jobqueue.backends.base import Backend
 from jobqueue.backends.params import ListParams
+from jobqueue.bulk import BulkActions
 from jobqueue.clock import Clock
-from jobqueue.control import QueueControl
+from jobqueue.control import QueueControl, configured_limits
 from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull, ValidationError
 from jobqueue.flows import FlowRunner, adopt_orphans, missing_parent_message
 from jobqueue.job import (
@@ -31,6 +32,7 @@ from jobqueue.job import (
     check_name,
 )
 from jobqueue.lifecycle import OpenClose
+from jobqueue.limits import QueueLimits
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Page, Rejected, Stats
 from jobqueue.periodic import Schedule
 from jobqueue.portal import Portal
@@ -47,18 +49,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Overrides ``enqueue`` accepts per call.
 ENQUEUE_OPTIONS = frozenset(
     {"queue", "priority", "max_retries", "idempotency_key", "key_ttl", "delay", "run_at", "timeout",
-     "depends_on", "on_parent_failure"}
+     "depends_on", "on_parent_failure", "rate_key"}
 )  # fmt: skip
 
 
-class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
+class JobQueue(PeriodicJobs, FlowRunner, QueueControl, BulkActions, OpenClose):
     """A job queue application.
 
     ``url`` selects the backend (``memory://``, ``sqlite:///path.db``); without it, ``JOBQUEUE_URL``,
     then the embedded default ``sqlite:///jobqueue.db``. ``capacity`` bounds the waiting jobs per
     queue (an int for every queue, or a mapping per queue name; ``None``: unbounded). ``key_ttl``
     is how long an idempotency key stays reserved. ``start_paused``: queues paused the first time
-    the app opens on a store that never had their state (see :meth:`pause`). ``clock`` (tests)
+    the app opens on a store that never had their state (see :meth:`pause`). ``limits``: rate and
+    concurrency limits by queue (:class:`~jobqueue.limits.QueueLimits`, or its dict form), applied
+    at each open as :mod:`jobqueue.control` says. ``clock`` (tests)
     drives the backend made from ``url`` and, by default, the loops of this app's workers.
     """
 
@@ -71,6 +75,7 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
         capacity: int | Mapping[str, int] | None = None,
         key_ttl: float = DEFAULT_KEY_TTL,
         start_paused: Iterable[str] = (),
+        limits: Mapping[str, QueueLimits | Mapping[str, Any]] | None = None,
     ) -> None:
         if backend is not None and url is not None:
             raise ConfigurationError("give either a backend URL or a backend object, not both")
@@ -80,6 +85,7 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
         self.capacity = capacity
         self.key_ttl = key_ttl
         self.start_paused = frozenset(check_name("queue", queue) for queue in start_paused)
+        self.configured_limits = configured_limits(limits)
         self.tasks: dict[str, Task] = {}
         #: Periodic schedules (``app.schedule``, ``@app.periodic``), fired by every worker's scheduler.
         self.schedules: dict[str, Schedule] = {}
@@ -118,6 +124,7 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
         timeout: float | None = ...,
         retry: RetryPolicy = ...,
         pool: Pool | None = ...,
+        rate_key: str | Callable[[Any], str | None] | None = ...,
     ) -> Callable[[F], Task]: ...
 
     def task(  # type: ignore[misc]  # one implementation serves both decorator forms
@@ -184,6 +191,8 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
             await self.backend.open()
             if self.start_paused:
                 await self._apply_start_paused()
+            if self.configured_limits:
+                await self._apply_configured_limits()
             self._home, self._home_thread = loop, threading.get_ident()
 
     async def close(self) -> None:
@@ -247,6 +256,8 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
             "timeout": options.timeout,
             "key_ttl": self.key_ttl,
         }
+        if options.rate_key is not None and "rate_key" not in overrides:
+            fields["rate_key"] = _rate_key_of(options, payload)
         fields.update(overrides)
         parents = fields.get("depends_on")
         if parents and not isinstance(parents, str):  # jobs as well as their ids
@@ -340,9 +351,6 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
         """The dead-letter queue, oldest first."""
         return await self.list_jobs(state=JobState.DEAD_LETTERED, cursor=cursor, limit=limit)
 
-    async def cancel(self, job_id: str) -> Job:
-        return await self._run(self.backend.cancel(job_id))
-
     async def replay(self, job_id: str) -> Job:
         """Move a dead-lettered job back to its queue (``QueueFull`` when there is no room)."""
         job = await self.get(job_id)
@@ -355,6 +363,15 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, OpenClose):
     async def check_writes(self) -> None:
         """Raise ``BackendUnavailable`` (or another store error) if the store refuses writes now."""
         await self._run(self.backend.check_writes())
+
+
+def _rate_key_of(options: TaskOptions, payload: Any) -> str | None:
+    if not callable(options.rate_key):
+        return options.rate_key
+    try:
+        return options.rate_key(payload)
+    except Exception as exc:  # a payload without the field the function reads, say
+        raise ValidationError("rate_key", f"the task's rate_key function failed on this payload: {exc!r}") from None
 
 
 def _unwrap(outcome: EnqueueOutcome) -> Job:

@@ -40,6 +40,9 @@ class TaskOptions:
     #: (a thread pool), ``"process"`` (a child process, killed on timeout; for CPU-bound work).
     #: ``None``: ``async`` for coroutine functions, otherwise the worker's choice (threads by default).
     pool: Pool | None = None
+    #: The ``rate_key`` of its jobs, for the queue's per-key limits: a string, or a function of
+    #: the payload (``lambda p: p["tenant"]``) that may answer ``None`` (no key).
+    rate_key: str | Callable[[Any], str | None] | None = None
 
 
 class Producer(Protocol):

@@ -82,8 +82,8 @@ def test_errors_have_clear_messages_and_exit_codes(store: str) -> None:
     assert code == 1 and "not found in DLQ" in err
     code, _, err = run("dlq", "retry", "--backend", store)
     assert code == 2 and "needs a job id" in err
-    code, _, err = run("dlq", "purge", "--backend", store)
-    assert code == 2 and "unknown action" in err
+    code, _, err = run("dlq", "drop", "--backend", store)
+    assert code == 2 and "'drop' is not one of" in err
     code, _, err = run("stats", "--backend", "nosuch://x")
     assert code == 2 and "unsupported backend URL" in err
 

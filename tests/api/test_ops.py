@@ -98,10 +98,13 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
                                     "/dlq/{job_id}/retry", "/metrics", "/queues", "/queues/{queue}/pause",
                                     "/queues/{queue}/resume", "/health", "/ready", "/schedules",
                                     "/schedules/{name}/pause", "/schedules/{name}/resume",
-                                    "/schedules/{name}/run"}  # fmt: skip
+                                    "/schedules/{name}/run", "/queues/{queue}/limits", "/jobs/cancel",
+                                    "/dlq/replay", "/dlq/purge"}  # fmt: skip
     submission = schema["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert submission == {"$ref": "#/components/schemas/JobSubmission"}
     assert "payload" in schema["components"]["schemas"]["JobSubmission"]["properties"]
+    limits = schema["paths"]["/queues/{queue}/limits"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "rate" in schema["components"]["schemas"][limits["$ref"].rsplit("/", 1)[1]]["properties"]
     assert "422" not in schema["paths"]["/jobs/{job_id}"]["get"]["responses"]
     docs = await client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

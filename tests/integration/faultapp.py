@@ -83,3 +83,59 @@ async def after(payload: object) -> dict[str, object]:
     """A child: answers what it saw of its parents' results."""
     _record("after")
     return current_job().parent_results or {}
+
+
+def _stamp(task: str, *fields: object) -> None:
+    """A ledger line with times: ``<task> <job id> <attempt> <pid> <fields...>``."""
+    job = current_job()
+    line = " ".join(str(f) for f in (task, job.id, job.attempt, os.getpid(), *fields)) + "\n"
+    fd = os.open(os.environ["JOBQUEUE_TEST_LEDGER"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+@app.task(name="timed")
+async def timed(seconds: float) -> None:
+    """Records when it started and ended (``timed <id> <attempt> <pid> <start> <end> <rate key>``)."""
+    import time
+
+    started = time.time()
+    await asyncio.sleep(seconds)
+    _stamp("timed", started, time.time(), current_job().rate_key or "-")
+
+
+@app.task(name="held", max_retries=5)
+async def held(payload: object) -> None:
+    """Runs until cancelled, and records that it was (``held-stopped``)."""
+    import time
+
+    _stamp("held", time.time())
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        _stamp("held-stopped", time.time())
+        raise
+
+
+@app.task(name="polite", max_retries=5)
+def polite(payload: object) -> str:
+    """A thread handler that checks ``current_job().cancelled`` and stops when it is set."""
+    import time
+
+    _stamp("polite", time.time())
+    while not current_job().cancelled:
+        time.sleep(0.01)
+    _stamp("polite-stopped", time.time())
+    return "a result nobody keeps"
+
+
+@app.task(name="forever", pool="process", max_retries=5)
+def forever(payload: object) -> None:
+    """A process-pool handler that never returns: only killing its child stops it."""
+    import time
+
+    _stamp("forever", time.time())
+    while True:
+        time.sleep(0.01)

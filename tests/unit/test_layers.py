@@ -16,7 +16,9 @@ SRC = Path(jobqueue.__file__).parent
 
 #: Layers, from the bottom up, and the modules (or packages, with their submodules) in each.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "rules": ("jobqueue.job", "jobqueue.retry", "jobqueue.clock", "jobqueue.errors", "jobqueue.periodic"),
+    "rules": (
+        "jobqueue.job", "jobqueue.retry", "jobqueue.clock", "jobqueue.errors", "jobqueue.periodic", "jobqueue.limits",
+    ),
     "shared": (
         "jobqueue.outcomes", "jobqueue.status", "jobqueue.retention", "jobqueue.lifecycle", "jobqueue.signals",
         "jobqueue.version",
@@ -24,7 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "backends": ("jobqueue.backends",),
     "app": (
         "jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry", "jobqueue.scheduling",
-        "jobqueue.flows", "jobqueue.control",
+        "jobqueue.flows", "jobqueue.control", "jobqueue.bulk",
     ),
     "worker": ("jobqueue.worker",),
     "api": ("jobqueue.api",),

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,7 +27,7 @@ from jobqueue.api.fastpath import ApiApp, Endpoint, ErrorHandler, HotRoutes
 from jobqueue.api.limits import BodyLimitMiddleware
 from jobqueue.api.metrics import ApiCounters
 from jobqueue.api.responses import ApiError, error_response
-from jobqueue.api.routes import dlq, jobs, schedules, system
+from jobqueue.api.routes import control, dlq, jobs, schedules, system
 from jobqueue.api.schemas import BatchSubmission, JobSubmission
 from jobqueue.api.state import ApiConfig, ApiState, get_state
 from jobqueue.app import JobQueue
@@ -84,7 +85,7 @@ def create_app(
     app.state.jobqueue = ApiState(queue, config, workers)
     # Routes are added to the app itself, not through included routers: each included router
     # adds a matching layer that costs more per request than parsing and storing a job.
-    for module in (jobs, dlq, schedules, system):
+    for module in (jobs, dlq, schedules, system, control):
         module.add_routes(app)
     handlers = _error_handlers()
     for exc_class, handler in handlers.items():
@@ -215,7 +216,8 @@ def _openapi(app: FastAPI, secured: bool) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (JobSubmission, BatchSubmission):
+        models: tuple[type[BaseModel], ...] = (JobSubmission, BatchSubmission, *control.BODIES)
+        for model in models:
             model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(model_schema.pop("$defs", {}))
             components[model.__name__] = model_schema

@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from jobqueue.job import DEFAULT_QUEUE, JobState
+from jobqueue.limits import QueueLimits
 from jobqueue.outcomes import Stats
 from jobqueue.status import BUCKETS, Histogram, WorkerSummary
 
@@ -60,10 +61,16 @@ class MetricsSnapshot:
     workers: WorkerSummary
     #: The queues paused in the store.
     paused: frozenset[str] = frozenset()
+    #: The rate and concurrency limits in the store, by queue.
+    limits: Mapping[str, QueueLimits] = field(default_factory=dict)
 
     def queue_names(self) -> list[str]:
-        """Queues that hold jobs, have a capacity or are paused, sorted."""
-        return sorted(set(self.stats.queues) | set(self.capacities) | self.paused)
+        """Queues that hold jobs, have a capacity, limits or are paused, sorted."""
+        return sorted(set(self.stats.queues) | set(self.capacities) | self.paused | set(self.limits))
+
+    def limits_of(self, queue: str) -> dict[str, Any] | None:
+        limits = self.limits.get(queue)
+        return None if limits is None else limits.to_dict()
 
     def depth(self, queue: str) -> int:
         """Jobs waiting in ``queue``: the count its capacity applies to."""
@@ -112,6 +119,7 @@ class MetricsSnapshot:
                     "depth": self.depth(name),
                     "capacity": self.capacities.get(name),
                     "paused": name in self.paused,
+                    "limits": self.limits_of(name),
                     "states": {s.value: self.count(s, name) for s in JobState},
                 }
                 for name in self.queue_names()
@@ -177,14 +185,23 @@ def families(snap: MetricsSnapshot) -> Iterator[Metric]:
     capacity = GaugeMetricFamily("jobqueue_queue_capacity", "Waiting jobs a queue accepts.", labels=["queue"])
     jobs = GaugeMetricFamily("jobqueue_jobs", "Jobs stored, by queue and state.", labels=["queue", "state"])
     paused = GaugeMetricFamily("jobqueue_queue_paused", "1 while a queue is paused (no job starts).", labels=["queue"])
+    rate = GaugeMetricFamily("jobqueue_queue_rate_limit", "A queue's rate limit, in jobs per second.", labels=["queue"])
+    running = GaugeMetricFamily(
+        "jobqueue_queue_concurrency_limit", "Jobs of a queue that may run at once.", labels=["queue"]
+    )
     for name in snap.queue_names():
         depth.add_metric([name], snap.depth(name))
         paused.add_metric([name], float(name in snap.paused))
+        if (limits := snap.limits.get(name)) is not None:
+            if limits.rate is not None:
+                rate.add_metric([name], limits.rate.count / limits.rate.per)
+            if limits.concurrency is not None:
+                running.add_metric([name], limits.concurrency)
         if name in snap.capacities:
             capacity.add_metric([name], snap.capacities[name])
         for state in JobState:
             jobs.add_metric([name, state.value], snap.count(state, name))
-    yield from (depth, capacity, paused, jobs)
+    yield from (depth, capacity, paused, rate, running, jobs)
     yield GaugeMetricFamily("jobqueue_dlq_size", "Dead-lettered jobs.", value=snap.count(JobState.DEAD_LETTERED))
     yield GaugeMetricFamily(
         "jobqueue_idempotency_keys", "Idempotency keys reserved.", value=snap.stats.idempotency_keys

@@ -30,7 +30,7 @@ from jobqueue.job import (
 #: Fields a submission may carry besides ``payload`` and ``task``, passed on to ``JobQueue.new_job``.
 OPTIONS = frozenset(
     {"queue", "priority", "max_retries", "idempotency_key", "delay", "run_at", "timeout", "depends_on",
-     "on_parent_failure"}
+     "on_parent_failure", "rate_key"}
 )  # fmt: skip
 FIELDS = frozenset({"payload", "task", *OPTIONS})
 #: The last second of year 9999: a later time cannot be shown as a date, so a job due after it could
@@ -73,9 +73,10 @@ def parse_submission(queue: JobQueue, data: Any, prefix: str = "", defaults: Tas
             del overrides["idempotency_key"]
         if "run_at" in overrides or "delay" in overrides:
             _check_time(overrides)
-        if defaults is None:
+        cached = None if defaults is None else defaults.of(queue, task)
+        if cached is None:
             return queue.new_job(task, data["payload"], **overrides)
-        fields = defaults.of(queue, task).copy()
+        fields = cached.copy()
         fields.update(overrides)
         return NewJob(data["payload"], task=task, **fields)
     except ValidationError as exc:
@@ -105,8 +106,11 @@ class TaskDefaults:
     def __init__(self) -> None:
         self._by_task: dict[str | None, tuple[object, float, dict[str, Any]]] = {}
 
-    def of(self, queue: JobQueue, task: str) -> dict[str, Any]:
+    def of(self, queue: JobQueue, task: str) -> dict[str, Any] | None:
+        """The task's defaults, or ``None`` when they depend on the payload (a ``rate_key``)."""
         options = queue.task_options(task)
+        if options.rate_key is not None:
+            return None
         key = task if options is not PLAIN_OPTIONS else None
         cached = self._by_task.get(key)
         if cached is not None and cached[0] is options and cached[1] == queue.key_ttl:
@@ -184,6 +188,9 @@ class JobSubmission(BaseModel):
     )
     on_parent_failure: str | None = Field(
         "fail", description='"fail": dead-letter the job when a parent is; "run": run it all the same.'
+    )
+    rate_key: str | None = Field(
+        None, max_length=MAX_KEY_LENGTH, description="The key of the queue's per-key limits (a tenant, an API host)."
     )
 
 

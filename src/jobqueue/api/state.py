@@ -74,10 +74,12 @@ class ApiState:
 
     async def snapshot(self) -> MetricsSnapshot:
         """The store's counts and this process's counters, for ``/metrics`` and ``/queues``."""
-        stats, paused = await asyncio.gather(self.queue.stats(), self.queue.paused_queues())
+        stats, paused, limits = await asyncio.gather(
+            self.queue.stats(), self.queue.paused_queues(), self.queue.limits()
+        )
         workers = self.worker_summary()
         queues = sorted(set(stats.queues) | workers.queues | {"default"})
-        return MetricsSnapshot(stats, self.capacities(queues), self.counters, workers, frozenset(paused))
+        return MetricsSnapshot(stats, self.capacities(queues), self.counters, workers, frozenset(paused), limits)
 
 
 def get_state(request: Request) -> ApiState:

@@ -60,8 +60,10 @@ def get(target: Target, job_id: str, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def dlq(target: Target, action: str, job_id: str | None, as_json: bool, out: Console, err: Console) -> int:
-    """``dlq list``: the dead-lettered jobs; ``dlq retry ID``: put one back in its queue."""
+def dlq(target: Target, action: str, job_id: str | None, chosen: dict[str, Any], as_json: bool, out: Console,
+        err: Console) -> int:  # fmt: skip
+    """``dlq list``: the dead-lettered jobs; ``dlq retry ID``: put one back in its queue;
+    ``dlq replay|purge`` with a filter: every matching one."""
     if action == "retry":
         if not job_id:
             err.print("error: dlq retry needs a job id: jobqueue dlq retry ID")
@@ -70,6 +72,22 @@ def dlq(target: Target, action: str, job_id: str | None, as_json: bool, out: Con
         if answer.status != 202:
             return _fail(err, answer)
         out.print(f"requeued {answer.body['job_id']}", markup=False, highlight=False)
+        return EXIT_OK
+    if action in ("replay", "purge"):
+        if job_id:
+            err.print(f"error: dlq {action} takes a filter, not an id (dlq retry ID replays one job)")
+            return 2
+        answer = request(target, "POST", f"/dlq/{action}", json=chosen)
+        if answer.status != 200:
+            return _fail(err, answer)
+        if as_json:
+            out.print(_json(answer.body), markup=False, highlight=False)
+        elif action == "purge":
+            out.print(f"purged {answer.body['purged']}", markup=False, highlight=False)
+        else:
+            body = answer.body
+            full = f" (full: {', '.join(body['full_queues'])})" if body["full_queues"] else ""
+            out.print(f"replayed {body['replayed']}, stayed {body['stayed']}{full}", markup=False, highlight=False)
         return EXIT_OK
     answer = request(target, "GET", "/dlq", params={"limit": 1000})
     if answer.status != 200:
@@ -91,6 +109,26 @@ def dlq(target: Target, action: str, job_id: str | None, as_json: bool, out: Con
     return EXIT_OK
 
 
+def cancel(target: Target, job_ids: list[str], children: bool, chosen: dict[str, Any], out: Console,
+           err: Console) -> int:  # fmt: skip
+    """``cancel ID...``: each job; ``cancel`` with a filter: every matching one."""
+    if not job_ids:
+        answer = request(target, "POST", "/jobs/cancel", json=chosen)
+        if answer.status != 200:
+            return _fail(err, answer)
+        out.print(f"cancelled {answer.body['cancelled']}", markup=False, highlight=False)
+        return EXIT_OK
+    code = EXIT_OK
+    for job_id in job_ids:
+        params = {"children": "true"} if children else None
+        answer = request(target, "POST", f"/jobs/{quote(job_id, safe='')}/cancel", params=params)
+        if answer.status != 200:
+            code = _fail(err, answer)
+            continue
+        out.print(f"cancelled {job_id}", markup=False, highlight=False)
+    return code
+
+
 def _first_line(text: str, width: int = 60) -> str:
     line = text.splitlines()[0] if text else ""
     return line if len(line) <= width else line[: width - 1] + "…"
@@ -106,6 +144,8 @@ def stats_view(metrics: dict[str, Any], title: str = "jobqueue") -> Group:
     depths = [f"{q['depth']} / {'-' if q['capacity'] is None else q['capacity']}" for q in queues.values()]
     table.add_row("waiting / capacity", *depths)
     table.add_row("paused", *("yes" if q.get("paused") else "no" for q in queues.values()))
+    if any(q.get("limits") for q in queues.values()):
+        table.add_row("limits", *(limits_text(q.get("limits")) for q in queues.values()))
     for state in JobState:
         label = state.value.replace("_", " ").lower() + (" (awaiting retry)" if state is JobState.FAILED else "")
         table.add_row(label, *(str(q["states"][state.value]) for q in queues.values()), style="dim" if
@@ -160,16 +200,27 @@ def schedules(target: Target, action: str, name: str | None, as_json: bool, out:
     return EXIT_OK
 
 
-def queue(target: Target, action: str, name: str | None, as_json: bool, out: Console, err: Console) -> int:
-    """``queue list``: every queue, paused or not; ``pause|resume NAME``: steer one for every worker."""
+def queue(target: Target, action: str, name: str | None, limits: dict[str, Any], as_json: bool, out: Console,
+          err: Console) -> int:  # fmt: skip
+    """``queue list``: every queue, its state and limits; ``pause|resume NAME``: steer one for every
+    worker; ``limit NAME``: set (or clear) its limits."""
     if action != "list":
         if not name:
             err.print(f"error: queue {action} needs a queue name: jobqueue queue {action} NAME")
             return 2
-        answer = request(target, "POST", f"/queues/{quote(name, safe='')}/{action}")
+        path = f"/queues/{quote(name, safe='')}"
+        if action == "limit":
+            answer = (
+                request(target, "PUT", f"{path}/limits", json=limits)
+                if limits
+                else request(target, "DELETE", f"{path}/limits")
+            )
+        else:
+            answer = request(target, "POST", f"{path}/{action}")
         if answer.status != 200:
             return _fail(err, answer)
-        out.print(f"{name} {action}d", markup=False, highlight=False)
+        said = f"{name}: {limits_text(answer.body.get('limits'))}" if action == "limit" else f"{name} {action}d"
+        out.print(said, markup=False, highlight=False)
         return EXIT_OK
     answer = request(target, "GET", "/queues")
     if answer.status != 200:
@@ -178,11 +229,26 @@ def queue(target: Target, action: str, name: str | None, as_json: bool, out: Con
         out.print(_json(answer.body), markup=False, highlight=False)
         return EXIT_OK
     table = Table(title=f"queues: {len(answer.body['queues'])}", title_justify="left")
-    for column in ("name", "state", "waiting / capacity", "processing"):
-        table.add_column(column, no_wrap=column == "name", justify="left" if column in ("name", "state") else "right")
+    for column in ("name", "state", "waiting / capacity", "processing", "limits"):
+        table.add_column(column, no_wrap=column == "name", justify="right" if column in ("waiting / capacity",
+                         "processing") else "left")  # fmt: skip
     for q in answer.body["queues"]:
         capacity = "-" if q["capacity"] is None else q["capacity"]
         table.add_row(q["name"], "paused" if q["paused"] else "active", f"{q['depth']} / {capacity}",
-                      str(q["states"]["PROCESSING"]))  # fmt: skip
+                      str(q["states"]["PROCESSING"]), limits_text(q.get("limits")))  # fmt: skip
     out.print(table)
     return EXIT_OK
+
+
+def limits_text(limits: dict[str, Any] | None) -> str:
+    """A queue's limits in a few words: ``100/s (burst 100), 5 at once; per key 10/s, 1 at once``."""
+    if not limits:
+        return "no limits"
+
+    def part(rate: str | None, burst: int | None, concurrency: int | None) -> str:
+        words = [f"{rate} (burst {burst})"] if rate else []
+        return ", ".join(words + ([f"{concurrency} at once"] if concurrency else []))
+
+    queue_part = part(limits.get("rate"), limits.get("burst"), limits.get("concurrency"))
+    key_part = part(limits.get("key_rate"), limits.get("key_burst"), limits.get("key_concurrency"))
+    return "; ".join(filter(None, [queue_part, key_part and f"per key {key_part}"]))

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from jobqueue.cli import steering
+from jobqueue.cli.shared import JSON_OPTION, client_options, client_run, fail
 from jobqueue.errors import JobQueueError
 from jobqueue.version import __version__
 
@@ -19,11 +21,6 @@ from jobqueue.version import __version__
 @click.version_option(__version__, "--version", "-V", message="%(version)s")
 def app() -> None:
     pass
-
-
-def _fail(message: str, code: int = 2) -> click.exceptions.Exit:
-    click.echo(f"error: {message}", err=True)
-    return click.exceptions.Exit(code)
 
 
 BACKEND_HELP = "Backend URL (overrides the app's own)."
@@ -60,7 +57,7 @@ def demo(
         run(backend, port=port, workers=workers, capacity=capacity, failure_rate=failure_rate, seed=seed,
             duration=duration)  # fmt: skip
     except JobQueueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @app.command()
@@ -80,11 +77,14 @@ def demo(
               help="Longest idle wait between looks, s.")  # fmt: skip
 @click.option("--reaper-interval", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
               help="Seconds between expired-lease sweeps.")  # fmt: skip
+@click.option("--fair", is_flag=True, help="Claim across --queues in turn (weighted) rather than by priority.")
+@click.option("--weight", multiple=True, metavar="QUEUE=N", help="With --fair: a queue's share (default 1).")
 @SCHEDULER
 @LOG_LEVEL
 def worker(
     app_spec: str, backend: str | None, queues: str, concurrency: int, processes: int, pool: str, lease: float,
-    grace: float, poll_interval: float, reaper_interval: float, scheduler: bool, log_level: str,
+    grace: float, poll_interval: float, reaper_interval: float, fair: bool, weight: tuple[str, ...], scheduler: bool,
+    log_level: str,
 ) -> None:  # fmt: skip
     """Run workers for APP (module:attribute): claim jobs, run them, retry with backoff, recover crashed
     workers' jobs."""
@@ -107,13 +107,25 @@ def worker(
             queues=queue_names, concurrency=concurrency, lease=lease, grace=grace,
             poll_interval=poll_interval, reaper_interval=reaper_interval, scheduler=scheduler,
             pool=pool,  # type: ignore[arg-type]  # checked by WorkerConfig
+            fair=_weights(weight) or fair,
         )  # fmt: skip
         loaded = load_app(app_spec)
         if backend is not None:
             loaded.use_backend(backend)
         run_worker(loaded, config)
     except (JobQueueError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
+
+
+def _weights(given: tuple[str, ...]) -> dict[str, int]:
+    """``--weight mail=3`` options as weights by queue."""
+    weights: dict[str, int] = {}
+    for item in given:
+        name, _, number = item.rpartition("=")
+        if not name or not number.isdigit() or int(number) < 1:
+            raise ValueError(f"--weight {item!r}: give QUEUE=N with N >= 1")
+        weights[name] = int(number)
+    return weights
 
 
 def _without_option(argv: list[str], name: str) -> list[str]:
@@ -220,44 +232,10 @@ def _serve_api(
                     max_body_bytes=max_body_bytes, log_level=log_level, lease=lease, limits=limits,
                     allowed_hosts=allowed_hosts, scheduler=scheduler)  # fmt: skip
     except (JobQueueError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 # ---- client commands -----------------------------------------------------------------------
-
-
-def _client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Where a client command sends its request: an API, or a store directly."""
-    options = [
-        click.option("--url", envvar="JOBQUEUE_API_URL", default="http://127.0.0.1:8080", show_default=True,
-                     help="URL of the API."),
-        click.option("--backend", help="Talk to this store directly instead of an API (a backend URL)."),
-        click.option("--token", envvar="JOBQUEUE_API_TOKEN",
-                     help="Bearer token required on every route but /health."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
-
-
-def _client_run(call: Callable[..., int], url: str, backend: str | None, token: str | None, *args: Any) -> None:
-    from rich.console import Console
-
-    from jobqueue.cli.client import EXIT_INVALID, EXIT_UNREACHABLE, Target, Unreachable
-
-    err = Console(stderr=True)
-    try:
-        code = call(Target(url, backend, token), *args, Console(), err)
-    except Unreachable as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        code = EXIT_UNREACHABLE
-    except JobQueueError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        code = EXIT_INVALID
-    raise click.exceptions.Exit(code)
 
 
 @app.command()
@@ -269,76 +247,53 @@ def _client_run(call: Callable[..., int], url: str, backend: str | None, token: 
 @click.option("--key", help="Idempotency key.")
 @click.option("--delay", type=float, help="Seconds before it may run.")
 @click.option("--after", multiple=True, metavar="JOB_ID", help="A job that must complete first (repeatable).")
-@_client_options
+@click.option("--rate-key", help="The key of the queue's per-key limits (a tenant, an API host).")
+@client_options
 def submit(
     payload: str, task: str | None, queue: str | None, priority: int | None, max_retries: int | None,
-    key: str | None, delay: float | None, after: tuple[str, ...], url: str, backend: str | None, token: str | None,
+    key: str | None, delay: float | None, after: tuple[str, ...], rate_key: str | None, url: str,
+    backend: str | None, token: str | None,
 ) -> None:  # fmt: skip
     """Submit a job; print its id (for a held idempotency key, the id of the job holding it). PAYLOAD:
     JSON if it parses as JSON, else a string."""
     from jobqueue.cli import commands
 
     options = {"task": task, "queue": queue, "priority": priority, "max_retries": max_retries,
-               "idempotency_key": key, "delay": delay, "depends_on": list(after) or None}  # fmt: skip
-    _client_run(commands.submit, url, backend, token, payload, options)
+               "idempotency_key": key, "delay": delay, "depends_on": list(after) or None,
+               "rate_key": rate_key}  # fmt: skip
+    client_run(commands.submit, url, backend, token, payload, options)
 
 
 @app.command()
 @click.argument("job_id", metavar="ID")
-@_client_options
+@client_options
 def get(job_id: str, url: str, backend: str | None, token: str | None) -> None:
     """Print a job as JSON: state, attempts, last error, result."""
     from jobqueue.cli import commands
 
-    _client_run(commands.get, url, backend, token, job_id)
-
-
-@app.command()
-@click.argument("action", metavar="[list|retry]", default="list")
-@click.argument("job_id", metavar="[ID]", required=False)
-@JSON_OPTION
-@_client_options
-def dlq(action: str, job_id: str | None, as_json: bool, url: str, backend: str | None, token: str | None) -> None:
-    """List the dead-letter queue, or put one of its jobs back in its queue (dlq retry ID)."""
-    from jobqueue.cli import commands
-
-    if action not in ("list", "retry"):
-        raise _fail(f"unknown action {action!r}: use 'jobqueue dlq list' or 'jobqueue dlq retry ID'")
-    _client_run(commands.dlq, url, backend, token, action, job_id, as_json)
+    client_run(commands.get, url, backend, token, job_id)
 
 
 @app.command()
 @click.argument("action", type=click.Choice(["list", "pause", "resume", "run-now"]), default="list")
 @click.argument("name", required=False)
 @JSON_OPTION
-@_client_options
+@client_options
 def schedules(action: str, name: str | None, as_json: bool, url: str, backend: str | None, token: str | None) -> None:
     """List periodic schedules with their state, or pause, resume or run one now (run-now NAME)."""
     from jobqueue.cli import commands
 
-    _client_run(commands.schedules, url, backend, token, action, name, as_json)
-
-
-@app.command()
-@click.argument("action", type=click.Choice(["list", "pause", "resume"]), default="list")
-@click.argument("name", required=False)
-@JSON_OPTION
-@_client_options
-def queue(action: str, name: str | None, as_json: bool, url: str, backend: str | None, token: str | None) -> None:
-    """List the queues (paused or active, waiting jobs), or pause or resume one for every worker."""
-    from jobqueue.cli import commands
-
-    _client_run(commands.queue, url, backend, token, action, name, as_json)
+    client_run(commands.schedules, url, backend, token, action, name, as_json)
 
 
 @app.command()
 @JSON_OPTION
-@_client_options
+@client_options
 def stats(as_json: bool, url: str, backend: str | None, token: str | None) -> None:
     """Show queue depths, capacities, jobs by state and the API's totals."""
     from jobqueue.cli import commands
 
-    _client_run(commands.stats, url, backend, token, as_json)
+    client_run(commands.stats, url, backend, token, as_json)
 
 
 @app.command()
@@ -366,13 +321,17 @@ def migrate(backend: str | None) -> None:
     try:
         click.echo(asyncio.run(run()))
     except JobQueueError as exc:
-        raise _fail(str(exc), 2 if isinstance(exc, ValueError) else 3) from None
+        raise fail(str(exc), 2 if isinstance(exc, ValueError) else 3) from None
 
 
 @app.command()
 def version() -> None:
     """Print the installed version (as --version does)."""
     click.echo(__version__)
+
+
+for command in (steering.queue, steering.dlq, steering.cancel):
+    app.add_command(command)
 
 
 def main() -> None:

@@ -169,10 +169,15 @@ async def get_job(request: Request, job_id: JobId) -> Response:
     return json_response({**job_view(job), "children": await queue.children(job_id, MAX_CHILDREN_SHOWN)})
 
 
-async def cancel_job(request: Request, job_id: JobId) -> Response:
-    """Cancel a waiting job (PENDING, BLOCKED, SCHEDULED, FAILED); a running or finished one cannot be (409)."""
+async def cancel_job(
+    request: Request,
+    job_id: JobId,
+    children: Annotated[bool, Query(description="Cancel its waiting descendants too.")] = False,
+) -> Response:
+    """Cancel a waiting or running job; a running one is stopped by its worker within about half a
+    second and never retried. A finished one cannot be (409)."""
     try:
-        job = await get_state(request).queue.cancel(job_id)
+        job = await get_state(request).queue.cancel(job_id, with_children=children)
     except JobNotFound:
         raise ApiError(404, "job not found", job_id=job_id) from None
     except InvalidTransition as exc:
@@ -211,12 +216,12 @@ def add_routes(app: FastAPI) -> None:
     )(get_job)
     app.post(
         "/jobs/{job_id}/cancel",
-        summary="Cancel a waiting job",
+        summary="Cancel a job (waiting or running)",
         response_model=JobBody,
         responses={
             **ERRORS,
             **not_found,
-            409: {"model": ErrorBody, "description": "The job is running or finished."},
+            409: {"model": ErrorBody, "description": "The job has finished."},
         },
         tags=tags,
     )(cancel_job)

@@ -42,15 +42,16 @@ async def metrics(request: Request, format: Literal["json", "prometheus"] | None
 async def queues(request: Request) -> Response:
     """Every queue: depth (jobs waiting), capacity, whether it is paused, jobs by state."""
     snapshot = await get_state(request).snapshot()
-    return json_response({"queues": [_queue_view(snapshot, name) for name in snapshot.queue_names()]})
+    return json_response({"queues": [queue_view(snapshot, name) for name in snapshot.queue_names()]})
 
 
-def _queue_view(snapshot: MetricsSnapshot, name: str) -> dict[str, Any]:
+def queue_view(snapshot: MetricsSnapshot, name: str) -> dict[str, Any]:
     return {
         "name": name,
         "depth": snapshot.depth(name),
         "capacity": snapshot.capacities.get(name),
         "paused": name in snapshot.paused,
+        "limits": snapshot.limits_of(name),
         "states": {s.value: snapshot.count(s, name) for s in JobState},
     }
 
@@ -68,7 +69,7 @@ async def resume_queue(request: Request, queue: QueueName) -> Response:
 async def _set_paused(request: Request, queue: str, paused: bool) -> Response:
     state = get_state(request)
     await (state.queue.pause(queue) if paused else state.queue.resume(queue))
-    return json_response(_queue_view(await state.snapshot(), queue))
+    return json_response(queue_view(await state.snapshot(), queue))
 
 
 async def health() -> Response:
@@ -81,15 +82,19 @@ async def ready(request: Request) -> Response:
     state = get_state(request)
     try:
         async with asyncio.timeout(state.config.ready_timeout):
-            stats, paused = await asyncio.gather(state.queue.stats(), state.queue.paused_queues())
+            stats, paused, limits = await asyncio.gather(
+                state.queue.stats(), state.queue.paused_queues(), state.queue.limits()
+            )
             # A store can answer reads and refuse writes (Redis at maxmemory, a read-only server).
             await state.queue.check_writes()
     except Exception as exc:  # any failure to answer means: do not send traffic here
         reason = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
         return error_response(503, f"store unreachable: {reason}", state.retry_after, backend=state.queue.backend_name)
     summary = state.worker_summary()
-    # A paused queue's pending jobs wait on purpose: workers that leave them are not stalled.
-    pending = {q: s.counts[JobState.PENDING] for q, s in stats.queues.items() if q not in paused}
+    # A paused or limited queue's pending jobs may wait on purpose: workers that leave them there
+    # are not stalled.
+    held = set(paused) | set(limits)
+    pending = {q: s.counts[JobState.PENDING] for q, s in stats.queues.items() if q not in held}
     problem = _worker_problem(state, summary, pending)
     body: dict[str, Any] = {"backend": state.queue.backend_name, "workers": summary.slots, "workers_busy": summary.busy}
     if problem:
