@@ -153,3 +153,40 @@ async def test_a_paused_queue_is_handed_to_no_worker_even_one_that_waited_before
     assert job.id == job_of(kept).id
     (handed,) = await producer.enqueue([NewJob(task="t", payload=2)])
     assert job_of(handed).worker_id == "w1"  # w1 is still waiting: hand-offs go on
+
+
+@pytest.mark.parametrize("same_process", [True, False])
+async def test_a_worker_too_busy_to_claim_still_takes_the_jobs_handed_to_its_free_slots(
+    pair: tuple[SQLiteBackend, SQLiteBackend], same_process: bool
+) -> None:
+    # Long jobs arrive one by one: once more than half its slots run, the worker stops claiming
+    # (it waits for half to be free), yet the jobs handed to the other slots must start, not sit
+    # leased to it until the lease runs out.
+    import asyncio
+
+    from jobqueue import JobQueue, Worker, WorkerConfig
+
+    producer, backend = pair
+    app = JobQueue(backend=backend)
+    started: set[int] = set()
+    all_started = asyncio.Event()
+
+    @app.task(name="long")
+    async def long(n: int) -> None:
+        started.add(n)
+        if len(started) == 20:
+            all_started.set()
+        await asyncio.Event().wait()
+
+    await app.open()
+    worker = Worker(app, WorkerConfig(concurrency=20, reaper_interval=None, grace=0))
+    worker.signals.init()
+    runner = asyncio.create_task(worker.run())
+    await worker.signals.waiting.wait()
+    source = backend if same_process else producer
+    for n in range(20):
+        await source.enqueue([NewJob(n, task="long")])
+        await asyncio.sleep(0)  # let the worker take what came, as enqueues spread over time would
+    await asyncio.wait_for(all_started.wait(), 10)
+    worker.stop()
+    await asyncio.wait_for(runner, 10)

@@ -43,7 +43,7 @@ enqueue does, so the job waiting for its slot starts at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -284,4 +284,13 @@ class Handoff(Protocol):
     async def forget_worker(self, worker_id: str) -> None:
         """The worker claims no more (it is stopping): hand it nothing more, and give back to the
         queue any job handed to it that its calls have not taken."""
+        ...
+
+    def watch_handed(self, worker_id: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever a job handed to the worker arrives for its next call: a
+        worker busy enough not to be claiming must still take the jobs handed to its free slots."""
+        ...
+
+    def handed_waiting(self, worker_id: str) -> bool:
+        """Whether jobs handed to the worker wait for its next :meth:`claim_or_wait`."""
         ...

@@ -62,6 +62,10 @@ class Fetcher:
         #: What the loop is waiting on; a freed slot or stop() resolves it (see _wait).
         self._interrupt: asyncio.Future[None] | None = None
         self.rotation = None if not config.fair or len(config.queues) < 2 else WeightedRotation(config)
+        if self.handoff is not None:
+            # Jobs handed to this worker's free slots must be taken even while it is too busy to
+            # claim (it claims again once half its slots are free): their arrival ends a wait.
+            self.handoff.watch_handed(worker_id, self.poke)
 
     def stop(self) -> None:
         """Claim no more; the loop returns at its next turn."""
@@ -102,8 +106,10 @@ class Fetcher:
         slots, concurrency = self.slots, self.config.concurrency
         while not self._stop.is_set():
             free = slots.free
-            # While busy, claim once half the slots are free (see the module docstring).
-            if free > 0 and (free * 2 >= concurrency or not slots.busy):
+            # While busy, claim once half the slots are free (see the module docstring), or
+            # take the jobs already handed to the free ones.
+            handed = self.handoff is not None and self.handoff.handed_waiting(self.worker_id)
+            if free > 0 and (free * 2 >= concurrency or not slots.busy or handed):
                 try:
                     jobs = await self.run_once(wait=not drain)
                 except BackendError as exc:
@@ -142,8 +148,8 @@ class Fetcher:
         of jobs, and each object or loop turn here is on the enqueue-to-start latency."""
         loop = asyncio.get_running_loop()
         interrupt = self._interrupt = loop.create_future()
-        if self._stop.is_set():
-            return
+        if self._stop.is_set() or (self.slots.free and self.handoff and self.handoff.handed_waiting(self.worker_id)):
+            return  # (jobs handed since the loop looked, and a slot for them: their poke came before this wait)
         work: asyncio.Task[bool] | None = None
         if for_work:
             timeout = self.config.poll_interval * random.uniform(0.8, 1.2)

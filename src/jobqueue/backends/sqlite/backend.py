@@ -101,6 +101,7 @@ class SQLiteBackend(SQLiteSchedules):
         #: Counts hints that claimable work may exist beyond what was handed (see claim_or_wait).
         self._signals = 0
         self._data_version: int | None = None
+        self._handed_callbacks: dict[str, Callable[[], None]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -206,8 +207,7 @@ class SQLiteBackend(SQLiteSchedules):
         gone: set[str] = set()
         for item in handed:
             if item.address == self._channel.address:  # a worker of this very process
-                if self._handoffs.deliver(item.worker_id, item.job):
-                    self._wakeup.wake()
+                self._delivered(item.worker_id, item.job)
                 continue
             if item.worker_id in gone:
                 continue
@@ -226,8 +226,20 @@ class SQLiteBackend(SQLiteSchedules):
             job = job_of(row)
         except (ValueError, TypeError, KeyError, IndexError):
             return  # not ours to read: its job is still in the worker's registration
+        self._delivered(worker_id, job)
+
+    def _delivered(self, worker_id: str, job: Job) -> None:
+        """A handed job reached this process: its worker takes it at its next call."""
         if self._handoffs.deliver(worker_id, job):
             self._wakeup.wake()
+            if (callback := self._handed_callbacks.get(worker_id)) is not None:
+                callback()
+
+    def watch_handed(self, worker_id: str, callback: Callable[[], None]) -> None:
+        self._handed_callbacks[worker_id] = callback
+
+    def handed_waiting(self, worker_id: str) -> bool:
+        return self._handoffs.waiting(worker_id)
 
     # ---- claims, and the hand-off (the Handoff capability) ---------------------------------
 
@@ -263,6 +275,7 @@ class SQLiteBackend(SQLiteSchedules):
 
     async def forget_worker(self, worker_id: str) -> None:
         self._require_open()
+        self._handed_callbacks.pop(worker_id, None)
         await self._forget(worker_id)
 
     async def _forget(self, worker_id: str) -> None:

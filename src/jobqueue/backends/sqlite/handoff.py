@@ -68,6 +68,10 @@ class Handoffs:
             registration[1] += len(jobs)
         return jobs
 
+    def waiting(self, worker_id: str) -> bool:
+        """Jobs delivered by message wait for the worker's claim."""
+        return bool(self._inbox.get(worker_id))
+
     def delivered(self, worker_id: str, job_id: str) -> bool:
         """A message has brought this job already (read from the writer thread too: a set lookup)."""
         seen = self._seen.get(worker_id)
