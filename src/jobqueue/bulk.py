@@ -24,6 +24,8 @@ T = TypeVar("T")
 S = JobState
 #: Jobs read (and acted on) per step.
 BATCH = 500
+#: The most children of one job a cancel with children walks (the store lists them in one read).
+MAX_CHILDREN = 1_000_000
 #: The states a job can be cancelled in.
 CANCELLABLE = frozenset({*WAITING_STATES, S.PROCESSING})
 
@@ -100,8 +102,14 @@ class BulkActions:
     async def cancel(self, job_id: str, *, with_children: bool = False) -> Job:
         """Cancel a waiting or running job (a running one is stopped by its worker within about
         half a second). ``with_children``: its descendants still waiting are cancelled too, the
-        deepest first, rather than dead-lettered for their parent's sake."""
+        deepest first, rather than dead-lettered for their parent's sake; a job that has finished
+        is refused before any descendant is touched."""
         if with_children:
+            job = await self._run(self.backend.get(job_id))
+            if job is None:
+                raise JobNotFound(job_id)
+            if job.state not in CANCELLABLE:
+                raise InvalidTransition(job_id, job.state, "cancel")
             for child in reversed(await self._descendants(job_id)):
                 # One finished meanwhile, or pruned, has nothing left to cancel.
                 with contextlib.suppress(InvalidTransition, JobNotFound):
@@ -175,7 +183,7 @@ class BulkActions:
         while level:
             next_level: list[str] = []
             for parent in level:
-                for child in await self._run(self.backend.children(parent, 10_000)):
+                for child in await self._run(self.backend.children(parent, MAX_CHILDREN)):
                     if child not in seen and child != job_id:
                         seen[child] = None
                         next_level.append(child)

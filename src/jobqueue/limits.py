@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from jobqueue.errors import ValidationError
@@ -71,7 +72,8 @@ class Rate:
         for unit, seconds in reversed(_UNITS.items()):
             if (self.per / seconds).is_integer():
                 return f"{self.count}/{int(self.per / seconds)}{unit}"
-        return f"{self.count}/{self.per:g}s"
+        # Plain decimals (never 1e-07), so that the text parses back.
+        return f"{self.count}/{format(Decimal(repr(self.per)), 'f')}s"
 
     def available(self, tat: float | None, now: float) -> int:
         """Tokens in a bucket whose state is ``tat`` (``None``: never used), at ``now``."""
@@ -129,7 +131,12 @@ class QueueLimits:
         key_concurrency: int | None = None,
     ) -> QueueLimits:
         """Limits from the short forms people write: ``QueueLimits.of("100/s", 10, key_rate="5/s")``."""
-        return cls(_rate(rate, burst), concurrency, _rate(key_rate, key_burst), key_concurrency)
+        return cls(
+            _rate(rate, burst, "rate", "burst"),
+            concurrency,
+            _rate(key_rate, key_burst, "key_rate", "key_burst"),
+            key_concurrency,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of the HTTP API and the store: rates as text, bursts beside them."""
@@ -157,11 +164,17 @@ class QueueLimits:
         )
 
 
-def _rate(value: str | Rate | None, burst: int | None) -> Rate | None:
+def _rate(value: str | Rate | None, burst: int | None, field: str, burst_field: str) -> Rate | None:
+    """A rate from its short form, errors naming the field they came from (``key_burst``, say)."""
+    if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_LIMIT):
+        raise ValidationError(burst_field, f"must be an integer from 1 to {MAX_LIMIT}")
     if value is None:
         if burst is not None:
-            raise ValidationError("burst", "needs a rate")
+            raise ValidationError(burst_field, f"needs a {field}")
         return None
-    if isinstance(value, Rate):
-        return value if burst is None else Rate(value.count, value.per, burst)
-    return Rate.parse(value, burst)
+    try:
+        if isinstance(value, Rate):
+            return value if burst is None else Rate(value.count, value.per, burst)
+        return Rate.parse(value, burst)
+    except ValidationError as exc:
+        raise ValidationError(field, exc.message) from None

@@ -30,6 +30,19 @@ async def test_limits_are_set_shown_and_cleared(client: httpx.AsyncClient, queue
     assert await queue.limits() == {}
 
 
+async def test_a_patch_changes_the_limits_given_and_keeps_the_others(client: httpx.AsyncClient) -> None:
+    await client.put("/queues/api/limits", json={"rate": "10/s", "burst": 2, "concurrency": 4})
+    changed = await client.patch("/queues/api/limits", json={"concurrency": 6})
+    assert changed.json()["limits"] == {"rate": "10/s", "burst": 2, "concurrency": 6, "key_rate": None,
+                                        "key_burst": None, "key_concurrency": None}  # fmt: skip
+    faster = (await client.patch("/queues/api/limits", json={"rate": "20/s"})).json()["limits"]
+    assert (faster["rate"], faster["burst"]) == ("20/s", 20)  # the old burst went with the old rate
+    dropped = (await client.patch("/queues/api/limits", json={"rate": None})).json()["limits"]
+    assert dropped == {**faster, "rate": None, "burst": None}
+    bad = await client.patch("/queues/api/limits", json={"concurrency": -1})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("concurrency: ")
+
+
 async def test_bad_limits_are_a_400_naming_the_field(client: httpx.AsyncClient) -> None:
     for body, field in [
         ({"rate": "fast"}, "rate"),
@@ -37,6 +50,7 @@ async def test_bad_limits_are_a_400_naming_the_field(client: httpx.AsyncClient) 
         ({"concurrency": 0}, "concurrency"),
         ({"concurrency": "3"}, "concurrency"),
         ({"burst": 5}, "burst"),
+        ({"key_rate": "1/s", "key_burst": 0}, "key_burst"),
         ({"speed": 1}, "speed"),
         ([1], "body"),
     ]:
@@ -76,6 +90,7 @@ async def test_jobs_are_cancelled_by_filter_and_an_empty_filter_needs_all(
     assert bad_state.status_code == 400 and bad_state.json()["error"].startswith("state: ")
     answer = await client.post("/jobs/cancel", json={"queue": "mail", "state": "PENDING"})
     assert answer.status_code == 200 and answer.json() == {"cancelled": 4}
+    assert (await client.post("/jobs/cancel", json={"state": "SCHEDULED"})).json() == {"cancelled": 0}
     assert (await client.post("/jobs/cancel", json={"all": True})).json() == {"cancelled": 1}
 
 

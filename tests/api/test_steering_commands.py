@@ -21,6 +21,9 @@ def test_a_queues_limits_are_set_listed_and_cleared(store: str) -> None:
     assert listed["api"]["limits"]["concurrency"] == 5
     assert "100/s (burst 100)" in run("queue", "--backend", store)[1]
     assert "limits" in run("stats", "--backend", store)[1]
+    # A change keeps the limits not given; a new rate drops the old burst.
+    code, out, _ = run("queue", "limit", "api", "--concurrency", "3", "--rate", "5/s", "--backend", store)
+    assert out.strip() == "api: 5/s (burst 5), 3 at once; per key 2/s (burst 2)"
     assert run("queue", "limit", "api", "--clear", "--backend", store)[:2] == (0, "api: no limits\n")
     code, _, err = run("queue", "limit", "api", "--backend", store)
     assert code == 2 and "needs a limit" in err

@@ -14,7 +14,7 @@ from jobqueue import FakeClock, JobState
 from jobqueue.app import JobQueue
 from jobqueue.backends import Backend
 from jobqueue.bulk import JobFilter
-from jobqueue.errors import ValidationError
+from jobqueue.errors import InvalidTransition, JobNotFound, ValidationError
 from jobqueue.limits import QueueLimits, Rate
 from jobqueue.task import current_job
 from tests.unit.test_worker import app, worker
@@ -109,6 +109,18 @@ async def test_cancel_with_children_cancels_the_waiting_descendants(app: JobQueu
     await app.cancel(parent.id, with_children=True)
     states = [(await app.get(job.id)).state for job in (parent, child, grandchild, other)]  # type: ignore[union-attr]
     assert states == [S.CANCELLED] * 4  # not dead-lettered for their parent's sake
+
+
+async def test_cancel_with_children_of_a_finished_job_touches_nothing(app: JobQueue) -> None:
+    parent = await app.enqueue("t", "p")
+    child = await app.enqueue("t", "c", depends_on=[parent])
+    await app.cancel(parent.id)  # finished now (its child dead-lettered for it)
+    other = await app.enqueue("t", "o", depends_on=[child])  # a waiting grandchild, enqueued after
+    with pytest.raises(InvalidTransition):
+        await app.cancel(parent.id, with_children=True)
+    assert (await app.get(other.id)).state is S.DEAD_LETTERED  # type: ignore[union-attr]
+    with pytest.raises(JobNotFound):
+        await app.cancel("no-such-job", with_children=True)
 
 
 async def test_jobs_are_cancelled_in_bulk_by_filter(app: JobQueue) -> None:

@@ -54,9 +54,15 @@ def test_queue_limits_round_trip_their_dict_form_and_check_values() -> None:
     assert bool(limits) and limits.holds_slots and not QueueLimits() and not QueueLimits.of("1/s").holds_slots
     refused: list[tuple[dict[str, Any], str]] = [
         ({"concurrency": 0}, "concurrency"), ({"key_concurrency": True}, "key_concurrency"), ({"burst": 3}, "burst"),
-        ({"rate": "1/s", "burst": 0}, "rate"), ({"other": 1}, "other"),
+        ({"rate": "1/s", "burst": 0}, "burst"), ({"other": 1}, "other"), ({"key_rate": 5}, "key_rate"),
+        ({"key_burst": 2}, "key_burst"), ({"key_rate": "1/s", "key_burst": "2"}, "key_burst"),
     ]  # fmt: skip
     for bad, field in refused:
         with pytest.raises(ValidationError) as caught:
             QueueLimits.from_dict(bad)
         assert caught.value.field == field
+
+
+def test_an_odd_period_is_written_as_text_that_reads_back() -> None:
+    rate = Rate(1, 1e-7, 1)
+    assert str(rate) == "1/0.0000001s" and Rate.parse(str(rate)).per == rate.per

@@ -210,11 +210,8 @@ def queue(target: Target, action: str, name: str | None, limits: dict[str, Any],
             return 2
         path = f"/queues/{quote(name, safe='')}"
         if action == "limit":
-            answer = (
-                request(target, "PUT", f"{path}/limits", json=limits)
-                if limits
-                else request(target, "DELETE", f"{path}/limits")
-            )
+            # PATCH: the limits not given are kept (none given: --clear, all of them go).
+            answer = request(target, "PATCH" if limits else "DELETE", f"{path}/limits", json=limits or None)
         else:
             answer = request(target, "POST", f"{path}/{action}")
         if answer.status != 200:

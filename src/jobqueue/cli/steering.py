@@ -52,8 +52,9 @@ def queue(
     key_rate: str | None, key_burst: int | None, key_concurrency: int | None, clear: bool, as_json: bool,
     url: str, backend: str | None, token: str | None,
 ) -> None:  # fmt: skip
-    """List the queues (state, limits, waiting jobs); pause or resume one, or set its limits
-    (queue limit NAME --rate 100/s --concurrency 5), for every worker."""
+    """List the queues (state, limits, waiting jobs); pause or resume one, or change its limits
+    (queue limit NAME --rate 100/s --concurrency 5: the limits not given are kept; --clear removes
+    them all), for every worker."""
     from jobqueue.cli import commands
 
     limits = {"rate": rate, "burst": burst, "concurrency": concurrency, "key_rate": key_rate, "key_burst": key_burst,

@@ -189,6 +189,17 @@ class LimitSuite:
         # Waiting jobs held back by a slot are not work until it frees: the wait lasts.
         assert await backend.wait_for_work(["mail"], 0.05) is False
 
+    async def test_due_jobs_held_back_by_a_key_do_not_end_a_wait(self, backend: Backend, clock: FakeClock) -> None:
+        # A tenant's delayed job and its retry come due while the tenant is at its limit: the
+        # worker must wait for the slot, not spin on jobs that are due but held back.
+        await backend.set_queue_limits("mail", QueueLimits(key_concurrency=1))
+        await put(backend, mail(1, rate_key="a"), mail(2, rate_key="a"), mail(3, rate_key="a", delay=1))
+        assert len(await ids(backend)) == 1
+        clock.advance(2)
+        assert await ids(backend) == []
+        await backend.wait_for_work(["mail"], 0.01)
+        assert await backend.wait_for_work(["mail"], 0.05) is False
+
 
 class RunningJobSuite:
     """A running job cancelled, a lease checked, finished jobs deleted."""

@@ -78,6 +78,22 @@ async def set_limits(request: Request, queue: QueueName) -> Response:
     return json_response(queue_view(await state.snapshot(), queue))
 
 
+async def change_limits(request: Request, queue: QueueName) -> Response:
+    """Change the limits given and keep the others: a field given ``null`` is removed, and a rate
+    given without its burst drops the old burst (the new rate's default applies)."""
+    body = load_body(await request.body())
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    state = get_state(request)
+    current = (await state.queue.limits()).get(queue, QueueLimits()).to_dict()
+    for rate, burst in (("rate", "burst"), ("key_rate", "key_burst")):
+        if rate in body:
+            current[burst] = None
+    current.update(body)
+    await state.queue.set_limits(queue, QueueLimits.from_dict({k: v for k, v in current.items() if v is not None}))
+    return json_response(queue_view(await state.snapshot(), queue))
+
+
 async def clear_limits(request: Request, queue: QueueName) -> Response:
     """Remove the queue's limits."""
     state = get_state(request)
@@ -93,7 +109,7 @@ async def cancel_jobs(request: Request) -> Response:
         if not isinstance(state, str) or state not in CANCELLABLE:
             raise ValidationError("state", f"must be one of {', '.join(sorted(CANCELLABLE))}")
         states = frozenset({JobState(state)})
-    cancelled = await get_state(request).queue.cancel_jobs(_filter(body), states=states)
+    cancelled = await get_state(request).queue.cancel_jobs(_filter(body, narrowed=state is not None), states=states)
     return json_response({"cancelled": cancelled})
 
 
@@ -119,7 +135,8 @@ async def _object(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
     return {name: value for name, value in body.items() if value is not None}
 
 
-def _filter(body: dict[str, Any]) -> JobFilter:
+def _filter(body: dict[str, Any], *, narrowed: bool = False) -> JobFilter:
+    """The body's filter; ``narrowed``: the request chose its jobs some other way too (a state)."""
     everything = body.pop("all", False)
     if not isinstance(everything, bool):
         raise ValidationError("all", "must be true or false")
@@ -133,7 +150,7 @@ def _filter(body: dict[str, Any]) -> JobFilter:
         if name in body and not isinstance(body[name], str):
             raise ValidationError(name, "must be a string")
     chosen = JobFilter(**body)
-    if chosen.is_everything and not everything:
+    if chosen.is_everything and not everything and not narrowed:
         raise ValidationError("all", "give a filter, or all: true to act on every job")
     return chosen
 
@@ -147,6 +164,13 @@ def add_routes(app: FastAPI) -> None:
         openapi_extra=_body(LimitsBody),
         tags=["operations"],
     )(set_limits)
+    app.patch(
+        "/queues/{queue}/limits",
+        summary="Change some of a queue's limits",
+        responses=ERRORS,
+        openapi_extra=_body(LimitsBody),
+        tags=["operations"],
+    )(change_limits)
     app.delete("/queues/{queue}/limits", summary="Clear a queue's limits", responses=ERRORS,
                tags=["operations"])(clear_limits)  # fmt: skip
     app.post("/jobs/cancel", summary="Cancel jobs by filter", responses=ERRORS, openapi_extra=_body(CancelFilterBody),

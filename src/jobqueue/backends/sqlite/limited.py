@@ -269,7 +269,7 @@ def first_due(conn: sqlite3.Connection, queues: Sequence[str], now: float) -> fl
     empty bucket of theirs comes (``next_due`` answers both, for each queue not paused)."""
     soonest = None
     for queue in queues:
-        for run_at, limits, tat in conn.execute(Q["next_due"], (queue,)):
+        for run_at, limits, tat in conn.execute(Q["next_due"], (queue, now)):
             due = run_at if run_at is not None else next_token(conn, queue, load_limits(limits), tat, now)
             if due is not None and (soonest is None or due < soonest):
                 soonest = due

@@ -149,12 +149,16 @@ ORDER BY lease_expires_at, id LIMIT ?;
 -- When the earliest delayed or retried job of one queue is due (one seek of jobs_due); no row if
 -- there is none, or the queue is paused (its jobs are no work then: see claim_candidates). A
 -- limited queue (not paused) answers one more row, its first column NULL: its limits and its own
--- bucket, whose next token may end the wait too (limited.py).
+-- bucket, whose next token may end the wait too (limited.py). A limited queue's jobs already due
+-- ($2 is now) are left out: the claim before this wait found them held back by the limits, which
+-- a token or a freed slot lifts (each ends the wait), and counting them due would spin the worker.
 SELECT NULL, limits, (SELECT tat FROM rate_buckets WHERE queue = ?1 AND rate_key = '')
 FROM queue_settings WHERE queue = ?1 AND limits IS NOT NULL AND paused IS NOT 1
 UNION ALL
 SELECT * FROM (
-    SELECT run_at, NULL, NULL FROM jobs WHERE queue = ?1 AND state IN ('SCHEDULED', 'FAILED') ORDER BY run_at
+    SELECT run_at, NULL, NULL FROM jobs WHERE queue = ?1 AND state IN ('SCHEDULED', 'FAILED')
+      AND (run_at > ?2 OR NOT EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND limits IS NOT NULL))
+    ORDER BY run_at
     LIMIT CASE WHEN EXISTS (SELECT 1 FROM queue_settings WHERE queue = ?1 AND paused) THEN 0 ELSE 1 END
 );
 
