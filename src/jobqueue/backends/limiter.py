@@ -7,6 +7,8 @@ atomic step on the event loop.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from jobqueue.job import Job
 from jobqueue.limits import QueueLimits
 
@@ -21,6 +23,8 @@ class Limiter:
         self._configured: dict[str, QueueLimits] = {}
         self._tat: dict[tuple[str, str | None], float] = {}  # (queue, None): the queue's bucket
         self._running: dict[tuple[str, str], int] = {}  # (queue, rate key) -> PROCESSING jobs
+        #: Queues whose last claim got fewer jobs than it asked for: a slot freed there may be wanted.
+        self._waited: set[str] = set()
 
     def set(self, queue: str, limits: QueueLimits, configured: bool) -> QueueLimits:
         if configured:
@@ -79,8 +83,22 @@ class Limiter:
             pair_key = (job.queue, job.rate_key)
             self._tat[pair_key] = limits.key_rate.spend(self._tat.get(pair_key), now, 1)
 
+    def claimed(self, queues: Iterable[str], short: bool) -> None:
+        """A claim of ``queues`` got fewer jobs than it asked for (``short``), or not."""
+        if not self._limits:
+            return
+        for queue in queues:
+            limits = self._limits.get(queue)
+            if limits is not None and limits.holds_slots:
+                if short:
+                    self._waited.add(queue)
+                else:
+                    self._waited.discard(queue)
+
     def left(self, job: Job) -> bool:
-        """``job`` left PROCESSING; ``True`` when that frees a slot someone may be waiting for."""
+        """``job`` left PROCESSING; ``True`` when that frees a slot someone may be waiting for (the
+        queue's last claim was held back: else waking idle workers after every job done would
+        only make them claim for nothing)."""
         if job.rate_key is not None:
             pair = (job.queue, job.rate_key)
             left = self._running.get(pair, 0) - 1
@@ -89,7 +107,7 @@ class Limiter:
             else:
                 self._running.pop(pair, None)
         limits = self._limits.get(job.queue)
-        return limits is not None and limits.holds_slots
+        return limits is not None and limits.holds_slots and job.queue in self._waited
 
     def next_token_in(self, queue: str, now: float) -> float | None:
         """Seconds until an empty bucket of ``queue`` (its own, or a key's) holds a token again."""

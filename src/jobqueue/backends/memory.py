@@ -225,6 +225,7 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules, MemoryAdministrat
                 heaps.remove(best)
         for heap, entry in held_back:
             heapq.heappush(heap, entry)
+        limiter.claimed(params.queues, len(claimed) < params.limit)
         return claimed
 
     async def _complete(self, completions: Sequence[Completion], results: list[bytes]) -> list[bool]:

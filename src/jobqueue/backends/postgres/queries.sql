@@ -123,7 +123,7 @@ gate AS (
     FROM {schema}.queue_limits l WHERE l.queue = ANY ($2::text[]) AND l.limited
 ),
 budgets AS MATERIALIZED (
-    SELECT b.budget_queue, b.budget FROM {schema}.queue_budgets($2, (SELECT now FROM t)) AS b
+    SELECT b.budget_queue, b.budget, b.budget_slots FROM {schema}.queue_budgets($2, (SELECT now FROM t)) AS b
     WHERE (SELECT limited AND NOT keyed FROM gate)
 ),
 picked AS (
@@ -162,11 +162,18 @@ counted AS (
 ),
 -- Rate.spend for the jobs taken: the rows are locked (queue_budgets), and an UPDATE computes on
 -- their latest version.
+-- One UPDATE per row, so also here: slot_waited, whether the slots held this claim back (it asked
+-- for more than they allow), written only when it changes (FREED, sql.py, reads it).
 spent AS (
     UPDATE {schema}.queue_limits l
-    SET tat = GREATEST(COALESCE(l.tat, t.now), t.now) + s.n * (l.rate_per / l.rate_count)
-    FROM (SELECT queue, count(*) AS n FROM claimed WHERE (SELECT limited FROM gate) GROUP BY queue) AS s, t
-    WHERE l.queue = s.queue AND l.rate_count IS NOT NULL
+    SET tat = CASE WHEN l.rate_count IS NOT NULL AND s.n IS NOT NULL
+                   THEN GREATEST(COALESCE(l.tat, t.now), t.now) + s.n * (l.rate_per / l.rate_count) ELSE l.tat END,
+        slot_waited = COALESCE(b.budget_slots < $3, l.slot_waited)
+    FROM budgets b
+    LEFT JOIN (SELECT queue, count(*) AS n FROM claimed GROUP BY queue) AS s ON s.queue = b.budget_queue, t
+    WHERE l.queue = b.budget_queue
+      AND ((l.rate_count IS NOT NULL AND s.n IS NOT NULL)
+           OR (b.budget_slots IS NOT NULL AND l.slot_waited IS DISTINCT FROM (b.budget_slots < $3)))
 )
 SELECT {job_columns} FROM (
     SELECT {job_columns}, seq FROM claimed

@@ -225,7 +225,10 @@ CREATE TABLE queue_limits (
     configured      double precision[],
     limited         boolean GENERATED ALWAYS AS (rate_count IS NOT NULL OR concurrency IS NOT NULL
                                                  OR key_rate_count IS NOT NULL OR key_concurrency IS NOT NULL) STORED,
-    holds_slots     boolean GENERATED ALWAYS AS (concurrency IS NOT NULL OR key_concurrency IS NOT NULL) STORED
+    holds_slots     boolean GENERATED ALWAYS AS (concurrency IS NOT NULL OR key_concurrency IS NOT NULL) STORED,
+    -- The last limited claim of the queue was held back by a slot limit (it got fewer jobs than it
+    -- asked for): only then does a job leaving PROCESSING wake waiting workers (FREED, sql.py).
+    slot_waited     boolean NOT NULL DEFAULT false
 );
 CREATE INDEX queue_limits_limited ON queue_limits (queue) WHERE limited;
 
@@ -261,20 +264,23 @@ $$;
 -- older snapshot still sees jobs claimed meanwhile as waiting, but FOR UPDATE re-checks the latest
 -- version of each row (PROCESSING: skipped), so together the claims never exceed a limit.
 CREATE FUNCTION queue_budgets(budget_queues text[], budget_now double precision)
-    RETURNS TABLE (budget_queue text, budget integer)
+    RETURNS TABLE (budget_queue text, budget integer, budget_slots integer)
     LANGUAGE plpgsql VOLATILE
     SET search_path FROM CURRENT
 AS $$
 BEGIN
     PERFORM FROM queue_limits l WHERE l.queue = ANY (budget_queues) AND l.limited ORDER BY l.queue FOR UPDATE;
     RETURN QUERY
-        SELECT l.queue, GREATEST(0, LEAST(
+        WITH b AS MATERIALIZED (
+            SELECT l.queue,
                    CASE WHEN l.concurrency IS NOT NULL THEN l.concurrency - (
                        SELECT COALESCE(sum(c.n), 0) FROM queue_counts c
-                       WHERE c.queue = l.queue AND c.state = 'PROCESSING') END,
+                       WHERE c.queue = l.queue AND c.state = 'PROCESSING') END AS slots,
                    CASE WHEN l.rate_count IS NOT NULL
-                        THEN bucket_tokens(l.tat, budget_now, l.rate_per, l.rate_count, l.rate_burst) END))::integer
-        FROM queue_limits l WHERE l.queue = ANY (budget_queues) AND l.limited;
+                        THEN bucket_tokens(l.tat, budget_now, l.rate_per, l.rate_count, l.rate_burst) END AS tokens
+            FROM queue_limits l WHERE l.queue = ANY (budget_queues) AND l.limited
+        )
+        SELECT b.queue, GREATEST(0, LEAST(b.slots, b.tokens))::integer, b.slots::integer FROM b;
 END
 $$;
 
@@ -398,6 +404,8 @@ BEGIN
         taken := taken || round_taken;
         EXIT WHEN NOT held_back OR cardinality(taken) >= claim_limit;
     END LOOP;
+    UPDATE queue_limits SET slot_waited = cardinality(taken) < claim_limit
+    WHERE queue = ANY (claim_queues) AND holds_slots AND slot_waited IS DISTINCT FROM (cardinality(taken) < claim_limit);
     RETURN QUERY SELECT * FROM unnest(taken);
 END
 $$;

@@ -23,11 +23,14 @@ JOB_COLUMNS = (
 #: schema.sql, writes ``% 16`` too).
 COUNT_SHARDS = 16
 #: The column ``freed`` of the statements that end attempts (rows of ``done``): the job's queue when
-#: it has a concurrency limit (a slot is free: waiting workers must hear of it), else NULL. A probe
-#: of queue_limits' primary key, which holds only the queues whose limits were ever set.
+#: it has a concurrency limit and its last limited claim was held back by it (a slot is free that
+#: a waiting worker wants: it must hear of it), else NULL. A probe of queue_limits' primary key,
+#: which holds only the queues whose limits were ever set. A claim held back in the millisecond
+#: before this statement's snapshot may not be seen: its worker then starts the job at the next
+#: completion or poll, whichever comes first.
 FREED = (
-    "CASE WHEN EXISTS (SELECT 1 FROM {schema}.queue_limits l WHERE l.queue = done.queue AND l.holds_slots)"
-    " THEN done.queue END AS freed"
+    "CASE WHEN EXISTS (SELECT 1 FROM {schema}.queue_limits l WHERE l.queue = done.queue AND l.holds_slots"
+    " AND l.slot_waited) THEN done.queue END AS freed"
 )
 #: An injected clock's time when ``$1`` carries one, else the server's clock.
 NOW = "COALESCE($1::float8, extract(epoch FROM now())::float8)"

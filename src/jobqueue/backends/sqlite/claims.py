@@ -83,6 +83,7 @@ def hand(conn: sqlite3.Connection, new: NewJob, payload: str, now: float, handin
         # Stored first, checked after: only so does a queue without limits pay nothing more.
         due = new.due_at(now)
         conn.execute(Q["unhand_job"], {"id": new.id, "due": due})
+        conn.execute(Q["set_slot_waited"], (new.queue, True))  # a waiting worker wanted it
         return Job(
             new.id, new.queue, new.task, payload_value, new.priority, JobState.PENDING, 0, new.max_retries,
             new.idempotency_key, now, due, timeout=new.timeout, rate_key=new.rate_key,

@@ -161,10 +161,19 @@ def admitted(
     (at most ``limit``): ``head`` is the row ``claim_candidates`` put first, ``rows`` the jobs it
     found after (at most ``limit``). The gate's ``taken`` are the keys of the candidates."""
     gate = Gate(queue, load_limits(head[1]), head[2], head[3], now)
+    chosen = _admitted(conn, gate, queue, rows, now, limit)
+    if gate.limits.holds_slots:
+        conn.execute(Q["set_slot_waited"], (queue, len(chosen) < limit))
+    return gate, chosen
+
+
+def _admitted(
+    conn: sqlite3.Connection, gate: Gate, queue: str, rows: list[Any], now: float, limit: int
+) -> list[tuple[int, int, str]]:
     want = limit if gate.room is None else min(limit, gate.room)
     chosen: list[tuple[int, int, str]] = []
     if want <= 0:
-        return gate, chosen
+        return chosen
     full: set[str] = set()  # keys at their limit: the next scan leaves them out
     asked = limit
     while True:
@@ -181,9 +190,9 @@ def admitted(
                 full.add(key)
             chosen.append((-priority, seq, state))
             if len(chosen) == want:
-                return gate, chosen
+                return chosen
         if len(rows) < asked:
-            return gate, chosen  # the queue has no more due jobs
+            return chosen  # the queue has no more due jobs
         last_seq, last_priority = rows[-1][0], rows[-1][1]
         asked = max(want - len(chosen), limit)
         args = {"queue": queue, "now": now, "priority": last_priority, "seq": last_seq,
@@ -238,10 +247,15 @@ class Handing:
 
 def slots_wanted(conn: sqlite3.Connection, queues: Iterable[str], now: float) -> int:
     """Of these queues with a concurrency limit, where a job has just left PROCESSING, how many
-    have a due job waiting, which the free slot may admit: only then are workers woken (a
-    worker idle for want of work would otherwise claim again after every job done). A job that
+    were held back at their last claim (``slot_waited``) and have a due job waiting, which the
+    free slot may admit: only then are workers woken (a worker idle for want of work, or one
+    whose claims the slots never held back, would otherwise claim again after every job done). A job that
     comes later wakes them itself, and one that comes due ends their wait (``due_in``)."""
-    return sum(conn.execute(Q["first_waiting"], (queue, now)).fetchone() is not None for queue in queues)
+    return sum(
+        conn.execute(Q["slot_waited"], (queue,)).fetchone() is not None
+        and conn.execute(Q["first_waiting"], (queue, now)).fetchone() is not None
+        for queue in queues
+    )
 
 
 def next_token(

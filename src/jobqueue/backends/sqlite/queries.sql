@@ -71,6 +71,13 @@ SELECT priority FROM jobs
 WHERE queue = ? AND state IN ('PENDING', 'SCHEDULED', 'FAILED') AND run_at <= ?
 ORDER BY priority DESC, seq LIMIT 1;
 
+-- name: set_slot_waited
+-- Whether the queue's last claim (or hand-off) was held back, written only when it changes.
+UPDATE queue_settings SET slot_waited = ?2 WHERE queue = ?1 AND holds_slots AND slot_waited IS NOT ?2;
+
+-- name: slot_waited
+SELECT 1 FROM queue_settings WHERE queue = ? AND slot_waited;
+
 -- name: set_buckets
 -- The buckets a claim spent from; {rows} rows of (queue, rate_key, tat) in one statement
 -- (limited.py widens it: a float bound as a parameter comes back exactly, unlike one in JSON).

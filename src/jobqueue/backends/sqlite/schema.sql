@@ -118,14 +118,17 @@ CREATE TABLE dependencies (
 -- pause_queue(initial=True) sets it. Claims, the hand-off and due_in read it in their own statement.
 -- ``limits``: the limits in force (limited.py's JSON form; NULL: none), read by the same
 -- statements; ``configured``: the limits last configured from code (NULL: never), which a restart
--- with the same code leaves alone; ``holds_slots``: 1 with a concurrency limit, when a job
+-- with the same code leaves alone; ``slot_waited``: 1 while the last claim (or hand-off) of the
+-- queue got fewer jobs than it asked for, so a slot freed may be wanted (limited.slots_wanted);
+-- ``holds_slots``: 1 with a concurrency limit, when a job
 -- leaving PROCESSING must wake waiting workers (read by the statements that finish jobs).
 CREATE TABLE queue_settings (
     queue  TEXT PRIMARY KEY,
     paused INTEGER,
     limits TEXT,
     configured TEXT,
-    holds_slots INTEGER NOT NULL DEFAULT 0
+    holds_slots INTEGER NOT NULL DEFAULT 0,
+    slot_waited INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
 -- Token buckets of rate limits (limited.py), in the GCRA form: ``tat`` is when the bucket is full

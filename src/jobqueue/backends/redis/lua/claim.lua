@@ -84,5 +84,19 @@ end
 for _, plan in pairs(plans) do
   spend_plan(plan, now)
 end
+-- Whether this claim of a queue with a slot limit got fewer jobs than it asked for: only then does
+-- a job leaving PROCESSING there wake waiting workers (leave, common.lua). Written when it changes.
+local short = #out < limit
+for q = 5, #ARGV do
+  local limits = limited[q - 4] and parse_limits(limited[q - 4])
+  if limits and (limits.concurrency or limits.key_concurrency) then
+    local was = redis.call('HEXISTS', P .. 'slot_waited', ARGV[q]) == 1
+    if short and not was then
+      redis.call('HSET', P .. 'slot_waited', ARGV[q], '1')
+    elseif was and not short then
+      redis.call('HDEL', P .. 'slot_waited', ARGV[q])
+    end
+  end
+end
 ch:write()
 return out

@@ -31,6 +31,8 @@
 --   P.."limits"            hash queue -> its limits in force (encoded as parse_limits reads them; no
 --                          field: none), P.."configured_limits" the last configured ('' for none)
 --                          (limits.lua); claim.lua reads the first for the queues it claims from
+--   P.."slot_waited"       hash queue -> '1' while the last claim of a queue with a slot limit got
+--                          fewer jobs than it asked for (claim.lua); leave() wakes workers only then
 --   P.."rate"              zset queue -> tat of the queue's token bucket (no member: full)
 --   P.."key_rate:"..queue  zset rate key -> tat of that key's bucket in the queue (no member: full)
 --   P.."key_rated"         set of the queues that may have key buckets, for prune.lua
@@ -254,13 +256,15 @@ end
 
 -- A job leaves PROCESSING (complete, fail, release, cancel): its key runs one job fewer, and in a
 -- queue with a concurrency limit a slot is free, which waiting workers (in every process) must
--- hear of at once. Returns whether they were told.
+-- hear of at once, if the queue's last claim was held back (slot_waited, claim.lua): else waking
+-- them after every job done would only make them claim for nothing. Returns whether they were told.
 local function leave(ch, queue, key)
   if key then
     ch:run(queue, key, -1)
   end
   local limits = limits_of(queue)
-  if limits and (limits.concurrency or limits.key_concurrency) then
+  if limits and (limits.concurrency or limits.key_concurrency)
+      and redis.call('HEXISTS', P .. 'slot_waited', queue) == 1 then
     ch:wake(queue)
     return true
   end

@@ -6,6 +6,7 @@ CREATE INDEX jobs_running_keys ON jobs (queue, rate_key)
 ALTER TABLE queue_settings ADD COLUMN limits TEXT;
 ALTER TABLE queue_settings ADD COLUMN configured TEXT;
 ALTER TABLE queue_settings ADD COLUMN holds_slots INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queue_settings ADD COLUMN slot_waited INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE rate_buckets (
     queue    TEXT NOT NULL,
