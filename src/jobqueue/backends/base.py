@@ -38,7 +38,8 @@ step, so concurrent claims never together exceed a limit. A token spent is spent
 released gives none back). :meth:`Backend.wait_for_work` ends when the next token of an empty
 bucket comes (a queue or key that has waiting jobs); a job of a queue with a concurrency limit
 that leaves PROCESSING (complete, fail, release, cancel, the reaper) wakes waiting workers as an
-enqueue does, so the job waiting for its slot starts at once.
+enqueue does, so the job waiting for its slot starts at once, whenever the queue's last claim got
+fewer jobs than it asked for (a store need not wake anyone while its slots hold no claim back).
 """
 
 from __future__ import annotations
