@@ -14,7 +14,7 @@ thread), :mod:`.inline` (writes on the caller's thread), :mod:`.transactions` an
 (what each operation does in its transaction), :mod:`.schedules`, :mod:`.dependencies`,
 :mod:`.queues` and :mod:`.limited` (those of periodic schedules, ``depends_on``, paused queues
 and queue limits), :mod:`.rows` (rows and jobs), :mod:`.handoff` and :mod:`.wake` (the hand-off
-and the wake-ups of other processes), :mod:`.walsync`.
+and the wake-ups of other processes), :mod:`.handing` (the hand-off capability), :mod:`.walsync`.
 
 Durability (``durability=``):
 
@@ -43,21 +43,22 @@ from typing import TypeVar
 
 from jobqueue.backends.base import Capabilities
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
-from jobqueue.backends.sqlite import claims, dependencies, limited
+from jobqueue.backends.sqlite import dependencies, limited
 from jobqueue.backends.sqlite import transactions as tx
 from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Durability, apply_schema, connect
+from jobqueue.backends.sqlite.handing import SQLiteHandoff
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
 from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
-from jobqueue.backends.sqlite.rows import CLAIMABLE, job_of, row_of
+from jobqueue.backends.sqlite.rows import CLAIMABLE, job_of
 from jobqueue.backends.sqlite.schedules import SQLiteSchedules
 from jobqueue.backends.sqlite.sql import Q
 from jobqueue.backends.sqlite.thread import ConnectionThread
-from jobqueue.backends.sqlite.wake import Sent, WakeChannel
+from jobqueue.backends.sqlite.wake import WakeChannel
 from jobqueue.backends.sqlite.walsync import WalSyncer
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
 from jobqueue.errors import ConfigurationError
-from jobqueue.job import Job, NewJob, RegisteredTask, dump_json, load_json
+from jobqueue.job import Job, NewJob, RegisteredTask, dump_json
 from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats
 
 T = TypeVar("T")
@@ -67,7 +68,7 @@ Body = Callable[[sqlite3.Connection], T]
 CROSS_PROCESS_POLL = 0.05
 
 
-class SQLiteBackend(SQLiteSchedules):
+class SQLiteBackend(SQLiteHandoff, SQLiteSchedules):
     """The embedded backend on one database file (created with its directory if missing)."""
 
     name = "sqlite"
@@ -101,7 +102,6 @@ class SQLiteBackend(SQLiteSchedules):
         #: Counts hints that claimable work may exist beyond what was handed (see claim_or_wait).
         self._signals = 0
         self._data_version: int | None = None
-        self._handed_callbacks: dict[str, Callable[[], None]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -202,89 +202,10 @@ class SQLiteBackend(SQLiteSchedules):
         if any(type(o) is Accepted and o.job.state in CLAIMABLE for o in outcomes):
             self._work_available()  # a job not handed (one BLOCKED or dead at birth needs nobody)
 
-    async def _send_handed(self, handed: Sequence[Handed]) -> None:
-        """Send each handed job to its worker's process; give back those of processes gone."""
-        gone: set[str] = set()
-        for item in handed:
-            if item.address == self._channel.address:  # a worker of this very process
-                self._delivered(item.worker_id, item.job)
-                continue
-            if item.worker_id in gone:
-                continue
-            sent = self._channel.send_job(item.address, dump_json([item.worker_id, row_of(item.job)]))
-            if sent is Sent.GONE:
-                gone.add(item.worker_id)
-            # Sent.FULL: that process is alive but behind; its worker's next claim takes the job.
-        if gone:
-            released = await self._write(lambda conn: sum(claims.unregister(conn, w, set()) for w in gone))
-            if released:
-                self._work_available()
-
-    def _on_handed_message(self, message: bytes) -> None:
-        try:
-            worker_id, row = load_json(message)
-            job = job_of(row)
-        except (ValueError, TypeError, KeyError, IndexError):
-            return  # not ours to read: its job is still in the worker's registration
-        self._delivered(worker_id, job)
-
-    def _delivered(self, worker_id: str, job: Job) -> None:
-        """A handed job reached this process: its worker takes it at its next call."""
-        if self._handoffs.deliver(worker_id, job):
-            self._wakeup.wake()
-            if (callback := self._handed_callbacks.get(worker_id)) is not None:
-                callback()
-
-    def watch_handed(self, worker_id: str, callback: Callable[[], None]) -> None:
-        self._handed_callbacks[worker_id] = callback
-
-    def handed_waiting(self, worker_id: str) -> bool:
-        return self._handoffs.waiting(worker_id)
-
-    # ---- claims, and the hand-off (the Handoff capability) ---------------------------------
+    # ---- claims (and the hand-off: handing.py) ---------------------------------------------
 
     async def _claim(self, params: ClaimParams) -> list[Job]:
         return await self._claim_for(params, register=False)
-
-    async def claim_or_wait(self, params: ClaimParams) -> list[Job]:
-        """Claim; when nothing is due, register the worker so that enqueues hand it new jobs."""
-        if params.limit <= 0:
-            return []
-        self._require_open()
-        return await self._claim_for(params, register=True)
-
-    async def _claim_for(self, params: ClaimParams, *, register: bool) -> list[Job]:
-        worker_id, handoffs = params.worker_id, self._handoffs
-        delivered = handoffs.take(worker_id, params.limit)
-        if delivered:
-            return delivered  # handed to it and already here: no transaction at all
-        if register:
-            self._listen()
-            handoffs.local.add(worker_id)
-            if handoffs.still_waiting(worker_id, params.limit, self._signals):
-                # Still registered with slots to spare, and nothing announced work that was not
-                # handed: a claim would find nothing (the next poll or wake-up looks again).
-                return []
-        signals = self._signals
-        claim = claims.WaiterClaim(params, register, handoffs, self._channel.address, self.clock)
-        jobs = await self._write(claim)
-        handoffs.registered(worker_id, params.limit if claim.registered else 0, signals)
-        if claim.handed_ids:
-            return handoffs.settle(worker_id, claim.handed_ids, claim.handed) + jobs
-        return jobs
-
-    async def forget_worker(self, worker_id: str) -> None:
-        self._require_open()
-        self._handed_callbacks.pop(worker_id, None)
-        await self._forget(worker_id)
-
-    async def _forget(self, worker_id: str) -> None:
-        if worker_id not in self._handoffs.local:
-            return
-        taken = self._handoffs.forget(worker_id)  # from now on, messages for it are dropped
-        released = await self._write(lambda conn: claims.unregister(conn, worker_id, taken))
-        if released:
-            self._work_available()
 
     # ---- outcomes of attempts -------------------------------------------------------------
 

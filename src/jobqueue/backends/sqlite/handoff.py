@@ -19,7 +19,7 @@ otherwise it is stored waiting, and the enqueue wakes workers for it as for any 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from jobqueue.job import Job
@@ -43,6 +43,14 @@ class Handoffs:
         self._seen: dict[str, set[str]] = {}
         #: Per registered worker: [slots registered, jobs delivered by message since, signals then].
         self._registrations: dict[str, list[int]] = {}
+        #: Per worker: what to call when a job delivered for it arrives (Handoff.watch_handed).
+        self._watchers: dict[str, Callable[[], None]] = {}
+
+    def watch(self, worker_id: str, callback: Callable[[], None]) -> None:
+        self._watchers[worker_id] = callback
+
+    def unwatch(self, worker_id: str) -> None:
+        self._watchers.pop(worker_id, None)
 
     def deliver(self, worker_id: str, job: Job) -> bool:
         """A message brought ``job``: ``True`` if it is new and now waits for the worker's claim."""
@@ -54,6 +62,8 @@ class Handoffs:
             return False
         seen.add(job.id)
         self._inbox.setdefault(worker_id, []).append(job)
+        if (watcher := self._watchers.get(worker_id)) is not None:
+            watcher()
         return True
 
     def take(self, worker_id: str, limit: int) -> list[Job]:

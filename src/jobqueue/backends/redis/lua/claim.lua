@@ -18,6 +18,7 @@ local paused = #ARGV >= 5 and redis.call('HMGET', P .. 'paused', unpack(ARGV, 5)
 -- Limits likewise: a queue without any costs a field missing from this one HMGET, no more.
 local limited = #ARGV >= 5 and redis.call('HMGET', P .. 'limits', unpack(ARGV, 5)) or {}
 local plans = {} -- by ready key, for the limited queues
+local slot_limited = {} -- the queues claimed from that have a concurrency limit
 for q = 5, #ARGV do
   local queue = ARGV[q]
   if paused[q - 4] ~= '1' then
@@ -34,7 +35,11 @@ for q = 5, #ARGV do
       variadic('ZREM', delayed, due)
     end
     if limited[q - 4] then
-      plans[ready] = admit(queue, ready, parse_limits(limited[q - 4]), limit, now, candidates, #ARGV > 5)
+      local limits = parse_limits(limited[q - 4])
+      if limits and (limits.concurrency or limits.key_concurrency) then
+        slot_limited[#slot_limited + 1] = queue
+      end
+      plans[ready] = admit(queue, ready, limits, limit, now, candidates, #ARGV > 5)
     else
       local top = redis.call('ZRANGE', ready, 0, limit - 1, 'WITHSCORES')
       for i = 1, #top, 2 do
@@ -87,15 +92,12 @@ end
 -- Whether this claim of a queue with a slot limit got fewer jobs than it asked for: only then does
 -- a job leaving PROCESSING there wake waiting workers (leave, common.lua). Written when it changes.
 local short = #out < limit
-for q = 5, #ARGV do
-  local limits = limited[q - 4] and parse_limits(limited[q - 4])
-  if limits and (limits.concurrency or limits.key_concurrency) then
-    local was = redis.call('HEXISTS', P .. 'slot_waited', ARGV[q]) == 1
-    if short and not was then
-      redis.call('HSET', P .. 'slot_waited', ARGV[q], '1')
-    elseif was and not short then
-      redis.call('HDEL', P .. 'slot_waited', ARGV[q])
-    end
+for _, queue in ipairs(slot_limited) do
+  local was = redis.call('HEXISTS', P .. 'slot_waited', queue) == 1
+  if short and not was then
+    redis.call('HSET', P .. 'slot_waited', queue, '1')
+  elseif was and not short then
+    redis.call('HDEL', P .. 'slot_waited', queue)
   end
 end
 ch:write()
