@@ -91,6 +91,21 @@ class PruneResult:
     keys: int
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptError:
+    """One failed attempt of a job, as the store recorded it when the attempt was failed."""
+
+    #: The attempt's number (1 for the first; counting starts again after a replay).
+    attempt: int
+    #: When the attempt started and when it was failed (POSIX seconds, the store's clock).
+    started_at: float | None
+    failed_at: float
+    error: str
+    #: The handler's traceback, when the failure came from an exception it raised.
+    traceback: str | None = None
+    worker_id: str | None = None
+
+
 def empty_counts() -> dict[JobState, int]:
     return dict.fromkeys(JobState, 0)
 

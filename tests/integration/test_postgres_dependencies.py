@@ -80,7 +80,7 @@ async def test_a_child_enqueued_as_its_parent_finishes_finds_it_finished(
             q = worker.q
             await conn.fetch(q["complete"], None, [living.id], [tokens[living.id]], ["null"])
             errors = ["boom"]
-            await conn.fetch(q["fail"], None, [dying.id], [tokens[dying.id]], errors, [None], [False])
+            await conn.fetch(q["fail"], None, [dying.id], [tokens[dying.id]], errors, [None], [False], [None])
             enqueuing = asyncio.create_task(
                 producer.enqueue([NewJob("c", depends_on=[living.id]), NewJob("x", depends_on=[dying.id])])
             )

@@ -60,7 +60,7 @@ from jobqueue.backends.params import (
 )
 from jobqueue.job import Job, NewJob, RegisteredTask
 from jobqueue.limits import QueueLimits
-from jobqueue.outcomes import EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
+from jobqueue.outcomes import AttemptError, EnqueueOutcome, Page, PruneResult, Stats, StoredSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +264,39 @@ class Backend(Protocol):
         schedule is unknown, paused, or its last tick is at or after ``tick.at``, set its last
         tick to ``tick.at`` and enqueue ``tick.job`` as :meth:`enqueue` would (a full queue
         answers :class:`Rejected` and the tick is spent all the same). ``None``: not fired."""
+        ...
+
+    # ---- what the dashboard reads (the insight operations) -------------------------------
+
+    async def attempt_errors(self, job_id: str) -> list[AttemptError]:
+        """The job's failed attempts, oldest first: each :meth:`fail` that changed the job records
+        one (its attempt number, the attempt's start, the error, the ``traceback``, the worker),
+        the latest :data:`~jobqueue.backends.params.MAX_ATTEMPT_ERRORS` kept. A replay keeps them;
+        they go when the job is deleted or pruned. ``[]`` for a job not stored."""
+        ...
+
+    async def find_by_key(self, key: str) -> Job | None:
+        """The job that holds idempotency key ``key`` (live or past its TTL, until pruned), or ``None``."""
+        ...
+
+    async def enqueued_total(self) -> int:
+        """How many jobs the store has accepted since it was created, from its arrival counter: it
+        grows by at least one for each job accepted (it may skip numbers), so the difference of
+        two readings is the number of jobs enqueued between them, or a little more."""
+        ...
+
+    async def report_worker(self, worker_id: str, report: str, ttl: float) -> None:
+        """Store a worker's report (JSON text, :class:`~jobqueue.status.WorkerReport`) in place of
+        its last one, for ``ttl`` seconds of the store's clock: a worker that stops reporting
+        drops out of :meth:`worker_reports` when its last report expires."""
+        ...
+
+    async def worker_reports(self) -> list[str]:
+        """The reports of every worker whose last report has not expired, by worker id."""
+        ...
+
+    async def remove_worker_report(self, worker_id: str) -> None:
+        """Forget the worker's report at once (it is stopping)."""
         ...
 
 

@@ -16,8 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 from jobqueue.backends.base import Capabilities
+from jobqueue.backends.insight import InsightOperations
 from jobqueue.backends.params import (
     DEFAULT_LEASE,
+    MAX_TRACEBACK,
     ClaimParams,
     Completion,
     Failure,
@@ -41,7 +43,17 @@ NUL = "\x00"
 DUE_MARGIN = 0.001
 
 
-class BackendBase(OpenClose, ABC):
+def _storable(failure: Failure) -> Failure:
+    """An error message and traceback are text for people; a NUL in them (from a payload, say)
+    would make PostgreSQL refuse the whole batch, on every try. A traceback keeps its end, where
+    the exception was raised."""
+    traceback = failure.traceback
+    if traceback is not None:
+        traceback = traceback[-MAX_TRACEBACK:].replace(NUL, "\\x00")
+    return dataclasses.replace(failure, error=failure.error.replace(NUL, "\\x00"), traceback=traceback)
+
+
+class BackendBase(InsightOperations, OpenClose, ABC):
     """The lifecycle, guards and shared checks of a backend; subclasses store."""
 
     #: Short name used in URLs and reports ("memory", "sqlite", ...).
@@ -101,10 +113,8 @@ class BackendBase(OpenClose, ABC):
         if not failures:
             return []
         self._require_open()
-        if any(NUL in f.error for f in failures):
-            # An error message is text for people; a NUL in it (from a payload, say) would make
-            # PostgreSQL refuse the whole batch, on every try.
-            failures = [dataclasses.replace(f, error=f.error.replace(NUL, "\\x00")) for f in failures]
+        if any(NUL in f.error or f.traceback is not None for f in failures):
+            failures = [_storable(f) for f in failures]
         return await self._fail(failures)
 
     async def heartbeat(self, leases: Sequence[Lease], lease: float = DEFAULT_LEASE) -> list[bool]:

@@ -17,6 +17,7 @@ from jobqueue.backends.dependents import Dependents, InProcessDependencies
 from jobqueue.backends.inprocess import InProcessSchedules
 from jobqueue.backends.limiter import Limiter
 from jobqueue.backends.memory_admin import MemoryAdministration
+from jobqueue.backends.memory_insight import MemoryInsight
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock, SystemClock
@@ -32,13 +33,14 @@ _ReadyEntry = tuple[int, int, int, str]  # (-priority, seq, version, id)
 _DelayedEntry = tuple[float, int, int, str]  # (due, seq, version, id)
 
 
-class MemoryBackend(InProcessDependencies, InProcessSchedules, MemoryAdministration):
+class MemoryBackend(InProcessDependencies, InProcessSchedules, MemoryAdministration, MemoryInsight):
     """The in-process backend. ``clock`` decides leases and due times (a FakeClock in tests)."""
 
     name = "memory"
     capabilities = Capabilities(shared=False, durable=False, cross_process_wakeup=False, server_clock=False)
 
     def __init__(self, clock: Clock | None = None) -> None:
+        MemoryInsight.__init__(self)
         self.clock: Clock = clock or SystemClock()
         self._jobs: dict[str, Job] = {}
         self._seq: dict[str, int] = {}
@@ -158,7 +160,7 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules, MemoryAdministrat
                 outcomes.append(missing)
                 continue
             jobs_by_id[job_id] = job
-            seq = next(self._sequence)
+            seq = self._last_seq = next(self._sequence)
             self._seq[job_id] = seq
             self._version[job_id] = 1
             if not ids or job_id > ids[-1]:
@@ -253,6 +255,7 @@ class MemoryBackend(InProcessDependencies, InProcessSchedules, MemoryAdministrat
             if job is None or (failure.if_expired and (job.lease_expires_at is None or job.lease_expires_at > now)):
                 done.append(False)
                 continue
+            self._record_error(job, failure, now)
             self._end_lease(job)
             job.retry_count += 1
             job.error = failure.error

@@ -18,7 +18,7 @@ from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
 from jobqueue.job import FINISHED_STATES, Job, JobState
 from jobqueue.limits import QueueLimits
-from jobqueue.outcomes import Page, PruneResult, Stats, StatsBuilder
+from jobqueue.outcomes import AttemptError, Page, PruneResult, Stats, StatsBuilder
 
 S = JobState
 
@@ -37,6 +37,7 @@ class MemoryAdministration(BackendBase, ABC):
     _dependents: Dependents
     _paused: dict[str, bool]
     _limiter: Limiter
+    _errors: dict[str, list[AttemptError]]
 
     def _count(self, queue: str, state: JobState, delta: int) -> None:
         self._counts[queue][state] += delta
@@ -93,6 +94,7 @@ class MemoryAdministration(BackendBase, ABC):
             job = self._jobs.pop(job_id)
             self._count(job.queue, job.state, -1)
             del self._seq[job_id], self._version[job_id]
+            self._errors.pop(job_id, None)
             self._dependents.forget(job_id, job.parents)
         if len(doomed) == 1:
             del self._ids[bisect.bisect_left(self._ids, doomed[0])]

@@ -13,6 +13,10 @@ from jobqueue.job import JobState, NewJob, check_name
 DEFAULT_LEASE = 30.0
 #: The most jobs one ``list_jobs`` page may hold.
 MAX_PAGE = 10_000
+#: The failed attempts a store keeps for each job (the latest ones), and the longest traceback
+#: kept with one (its last characters, where the exception was raised).
+MAX_ATTEMPT_ERRORS = 20
+MAX_TRACEBACK = 8_000
 
 
 # ---- claim and its results ------------------------------------------------------------------
@@ -51,13 +55,15 @@ class Failure:
     ``retry_delay`` is the wait before the next attempt in seconds, or ``None`` to dead-letter.
     The attempt is counted (``retry_count`` + 1) either way. ``if_expired`` (the reaper's) applies
     the failure only while the lease is still expired: a heartbeat that renewed it in the meantime
-    wins, and the worker keeps its job.
+    wins, and the worker keeps its job. ``traceback``: the handler's, kept with the attempt's error
+    (:meth:`~jobqueue.backends.base.Backend.attempt_errors`).
     """
 
     lease: Lease
     error: str
     retry_delay: float | None
     if_expired: bool = False
+    traceback: str | None = None
 
 
 # ---- reading --------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from jobqueue.testing.attempts import AttemptSuite
 from jobqueue.testing.dependencies import DependencySuite
 from jobqueue.testing.enqueueing import EnqueueSuite
 from jobqueue.testing.handoff import HandoffSuite
+from jobqueue.testing.insight import InsightSuite
 from jobqueue.testing.limits import LimitSuite, RunningJobSuite
 from jobqueue.testing.queues import QueuePauseSuite
 from jobqueue.testing.schedules import ScheduleSuite
@@ -45,6 +46,7 @@ class BackendSuite(
     QueuePauseSuite,
     LimitSuite,
     RunningJobSuite,
+    InsightSuite,
 ):
     """Every test of the conformance suite (see the module docstring for the fixtures it needs)."""
 
@@ -56,6 +58,7 @@ __all__ = [
     "DependencySuite",
     "EnqueueSuite",
     "HandoffSuite",
+    "InsightSuite",
     "LimitSuite",
     "QueuePauseSuite",
     "RunningJobSuite",

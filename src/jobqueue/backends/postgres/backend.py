@@ -25,6 +25,8 @@ one round trip and one implicit transaction.
 - Paused queues (``queues.py``): stored in the database, checked inside the claim statement.
 - Rate and concurrency limits (``limits.py``): a claim of a limited queue locks the queue's
   limits row first; the claim of queues without limits is what it was.
+- What the dashboard reads (``insight.py``): a failure records its attempt in the statement
+  that fails it; the arrival counter is the jobs' identity sequence.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from jobqueue.backends.postgres.driver import (
     translate,
 )
 from jobqueue.backends.postgres.enqueue import enqueue_rounds
+from jobqueue.backends.postgres.insight import PostgresInsight, fail_columns
 from jobqueue.backends.postgres.limits import PostgresLimits
 from jobqueue.backends.postgres.notify import Announcer, Listener
 from jobqueue.backends.postgres.queues import PostgresQueues
@@ -69,7 +72,9 @@ Durability = Literal["full", "strict", "normal"]
 PRUNE_BATCH = 5_000
 
 
-class PostgresBackend(PostgresSchedules, PostgresDependencies, PostgresQueues, PostgresLimits, PostgresRunningJobs):
+class PostgresBackend(
+    PostgresSchedules, PostgresDependencies, PostgresQueues, PostgresLimits, PostgresRunningJobs, PostgresInsight
+):
     """The PostgreSQL backend on the database ``dsn`` names, in schema ``schema``.
 
     ``clock`` is for tests only: it replaces the server's clock in every statement. ``migrate``:
@@ -286,13 +291,7 @@ class PostgresBackend(PostgresSchedules, PostgresDependencies, PostgresQueues, P
         return [c.lease.job_id in done for c in completions]
 
     async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
-        args = lock_order(
-            [f.lease.job_id for f in failures],
-            [f.lease.token for f in failures],
-            [f.error for f in failures],
-            [None if f.retry_delay is None else float(f.retry_delay) for f in failures],
-            [f.if_expired for f in failures],
-        )
+        args = fail_columns(failures)
         rows = await self._run("fail", *args)
         done = await self._finish_parents("fail_parents", rows, args)
         # Every retry, due now or later: a waiting worker shortens its wait to its due time.

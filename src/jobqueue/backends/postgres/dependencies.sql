@@ -184,7 +184,8 @@ FROM done;
 
 -- name: fail_parents
 -- fail (queries.sql) for the failures it left: jobs a child has named dead-lettered, resolving
--- their children as complete_parents does; the last two columns are as complete_parents'.
+-- their children as complete_parents does, the attempts recorded as fail records them; the last
+-- two columns are as complete_parents'.
 WITH t AS (SELECT {now} AS now),
 done AS (
     UPDATE {schema}.jobs j
@@ -194,13 +195,15 @@ done AS (
         run_at = CASE WHEN f.delay IS NULL THEN j.run_at ELSE t.now + GREATEST(f.delay, 0.0) END,
         finished_at = CASE WHEN f.delay IS NULL THEN t.now ELSE j.finished_at END,
         lease_expires_at = NULL, worker_id = NULL
-    FROM (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::float8[], $6::bool[])
-                  AS u(id, token, error, delay, if_expired)
+    FROM (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::float8[], $6::bool[], $7::text[])
+                  AS u(id, token, error, delay, if_expired, traceback)
           ORDER BY u.id COLLATE "C") AS f, t
     WHERE j.id = f.id AND j.state = 'PROCESSING' AND j.lease_token = f.token
       AND (NOT f.if_expired OR j.lease_expires_at <= t.now)
-    RETURNING j.id, j.queue, j.state, j.has_children
+    RETURNING j.id, j.queue, j.state, j.has_children, j.lease_token, j.retry_count, j.last_attempt, f.error,
+              f.traceback
 ),
+{record_errors}
 released AS (
     SELECT r.* FROM (SELECT array_agg(id) AS ids FROM done
                      WHERE has_children AND state = 'DEAD_LETTERED') AS f

@@ -208,8 +208,9 @@ SELECT id, {freed} FROM done;
 
 -- name: fail
 -- Count failed attempts ($2 ids, $3 tokens, $4 errors, $5 retry delays: NULL dead-letters,
--- $6 if_expired: only while the lease is still expired, so a heartbeat in between wins). A job a
--- child has named is dead-lettered by fail_parents (dependencies.sql), as complete leaves it.
+-- $6 if_expired: only while the lease is still expired, so a heartbeat in between wins; $7
+-- tracebacks). A job a child has named is dead-lettered by fail_parents (dependencies.sql), as
+-- complete leaves it. Each attempt failed is recorded (RECORD_ERRORS, sql.py).
 -- Rows: id, queue, new state, and freed as in complete.
 WITH t AS (SELECT {now} AS now),
 done AS (
@@ -220,13 +221,14 @@ done AS (
         run_at = CASE WHEN f.delay IS NULL THEN j.run_at ELSE t.now + GREATEST(f.delay, 0.0) END,
         finished_at = CASE WHEN f.delay IS NULL THEN t.now ELSE j.finished_at END,
         lease_expires_at = NULL, worker_id = NULL
-    FROM unnest($2::text[], $3::bigint[], $4::text[], $5::float8[], $6::bool[])
-             AS f(id, token, error, delay, if_expired), t
+    FROM unnest($2::text[], $3::bigint[], $4::text[], $5::float8[], $6::bool[], $7::text[])
+             AS f(id, token, error, delay, if_expired, traceback), t
     WHERE j.id = f.id AND j.state = 'PROCESSING' AND j.lease_token = f.token
       AND (NOT f.if_expired OR j.lease_expires_at <= t.now)
       AND (f.delay IS NOT NULL OR NOT j.has_children)
-    RETURNING j.id, j.queue, j.state
+    RETURNING j.id, j.queue, j.state, j.lease_token, j.retry_count, j.last_attempt, f.error, f.traceback
 ),
+{record_errors}
 counted AS (
     INSERT INTO {schema}.queue_counts AS c (queue, state, shard, n)
     SELECT queue, state, {shard}, sum(n) FROM (
@@ -408,9 +410,9 @@ SELECT NULL, NULL, count(*) FROM {schema}.idempotency_keys;
 
 -- name: prune
 -- Delete up to $5 finished jobs that finished before their state's cutoff ($2 COMPLETED, $3
--- DEAD_LETTERED, $4 CANCELLED; NULL keeps them) with their dependency edges, free the keys they
--- held, and delete expired keys and the rate buckets full again (the same as never used, so the
--- buckets of keys come and go). Returns (jobs deleted, keys deleted); the caller repeats while a
+-- DEAD_LETTERED, $4 CANCELLED; NULL keeps them) with their dependency edges and failed attempts,
+-- free the keys they held, and delete expired keys and the rate buckets full again (the same as
+-- never used, so the buckets of keys come and go). Returns (jobs deleted, keys deleted); the caller repeats while a
 -- full batch was deleted.
 WITH gone AS (
     DELETE FROM {schema}.jobs WHERE id IN (
@@ -428,6 +430,9 @@ edges_as_child AS (
 edges_as_parent AS (
     -- Resolved all (the parent finished): a job no longer stored has no children to list.
     DELETE FROM {schema}.job_dependencies d USING gone WHERE d.parent_id = gone.id
+),
+errors AS (
+    DELETE FROM {schema}.attempt_errors e USING gone WHERE e.job_id = gone.id
 ),
 freed AS (
     UPDATE {schema}.idempotency_keys k SET job_id = NULL
@@ -452,7 +457,8 @@ SELECT (SELECT count(*) FROM gone) AS jobs, (SELECT count(*) FROM expired) AS ke
 
 -- name: delete_jobs
 -- Delete the finished jobs (COMPLETED, DEAD_LETTERED, CANCELLED) among the ids $2, as prune
--- deletes them (edges, key, counts); returns the ids deleted. Others are left as they are.
+-- deletes them (edges, failed attempts, key, counts); returns the ids deleted. Others are left
+-- as they are.
 WITH gone AS (
     DELETE FROM {schema}.jobs
     WHERE id = ANY ($2::text[]) AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
@@ -463,6 +469,9 @@ edges_as_child AS (
 ),
 edges_as_parent AS (
     DELETE FROM {schema}.job_dependencies d USING gone WHERE d.parent_id = gone.id
+),
+errors AS (
+    DELETE FROM {schema}.attempt_errors e USING gone WHERE e.job_id = gone.id
 ),
 freed AS (
     UPDATE {schema}.idempotency_keys k SET job_id = NULL

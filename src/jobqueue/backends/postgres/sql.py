@@ -1,5 +1,5 @@
-"""The named statements of ``queries.sql`` and ``dependencies.sql`` for one schema, the schema itself
-and its migrations."""
+"""The named statements of ``queries.sql``, ``dependencies.sql`` and ``insight.sql`` for one schema,
+the schema itself and its migrations."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from jobqueue.backends.params import MAX_ATTEMPT_ERRORS
 from jobqueue.backends.sqlfiles import SqlFiles
 from jobqueue.errors import ConfigurationError
 
@@ -32,6 +33,25 @@ FREED = (
     "CASE WHEN EXISTS (SELECT 1 FROM {schema}.queue_limits l WHERE l.queue = done.queue AND l.holds_slots"
     " AND l.slot_waited) THEN done.queue END AS freed"
 )
+#: The CTEs of ``fail`` and ``fail_parents`` that record each attempt they failed (a row of
+#: ``done``: the job's row after the update, with the failure's error and traceback) and keep the
+#: job's latest MAX_ATTEMPT_ERRORS: the statement's snapshot does not see its own insert, so the
+#: rows from the MAX_ATTEMPT_ERRORS-th newest down go, found by a backward seek of at most that many
+#: entries of the primary key. The worker that ``done`` cleared is read from that snapshot: it
+#: holds the claim whose token matched, and nothing after a claim changes its worker.
+RECORD_ERRORS = f"""recorded AS (
+    INSERT INTO {{schema}}.attempt_errors (job_id, token, attempt, started_at, failed_at, error, traceback, worker_id)
+    SELECT d.id, d.lease_token, d.retry_count, d.last_attempt, t.now, d.error, d.traceback, o.worker_id
+    FROM done d JOIN {{schema}}.jobs o ON o.id = d.id, t
+),
+trimmed AS (
+    DELETE FROM {{schema}}.attempt_errors e
+    USING done d CROSS JOIN LATERAL (
+        SELECT x.token FROM {{schema}}.attempt_errors x WHERE x.job_id = d.id
+        ORDER BY x.token DESC OFFSET {MAX_ATTEMPT_ERRORS - 1} LIMIT 1
+    ) AS c
+    WHERE e.job_id = d.id AND e.token <= c.token
+),"""
 #: An injected clock's time when ``$1`` carries one, else the server's clock.
 NOW = "COALESCE($1::float8, extract(epoch FROM now())::float8)"
 #: The same, but the server's clock when the expression is evaluated (after the lock waits before it).
@@ -66,9 +86,10 @@ class Queries:
 
     def __init__(self, schema: str) -> None:
         self.schema = check_schema_name(schema)
-        text = read("queries.sql") + "\n" + read("dependencies.sql")
+        text = "\n".join(read(name) for name in ("queries.sql", "dependencies.sql", "insight.sql"))
         text = re.sub(r"\{(\w+\.)?job_columns\}", _expand, text)
         text = text.replace("{job_nulls}", ", ".join(["NULL"] * (len(JOB_COLUMNS) - 1))).replace("{freed}", FREED)
+        text = text.replace("{record_errors}", RECORD_ERRORS)
         text = text.replace("{schema}", f'"{schema}"').replace("{shard}", f"(pg_backend_pid() % {COUNT_SHARDS})")
         self.statements = FILES.named(text)
         self.takes_now = {name for name, statement in self.statements.items() if "{now" in statement}

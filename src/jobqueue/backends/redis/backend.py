@@ -41,6 +41,7 @@ from jobqueue.backends.redis.codec import (
     translate,
 )
 from jobqueue.backends.redis.dependencies import add_links, heavy_parts, linked_outcomes
+from jobqueue.backends.redis.insight import KEEP_ERRORS, RedisInsight, traceback_arg
 from jobqueue.backends.redis.queues import QueueSettings
 from jobqueue.backends.redis.scripts import Scripts
 from jobqueue.backends.redis.wake import WakeListener
@@ -75,7 +76,7 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-class RedisBackend(QueueSettings, JobAdministration, BackendBase):
+class RedisBackend(QueueSettings, JobAdministration, RedisInsight, BackendBase):
     """The Redis backend. ``url`` as for :func:`~jobqueue.backends.create_backend`.
 
     ``prefix`` namespaces the keys (``{prefix}:...``); ``retention`` says how long finished jobs
@@ -238,9 +239,10 @@ class RedisBackend(QueueSettings, JobAdministration, BackendBase):
         return [flag == 1 for flag in flags]
 
     async def _fail(self, failures: Sequence[Failure]) -> list[bool]:
-        args: list[Arg] = [self._now(), *self._retain]
+        args: list[Arg] = [self._now(), *self._retain, KEEP_ERRORS]
         for f in failures:
-            args += (f.lease.job_id, str(f.lease.token), f.error, _seconds(f.retry_delay), "1" if f.if_expired else "0")
+            args += (f.lease.job_id, str(f.lease.token), f.error, _seconds(f.retry_delay), "1" if f.if_expired else "0",
+                     traceback_arg(f.traceback))  # fmt: skip
         done = [flag == 1 for flag in await self._run("fail", *args)]
         self._wakeup.wake()
         return done

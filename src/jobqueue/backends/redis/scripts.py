@@ -20,7 +20,7 @@ from jobqueue.backends.redis.wire import Arg, RedisReplyError, Wire
 NAMES = (
     "enqueue", "enqueue_linked", "claim", "complete", "fail", "heartbeat", "release", "expired", "list",
     "get_many", "replay", "cancel", "stats", "prune", "next_due", "tasks", "probe", "schedules", "fire",
-    "queues", "limits", "check", "delete",
+    "queues", "limits", "check", "delete", "find", "workers",
 )  # fmt: skip
 _STORING = ("dependencies", "store_jobs")
 #: Shared code that only some scripts need, inserted after ``common.lua`` in this order.

@@ -14,7 +14,8 @@ thread), :mod:`.inline` (writes on the caller's thread), :mod:`.transactions` an
 (what each operation does in its transaction), :mod:`.schedules`, :mod:`.dependencies`,
 :mod:`.queues` and :mod:`.limited` (those of periodic schedules, ``depends_on``, paused queues
 and queue limits), :mod:`.rows` (rows and jobs), :mod:`.handoff` and :mod:`.wake` (the hand-off
-and the wake-ups of other processes), :mod:`.handing` (the hand-off capability), :mod:`.walsync`.
+and the wake-ups of other processes), :mod:`.handing` (the hand-off capability), :mod:`.insight`
+(what the dashboard reads: failed attempts, worker reports, the arrival counter), :mod:`.walsync`.
 
 Durability (``durability=``):
 
@@ -49,6 +50,7 @@ from jobqueue.backends.sqlite.connection import DURABILITIES, Checkpointer, Dura
 from jobqueue.backends.sqlite.handing import SQLiteHandoff
 from jobqueue.backends.sqlite.handoff import Handed, Handoffs
 from jobqueue.backends.sqlite.inline import InlineWriter, LockBusy
+from jobqueue.backends.sqlite.insight import SQLiteInsight
 from jobqueue.backends.sqlite.rows import CLAIMABLE, job_of
 from jobqueue.backends.sqlite.schedules import SQLiteSchedules
 from jobqueue.backends.sqlite.sql import Q
@@ -68,7 +70,7 @@ Body = Callable[[sqlite3.Connection], T]
 CROSS_PROCESS_POLL = 0.05
 
 
-class SQLiteBackend(SQLiteHandoff, SQLiteSchedules):
+class SQLiteBackend(SQLiteHandoff, SQLiteSchedules, SQLiteInsight):
     """The embedded backend on one database file (created with its directory if missing)."""
 
     name = "sqlite"

@@ -119,16 +119,20 @@ RETURNING jobs.id, jobs.queue, jobs.has_children,
 
 -- name: retry_job
 -- A failed attempt with retries left: waits in FAILED until its next run. With :if_expired set
--- (the reaper), only while the lease is still expired: a heartbeat in between wins.
+-- (the reaper), only while the lease is still expired: a heartbeat in between wins. Run only
+-- after record_error found the same lease holding (and numbered the attempt failed_attempts + 1).
 UPDATE jobs SET state = 'FAILED', retry_count = retry_count + 1, error = :error,
-    next_retry_at = :due, run_at = :due, lease_expires_at = NULL, worker_id = NULL
+    failed_attempts = failed_attempts + 1, next_retry_at = :due, run_at = :due,
+    lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
   AND (NOT :if_expired OR lease_expires_at <= :now)
 RETURNING queue, jobs.queue IN (SELECT queue FROM queue_settings WHERE holds_slots);
 
 -- name: dead_letter_job
+-- As retry_job, with no retry left (or none wanted).
 UPDATE jobs SET state = 'DEAD_LETTERED', retry_count = retry_count + 1, error = :error,
-    next_retry_at = NULL, finished_at = :now, lease_expires_at = NULL, worker_id = NULL
+    failed_attempts = failed_attempts + 1, next_retry_at = NULL, finished_at = :now,
+    lease_expires_at = NULL, worker_id = NULL
 WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
   AND (NOT :if_expired OR lease_expires_at <= :now)
 RETURNING queue, has_children, jobs.queue IN (SELECT queue FROM queue_settings WHERE holds_slots);
@@ -206,7 +210,7 @@ WHERE +jobs.state = 'PROCESSING' AND jobs.lease_token = lease.value ->> 1;
 -- Finished jobs of these ids (a JSON array), deleted as prune_jobs deletes them.
 DELETE FROM jobs
 WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
-RETURNING queue, id, state, parents, has_children;
+RETURNING queue, id, state, parents, has_children, failed_attempts;
 
 -- name: queue_counts
 SELECT queue, state, n FROM queue_counts WHERE n <> 0;
@@ -221,10 +225,11 @@ SELECT count(*) FROM idempotency_keys;
 
 -- name: prune_jobs
 -- Finished jobs of one state that finished before a cutoff (with their ids, parents and whether
--- they had children: the edges on either side go with them).
+-- they had children: the edges on either side go with them; and whether they failed, for their
+-- attempt_errors).
 DELETE FROM jobs
 WHERE state = ? AND finished_at < ? AND state IN ('COMPLETED', 'DEAD_LETTERED', 'CANCELLED')
-RETURNING queue, id, parents, has_children;
+RETURNING queue, id, parents, has_children, failed_attempts;
 
 -- name: prune_keys
 DELETE FROM idempotency_keys WHERE expires_at <= ?;
@@ -406,3 +411,58 @@ DELETE FROM dependencies WHERE child = :child AND parent IN (SELECT value FROM j
 -- name: forget_children
 -- A pruned parent's edges: a job no longer stored lists no children (its children keep its id).
 DELETE FROM dependencies WHERE parent = ?;
+
+-- ---- what the dashboard reads (insight.py) -------------------------------------------------
+
+-- name: record_error
+-- A failed attempt, recorded just before retry_job or dead_letter_job changes the job, on the
+-- same lease check (no row: a stale failure): its worker and start are still on the row then.
+-- OR REPLACE: should a row be left over under this number, the fail still goes through.
+INSERT OR REPLACE INTO attempt_errors
+    (job_id, n, attempt, started_at, failed_at, worker_id, error, traceback)
+SELECT id, failed_attempts + 1, retry_count + 1, last_attempt, :now, worker_id, :error, :traceback
+FROM jobs
+WHERE id = :id AND state = 'PROCESSING' AND lease_token = :token
+  AND (NOT :if_expired OR lease_expires_at <= :now)
+RETURNING n;
+
+-- name: trim_errors
+-- A job's attempts older than the latest ones kept: given the id and the n of the last to drop.
+DELETE FROM attempt_errors WHERE job_id = ? AND n <= ?;
+
+-- name: forget_errors
+-- The attempts of deleted jobs (a JSON array of ids).
+DELETE FROM attempt_errors WHERE job_id IN (SELECT value FROM json_each(?));
+
+-- name: attempt_errors
+SELECT attempt, started_at, failed_at, error, traceback, worker_id FROM attempt_errors
+WHERE job_id = ? ORDER BY n;
+
+-- name: find_by_key
+-- The job a key points to, live or past its TTL (until prune drops the key or the job).
+SELECT {job_columns} FROM idempotency_keys AS k JOIN jobs ON jobs.id = k.job_id WHERE k.key = ?;
+
+-- name: last_seq
+SELECT coalesce(max(seq), 0) FROM jobs;
+
+-- name: add_freed
+-- Seqs that a delete freed at the end of jobs (see the arrivals table).
+INSERT INTO arrivals (id, freed) VALUES (1, ?)
+ON CONFLICT (id) DO UPDATE SET freed = freed + excluded.freed;
+
+-- name: enqueued_total
+-- Two seeks in one statement, so one snapshot: the last seq (the rightmost rowid) and the row.
+SELECT coalesce((SELECT max(seq) FROM jobs), 0) + coalesce((SELECT freed FROM arrivals WHERE id = 1), 0);
+
+-- name: put_worker_report
+INSERT INTO worker_reports (worker_id, expires_at, report) VALUES (?, ?, ?)
+ON CONFLICT (worker_id) DO UPDATE SET expires_at = excluded.expires_at, report = excluded.report;
+
+-- name: drop_expired_reports
+DELETE FROM worker_reports WHERE expires_at <= ?;
+
+-- name: worker_reports
+SELECT report FROM worker_reports WHERE expires_at > ? ORDER BY worker_id;
+
+-- name: remove_worker_report
+DELETE FROM worker_reports WHERE worker_id = ?;

@@ -33,7 +33,10 @@ CREATE TABLE jobs (
     runs_if_parents_fail INTEGER NOT NULL DEFAULT 0,
     has_children     INTEGER NOT NULL DEFAULT 0,
     -- Limits (limited.py): the key of its queue's per-key limits, NULL for none.
-    rate_key         TEXT
+    rate_key         TEXT,
+    -- How many of its attempts failed in all, replays included (unlike retry_count): the ``n``
+    -- of its latest attempt_errors row, and whether deleting the job must look for any.
+    failed_attempts  INTEGER NOT NULL DEFAULT 0
 );
 
 -- Claim walks this index in order: only waiting jobs are in it, so it stays small however many
@@ -140,3 +143,37 @@ CREATE TABLE rate_buckets (
     tat      REAL NOT NULL,
     PRIMARY KEY (queue, rate_key)
 ) WITHOUT ROWID;
+
+-- What the dashboard reads (insight.py). Each failed attempt of a job, recorded by the fail that
+-- counted it, in its transaction; ``n`` is the job's failed_attempts then, so the latest
+-- MAX_ATTEMPT_ERRORS are the highest (``attempt`` starts again at 1 after a replay). The job's
+-- delete and prune remove its rows. The small columns come first: the traceback may overflow.
+CREATE TABLE attempt_errors (
+    job_id     TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    attempt    INTEGER NOT NULL,
+    started_at REAL,
+    failed_at  REAL NOT NULL,
+    worker_id  TEXT,
+    error      TEXT NOT NULL,
+    traceback  TEXT,
+    PRIMARY KEY (job_id, n)
+) WITHOUT ROWID;
+
+-- The last report of each worker (JSON text), until ``expires_at`` (the store's clock). A report
+-- drops the expired ones; ``expires_at`` comes before the report so that reading it never reads
+-- a long report's overflow pages.
+CREATE TABLE worker_reports (
+    worker_id  TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL,
+    report     TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The arrival counter (enqueued_total) is max(jobs.seq) + ``freed``. SQLite gives a new job
+-- max(seq) + 1, so deleting the last jobs would hand their seqs out again and the counter would
+-- go down; delete and prune add here the seqs they free at the end (the enqueue writes nothing).
+-- One row, absent until the first such delete.
+CREATE TABLE arrivals (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    freed INTEGER NOT NULL
+);

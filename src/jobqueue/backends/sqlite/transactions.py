@@ -16,6 +16,7 @@ from jobqueue.backends.params import Failure, Lease, PruneParams
 from jobqueue.backends.sqlite import dependencies
 from jobqueue.backends.sqlite.claims import hand
 from jobqueue.backends.sqlite.handoff import Handed
+from jobqueue.backends.sqlite.insight import forget_errors, keep_arrivals, last_seq, record_error
 from jobqueue.backends.sqlite.limited import Handing, slots_wanted
 from jobqueue.backends.sqlite.rows import Counts, job_of
 from jobqueue.backends.sqlite.sql import Q, chunk_sizes, multi_row
@@ -201,15 +202,19 @@ def complete(conn: sqlite3.Connection, items: str, now: float) -> tuple[set[str]
 
 
 def fail(conn: sqlite3.Connection, failures: Sequence[Failure], now: float) -> tuple[list[bool], int]:
-    """Count failed attempts: which leases held, and how many wake-ups they owe (children the
-    dead-lettered released, slots freed that jobs wait for)."""
+    """Count failed attempts, each recorded with its error (:func:`.insight.record_error`): which
+    leases held, and how many wake-ups they owe (children the dead-lettered released, slots freed
+    that jobs wait for)."""
     done = []
     counts = Counts()
     parents = []
     freed: set[str] = set()
     for f in failures:
         args = {"error": f.error, "now": now, "id": f.lease.job_id, "token": f.lease.token,
-                "if_expired": f.if_expired}  # fmt: skip
+                "if_expired": f.if_expired, "traceback": f.traceback}  # fmt: skip
+        if not record_error(conn, args):
+            done.append(False)  # a stale lease: the job is not changed, nor anything recorded
+            continue
         if f.retry_delay is None:
             row, target = conn.execute(Q["dead_letter_job"], args).fetchone(), "DEAD_LETTERED"
             if row is not None and row[1]:
@@ -288,23 +293,38 @@ def cancel(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[Job, int]
 
 
 def delete(conn: sqlite3.Connection, job_ids: Sequence[str]) -> list[str]:
-    """Delete the finished jobs of these ids as prune does (counts, edges): the ids deleted."""
+    """Delete the finished jobs of these ids as prune does (counts, edges, attempts, the arrival
+    counter): the ids deleted."""
     deleted, counts = [], Counts()
     children: list[tuple[str, str]] = []
     parents_gone: list[str] = []
+    failed: list[str] = []
+    seq = last_seq(conn)
     for start in range(0, len(job_ids), DELETE_BATCH):
         ids = dump_json(list(job_ids[start : start + DELETE_BATCH])).decode()
-        for queue, job_id, state, parents, had_children in conn.execute(Q["delete_jobs"], (ids,)).fetchall():
+        rows = conn.execute(Q["delete_jobs"], (ids,)).fetchall()
+        for queue, job_id, state, parents, had_children, failures in rows:
             counts.add(queue, state, -1)
             deleted.append(job_id)
             if parents is not None:
                 children.append((job_id, parents))
             if had_children:
                 parents_gone.append(job_id)
-    if children or parents_gone:
-        dependencies.forget(conn, children, parents_gone)
+            if failures:
+                failed.append(job_id)
+    _forget(conn, children, parents_gone, failed)
+    if deleted:
+        keep_arrivals(conn, seq)
     counts.write(conn)
     return deleted
+
+
+def _forget(conn: sqlite3.Connection, children: list[tuple[str, str]], parents: list[str], failed: list[str]) -> None:
+    """What deleted jobs leave in other tables: edges on either side, attempts of those that failed."""
+    if children or parents:
+        dependencies.forget(conn, children, parents)
+    if failed:
+        forget_errors(conn, failed)
 
 
 def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneResult:
@@ -317,18 +337,23 @@ def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneRes
     jobs = 0
     children: list[tuple[str, str]] = []  # (id, parents) of pruned jobs that had parents
     parents_gone: list[str] = []  # pruned jobs that had children
+    failed: list[str] = []  # pruned jobs with attempts recorded
+    seq = last_seq(conn)
     for state, cutoff in cutoffs:
         if cutoff is not None:
             pruned = conn.execute(Q["prune_jobs"], (state.value, cutoff)).fetchall()
-            for queue, job_id, parents, had_children in pruned:
+            for queue, job_id, parents, had_children, failures in pruned:
                 counts.add(queue, state.value, -1)
                 jobs += 1
                 if parents is not None:
                     children.append((job_id, parents))
                 if had_children:
                     parents_gone.append(job_id)
-    if children or parents_gone:
-        dependencies.forget(conn, children, parents_gone)
+                if failures:
+                    failed.append(job_id)
+    _forget(conn, children, parents_gone, failed)
+    if jobs:
+        keep_arrivals(conn, seq)
     counts.write(conn)
     keys = conn.execute(Q["prune_keys"], (now,)).rowcount
     conn.execute(Q["prune_buckets"], (now,))

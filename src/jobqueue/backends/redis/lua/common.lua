@@ -20,7 +20,13 @@
 --   P.."counts"            hash "queue|STATE" -> number of jobs (capacity checks and stats)
 --   P.."keys"              hash idempotency key -> job id
 --   P.."keyexp"            zset idempotency key -> expires at
---   P.."seq"               counter giving each job its FIFO position
+--   P.."seq"               counter giving each job its FIFO position (never decremented: it is also
+--                          the count of jobs the store has accepted, enqueued_total)
+--   P.."errors:"..id       list, one per job that has failed an attempt: the latest attempts'
+--                          records (fail.lua writes them, attempt_errors reads them), deleted with
+--                          the job (forget_jobs)
+--   P.."workers"           hash worker id -> its last report, P.."workers:expiry" zset worker id ->
+--                          when that report expires (workers.lua)
 --   P.."wake:"..queue      pub/sub channel: work may be claimable in that queue
 --   P.."probe"             string written by readiness probes (probe.lua), expires after a minute
 --   P.."tasks"             hash task name -> its job defaults as registered by workers (tasks.lua)
@@ -291,14 +297,17 @@ end
 local FORGET_FIELDS = {'queue', 'parents', 'children', 'rate_key'}
 
 -- Delete finished jobs: ids[i] in states[i], rows[i] its FORGET_FIELDS. Their counts, indexes,
--- edges and children lists go with them (a deleted job's idempotency key holds nothing: a key
--- whose job is gone is free).
+-- edges, children lists and failed attempts go with them (a deleted job's idempotency key holds
+-- nothing: a key whose job is gone is free).
 local function forget_jobs(ids, states, rows)
   local ch = changes()
   local keys, by_state, keyed = {}, {}, {}
   for i, id in ipairs(ids) do
     local v, state = rows[i], states[i]
+    -- Its list of failed attempts is deleted whether or not it has one: a DEL of a missing key
+    -- costs one lookup, less than keeping a flag on the job and reading it here.
     keys[#keys + 1] = job_key(id)
+    keys[#keys + 1] = P .. 'errors:' .. id
     if v[1] then
       ch:count(v[1], state, -1)
     end
