@@ -21,6 +21,7 @@ from jobqueue.clock import Clock
 from jobqueue.control import QueueControl, configured_limits
 from jobqueue.errors import ConfigurationError, JobNotFound, QueueFull, ValidationError
 from jobqueue.flows import FlowRunner, adopt_orphans, missing_parent_message
+from jobqueue.insight import JobInsight
 from jobqueue.job import (
     DEFAULT_KEY_TTL,
     DEFAULT_TASK,
@@ -30,6 +31,7 @@ from jobqueue.job import (
     NewJob,
     RegisteredTask,
     check_name,
+    id_floor,
 )
 from jobqueue.lifecycle import OpenClose
 from jobqueue.limits import QueueLimits
@@ -53,7 +55,7 @@ ENQUEUE_OPTIONS = frozenset(
 )  # fmt: skip
 
 
-class JobQueue(PeriodicJobs, FlowRunner, QueueControl, BulkActions, OpenClose):
+class JobQueue(PeriodicJobs, FlowRunner, QueueControl, BulkActions, JobInsight, OpenClose):
     """A job queue application.
 
     ``url`` selects the backend (``memory://``, ``sqlite:///path.db``); without it, ``JOBQUEUE_URL``,
@@ -344,8 +346,20 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, BulkActions, OpenClose):
         task: str | None = None,
         cursor: str | None = None,
         limit: int = 100,
+        *,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
-        return await self._run(self.backend.list_jobs(ListParams(state, queue, task, cursor, limit)))
+        """Jobs matching the filters, oldest first, a page at a time. ``created_after`` and
+        ``created_before`` (POSIX seconds) bound the jobs' ids, which sort by creation time."""
+        if created_after is not None and (cursor is None or cursor < id_floor(created_after)):
+            cursor = id_floor(created_after)
+        page = await self._run(self.backend.list_jobs(ListParams(state, queue, task, cursor, limit)))
+        if created_before is None:
+            return page
+        end = id_floor(created_before)
+        kept = [job for job in page.jobs if job.id < end]
+        return page if len(kept) == len(page.jobs) else Page(kept, None)
 
     async def dead_letters(self, limit: int = 100, cursor: str | None = None) -> Page:
         """The dead-letter queue, oldest first."""

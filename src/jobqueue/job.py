@@ -115,6 +115,13 @@ _last_ms = 0
 _last_seq = 0
 
 
+def id_floor(at: float) -> str:
+    """A string that sorts after the ids of jobs created before ``at`` (POSIX seconds) and before
+    those created at or after it: a cursor for "created since", as ids are UUIDv7."""
+    h = f"{max(0, int(at * 1000)):012x}"[-12:]
+    return f"{h[:8]}-{h[8:12]}-0000-0000-000000000000"
+
+
 def new_job_id() -> str:
     """A UUIDv7 string: sorts by creation time, strictly increasing within one process."""
     global _last_ms, _last_seq

@@ -8,6 +8,7 @@ without the API knowing what a worker is.
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Protocol
@@ -98,3 +99,46 @@ class WorkerStatus(Protocol):
     """A read-only view of the workers running beside an API, for ``/metrics`` and ``/ready``."""
 
     def worker_summary(self) -> WorkerSummary: ...
+
+
+#: The counters of :class:`WorkerMetrics` a report carries (the histograms go as bucket counts).
+REPORTED_COUNTERS = ("claimed", "completed", "failed", "retried", "dead_lettered", "lost_leases", "released")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """What a worker tells the store about itself every second or so (``Backend.report_worker``),
+    so that a dashboard anywhere lists the workers and charts their counters. Counters count
+    since the worker started; a reader takes differences between two reports of one worker."""
+
+    id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    busy: int
+    started_at: float
+    reported_at: float
+    version: str
+    #: Counters by name (:data:`REPORTED_COUNTERS`).
+    counters: dict[str, int] = field(default_factory=dict)
+    #: ``WorkerMetrics.start_latency`` bucket counts (:data:`BUCKETS`, then one past the last).
+    start_latency: tuple[int, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps({name: getattr(self, name) for name in self.__slots__}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerReport | None:
+        """The report, or ``None`` for text that is not one (another version's, say): a reader
+        lists the workers it understands rather than fail on one."""
+        try:
+            data = json.loads(text)
+            return cls(
+                str(data["id"]), str(data["host"]), int(data["pid"]), tuple(map(str, data["queues"])),
+                int(data["concurrency"]), int(data["busy"]), float(data["started_at"]), float(data["reported_at"]),
+                str(data["version"]), {str(k): int(v) for k, v in dict(data["counters"]).items()},
+                tuple(int(n) for n in data["start_latency"]),
+            )  # fmt: skip
+        except (ValueError, TypeError, KeyError):
+            return None

@@ -26,7 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "backends": ("jobqueue.backends",),
     "app": (
         "jobqueue.app", "jobqueue.task", "jobqueue.portal", "jobqueue.registry", "jobqueue.scheduling",
-        "jobqueue.flows", "jobqueue.control", "jobqueue.bulk",
+        "jobqueue.flows", "jobqueue.control", "jobqueue.bulk", "jobqueue.insight",
     ),
     "worker": ("jobqueue.worker",),
     "api": ("jobqueue.api",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -517,3 +518,39 @@ async def test_an_outcome_is_given_up_after_a_lease_and_left_to_recovery() -> No
     stored = await app.get(job.id)
     assert stored is not None and stored.state is S.PROCESSING  # the reaper takes it back on expiry
     assert w.signals.outcome_retrying.pending() >= 1 and w.metrics.lost_leases == 1
+
+
+def _raises_in_a_child(payload: str) -> None:
+    raise LookupError(f"no {payload}")
+
+
+async def test_a_failed_attempt_keeps_its_handlers_traceback(app: JobQueue) -> None:
+    @app.task(name="breaks", max_retries=0)
+    async def breaks(payload: dict[str, str]) -> None:
+        raise KeyError(payload["missing"])
+
+    @app.task(name="nobody", max_retries=0)
+    async def nobody(payload: object) -> None:
+        return None
+
+    broken = await breaks.enqueue({"missing": "sku"})
+    unknown = await app.enqueue("not-registered-here", 1, max_retries=0)
+    await worker(app).drain()
+    (attempt,) = await app.attempt_errors(broken.id)
+    assert attempt.error == "KeyError: 'sku'" and attempt.traceback is not None
+    assert "in breaks" in attempt.traceback and attempt.traceback.rstrip().endswith("KeyError: 'sku'")
+    (refused,) = await app.attempt_errors(unknown.id)
+    assert refused.error.startswith("UnknownTask") and refused.traceback is None  # jobqueue's own refusal
+
+
+def test_a_process_childs_traceback_comes_back_with_its_failure() -> None:
+    from jobqueue.worker.processes import RemoteFailure, _raise_or_return, _run_one
+
+    job = Job("j", "default", "t", "sku", 0, S.PROCESSING, 0, 0, None, 0.0, 0.0)
+    fields = {name: getattr(job, name) for name in job.__slots__}  # as the pool sends it (JSON)
+    message = json.loads(json.dumps({"job": fields, "module": __name__, "qualname": "_raises_in_a_child"}))
+    reply = _run_one(message)
+    with pytest.raises(RemoteFailure) as failure:
+        _raise_or_return(reply)
+    assert str(failure.value) == "LookupError: no sku"
+    assert failure.value.traceback is not None and "_raises_in_a_child" in failure.value.traceback

@@ -37,6 +37,9 @@ class WorkerConfig:
     pool: Pool = "thread"
     #: Child processes for ``pool="process"`` tasks (default: ``concurrency``), started on first use.
     process_pool_size: int | None = None
+    #: How often this worker writes its report (who it is, its counters) to the store, for the
+    #: dashboard's list of workers and its charts; ``None``: never (the worker is not listed).
+    report_interval: float | None = 1.0
     #: Fire the app's periodic schedules from this worker (each tick is one job however many do).
     scheduler: bool = True
     #: How long finished jobs are kept before this worker's cleaner prunes them; ``None``: never.
@@ -51,6 +54,8 @@ class WorkerConfig:
             raise ValueError("reaper_interval must be > 0 (or None: no reaper)")
         if not self.queues:
             raise ValueError("a worker needs at least one queue")
+        if self.report_interval is not None and self.report_interval <= 0:
+            raise ValueError("report_interval must be > 0 (or None)")
         if self.cancel_check_interval is not None and self.cancel_check_interval <= 0:
             raise ValueError("cancel_check_interval must be > 0 (or None)")
         if not isinstance(self.fair, bool) and any(

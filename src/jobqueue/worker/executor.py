@@ -16,7 +16,7 @@ from jobqueue.errors import PermanentError, Retry
 from jobqueue.job import Job, dump_json
 from jobqueue.retry import DEFAULT_RETRY_POLICY, after_failure
 from jobqueue.task import Pool, Task, _current_job
-from jobqueue.worker.processes import ProcessPool, ProcessTimeout, RemoteFailure
+from jobqueue.worker.processes import ProcessPool, ProcessTimeout, RemoteFailure, format_traceback
 
 log = logging.getLogger("jobqueue.worker")
 
@@ -94,14 +94,19 @@ async def run_attempt(job: Job, task: Task | None, runtime: Runtime) -> Outcome:
         raise
     except Retry as exc:
         return Outcome(failure=Failure(lease, f"Retry: {exc.reason}", _decide(job, task, requested_delay=exc.delay)))
+    except UnknownTask as exc:  # our own refusal: its traceback would show jobqueue, not the job's code
+        return Outcome(failure=Failure(lease, _describe(exc), _decide(job, task)))
     except PermanentError as exc:
-        return Outcome(failure=Failure(lease, _describe(exc), _decide(job, task, permanent=True)))
+        failure = Failure(lease, _describe(exc), _decide(job, task, permanent=True), traceback=format_traceback(exc))
+        return Outcome(failure=failure)
     except AttemptTimeout as exc:
         return Outcome(failure=Failure(lease, str(exc), _decide(job, task)), abandoned_thread=True)
-    except (ProcessTimeout, RemoteFailure) as exc:
+    except ProcessTimeout as exc:
         return Outcome(failure=Failure(lease, str(exc), _decide(job, task)))
+    except RemoteFailure as exc:
+        return Outcome(failure=Failure(lease, str(exc), _decide(job, task), traceback=exc.traceback))
     except Exception as exc:
-        return Outcome(failure=Failure(lease, _describe(exc), _decide(job, task)))
+        return Outcome(failure=Failure(lease, _describe(exc), _decide(job, task), traceback=format_traceback(exc)))
 
 
 def failure_before_start(job: Job, task: Task | None, error: str) -> Outcome:

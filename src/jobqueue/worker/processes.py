@@ -17,6 +17,7 @@ import importlib
 import logging
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +38,21 @@ class ProcessTimeout(Exception):
 
 
 class RemoteFailure(Exception):
-    """The handler raised in the child; ``str()`` is ``"<ExceptionType>: <message>"``."""
+    """The handler raised in the child; ``str()`` is ``"<ExceptionType>: <message>"``, and
+    ``traceback`` the child's."""
+
+    def __init__(self, message: str, traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.traceback = traceback
 
 
 class ChildDied(Exception):
     """The child process running the attempt exited (``os._exit``, a signal, a crash)."""
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` as Python prints it, kept with the failed attempt."""
+    return "".join(traceback.format_exception(exc))
 
 
 def function_ref(fn: Callable[..., Any]) -> tuple[str, str]:
@@ -77,10 +88,11 @@ def _run_one(message: dict[str, Any]) -> dict[str, Any]:
     except TypeError as exc:
         if "not JSON serializable" in str(exc) or "Type is not JSON" in str(exc):
             return {"kind": "permanent", "message": f"handler returned a result that is not JSON: {exc}"}
-        return {"kind": "error", "message": f"TypeError: {exc}"}
+        return {"kind": "error", "message": f"TypeError: {exc}", "traceback": format_traceback(exc)}
     except Exception as exc:
         text = str(exc)
-        return {"kind": "error", "message": f"{type(exc).__name__}: {text}" if text else type(exc).__name__}
+        described = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return {"kind": "error", "message": described, "traceback": format_traceback(exc)}
     finally:
         _current_job.reset(token)
     return {"kind": "ok", "result": result}
@@ -202,4 +214,4 @@ def _raise_or_return(reply: dict[str, Any]) -> Any:
         raise Retry(delay=reply["delay"], reason=reply["reason"])
     if kind == "permanent":
         raise PermanentError(reply["message"])
-    raise RemoteFailure(reply["message"])
+    raise RemoteFailure(reply["message"], reply.get("traceback"))

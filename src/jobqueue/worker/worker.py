@@ -11,7 +11,8 @@ A worker is a set of small services, started and stopped by :meth:`Worker.run`, 
 - lease watch (:mod:`.heartbeat`): stops the work of a job cancelled (or recovered) meanwhile;
 - reaper (:mod:`.reaper`): recovers expired leases of any worker as failed attempts;
 - cleaner (:mod:`.cleaner`): prunes old finished jobs and expired keys;
-- scheduler (:mod:`.scheduler`): fires the app's periodic schedules (each tick once, store-wide).
+- scheduler (:mod:`.scheduler`): fires the app's periodic schedules (each tick once, store-wide);
+- presence (:mod:`.presence`): writes the worker's report to the store, for the dashboard.
 
 Ownership is per incarnation: every Worker gets a fresh id, so a restarted process never mistakes
 its predecessor's leases for its own. ``worker.signals`` (:mod:`.signals`) are the points tests
@@ -41,6 +42,7 @@ from jobqueue.worker.config import WorkerConfig
 from jobqueue.worker.executor import Outcome, Runtime, failure_before_start, run_attempt
 from jobqueue.worker.fetcher import Fetcher
 from jobqueue.worker.heartbeat import Heartbeater, LeaseWatch
+from jobqueue.worker.presence import Presence
 from jobqueue.worker.processes import ProcessPool
 from jobqueue.worker.reaper import Reaper
 from jobqueue.worker.scheduler import Scheduler
@@ -72,6 +74,8 @@ class Worker:
                              self.signals)  # fmt: skip
         self.cleaner = Cleaner(backend, config.retention or Retention(), self.clock, self.signals)
         self.scheduler = Scheduler(app, self.clock, self.signals)
+        self.presence = Presence(backend, self.id, tuple(config.queues), config.concurrency, lambda: self.slots.busy,
+                                 self.metrics, config.report_interval or 1.0, self.clock)  # fmt: skip
         for service in (self.heartbeater, self.lease_watch, self.reaper, self.cleaner):
             service.owner = self.id
         self._signals = 0
@@ -127,6 +131,7 @@ class Worker:
             *([self.reaper] if config.reaper_interval is not None else []),
             *([self.cleaner] if config.retention is not None else []),
             *([self.scheduler] if config.scheduler and self.app.schedules else []),
+            *([self.presence] if config.report_interval is not None else []),
         ]
         await self._register_tasks()
         for service in services:
