@@ -115,7 +115,7 @@ class Scenario:
 
 def _hints(base_url: str) -> str:
     return (
-        f"The API is at {base_url} (OpenAPI: {base_url}/docs). Try, while this runs:\n"
+        f"The API is at {base_url} (OpenAPI: {base_url}/docs; dashboard: {base_url}/ui). Try, while this runs:\n"
         f"  curl -X POST {base_url}/jobs -H 'Content-Type: application/json' \\\n"
         """    -d '{"payload": "process-order-42", "idempotency_key": "order-42", "priority": 5}'\n"""
         f"  curl {base_url}/metrics      curl {base_url}/dlq      curl {base_url}/queues"

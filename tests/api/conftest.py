@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from jobqueue.api import create_app
 from jobqueue.app import JobQueue
@@ -40,7 +41,7 @@ def make_app(queue: JobQueue) -> AppFactory:
     return make
 
 
-def client_for(app: FastAPI, **headers: str) -> httpx.AsyncClient:
+def client_for(app: ASGIApp, **headers: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", headers=headers)
 
 

@@ -153,9 +153,10 @@ def get(path: str, status: int, says: str = "", *headers: tuple[bytes, bytes]) -
     return Case(f"GET {path[:60]}{sent}", "GET", path, status, says, headers=headers)
 
 
-WRONG_METHODS = [("DELETE", "/jobs/<seed>"), ("PUT", "/jobs"), ("PATCH", "/dlq"), ("GET", "/jobs/<seed>/cancel"),
-                 ("GET", "/dlq/<seed>/retry"), ("POST", "/health"), ("POST", "/metrics"), ("POST", "/queues"),
-                 ("POST", "/ready"), ("TRACE", "/health"), ("OPTIONS", "/jobs"), ("PUT", "/jobs/batch")]  # fmt: skip
+WRONG_METHODS = [("PUT", "/jobs/<seed>"), ("DELETE", "/jobs"), ("PUT", "/jobs"), ("PATCH", "/dlq"),
+                 ("GET", "/jobs/<seed>/cancel"), ("GET", "/dlq/<seed>/retry"), ("POST", "/health"),
+                 ("POST", "/metrics"), ("POST", "/queues"), ("POST", "/ready"), ("TRACE", "/health"),
+                 ("OPTIONS", "/jobs"), ("PUT", "/jobs/batch")]  # fmt: skip
 INJECTIONS = ["'; DROP TABLE jobs; --", "]] .. redis.call('FLUSHALL') .. [[", "*", "{tag}", "<script>alert(1)</script>"]
 HUGE = str(10**400).encode()
 TOO_LARGE = "request body is larger than the limit"

@@ -99,7 +99,7 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
                                     "/queues/{queue}/resume", "/health", "/ready", "/schedules",
                                     "/schedules/{name}/pause", "/schedules/{name}/resume",
                                     "/schedules/{name}/run", "/queues/{queue}/limits", "/jobs/cancel",
-                                    "/dlq/replay", "/dlq/purge"}  # fmt: skip
+                                    "/dlq/replay", "/dlq/purge", "/workers", "/jobs/{job_id}/attempts"}  # fmt: skip
     submission = schema["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert submission == {"$ref": "#/components/schemas/JobSubmission"}
     assert "payload" in schema["components"]["schemas"]["JobSubmission"]["properties"]

@@ -21,14 +21,16 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jobqueue.api.auth import BearerAuthMiddleware, BrowserGuardMiddleware
+from jobqueue.api.auth import BrowserGuardMiddleware
+from jobqueue.api.dashboard import add_dashboard
 from jobqueue.api.docs import add_docs
 from jobqueue.api.fastpath import ApiApp, Endpoint, ErrorHandler, HotRoutes
 from jobqueue.api.limits import BodyLimitMiddleware
 from jobqueue.api.metrics import ApiCounters
 from jobqueue.api.responses import ApiError, error_response
-from jobqueue.api.routes import control, dlq, jobs, schedules, system
+from jobqueue.api.routes import control, dlq, insight, jobs, schedules, system
 from jobqueue.api.schemas import BatchSubmission, JobSubmission
+from jobqueue.api.session import SessionAccess, Sessions
 from jobqueue.api.state import ApiConfig, ApiState, get_state
 from jobqueue.app import JobQueue
 from jobqueue.errors import BackendError, BackendUnavailable, InvalidTransition, JobNotFound, QueueFull, ValidationError
@@ -54,6 +56,7 @@ def create_app(
     stall_after: float = 30.0,
     shed_window: float = 0.05,
     allowed_hosts: Sequence[str] = (),
+    dashboard: bool = True,
 ) -> FastAPI:
     """Build the API for ``queue``.
 
@@ -71,46 +74,54 @@ def create_app(
     jobs per ``POST /jobs/batch``. ``retry_after``: seconds in ``Retry-After`` on a 503.
     ``ready_timeout`` and ``stall_after``: see ``GET /ready``. ``shed_window``: see
     :attr:`ApiConfig.shed_window` (refusals under a flood answered without a store call).
+    ``dashboard``: serve the dashboard at ``/ui`` (:mod:`jobqueue.api.dashboard`); a browser signs
+    in with the token, if there is one (:mod:`jobqueue.api.session`).
     """
     config = ApiConfig(token, max_body_bytes, max_batch, retry_after, ready_timeout, stall_after, shed_window)
     app = ApiApp(
         title="jobqueue",
         summary="A durable job queue: the original JobQueue's HTTP contract, and more.",
         version=__version__,
-        lifespan=_lifespan_with(lifespan),
+        lifespan=_lifespan_with(lifespan, sample=dashboard),
         docs_url=None,  # served by add_docs, with its own assets
         redoc_url=None,  # ReDoc exists only on a CDN
     )
     add_docs(app)
+    sessions = Sessions(token)
+    if dashboard:
+        add_dashboard(app, sessions, token)
     app.state.jobqueue = ApiState(queue, config, workers)
     # Routes are added to the app itself, not through included routers: each included router
     # adds a matching layer that costs more per request than parsing and storing a job.
-    for module in (jobs, dlq, schedules, system, control):
+    for module in (jobs, insight, dlq, schedules, system, control):
         module.add_routes(app)
     handlers = _error_handlers()
     for exc_class, handler in handlers.items():
         app.add_exception_handler(exc_class, handler)
     # Added innermost first: timing sees every request, auth runs before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
-    if token is not None:
-        app.add_middleware(BearerAuthMiddleware, token=token)
-    else:
+    app.add_middleware(SessionAccess, sessions=sessions, token=token)
+    if token is None:
         app.add_middleware(BrowserGuardMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(TimingMiddleware, counters=app.state.jobqueue.counters)
     # The same chain again for the submit routes, which skip FastAPI's own stack (see fastpath).
     hot = _hot_routes(app)
     chain: ASGIApp = BodyLimitMiddleware(HotRoutes(hot, handlers), max_body_bytes)
-    chain = BearerAuthMiddleware(chain, token) if token is not None else BrowserGuardMiddleware(chain, allowed_hosts)
+    chain = SessionAccess(chain, sessions, token)
+    if token is None:
+        chain = BrowserGuardMiddleware(chain, allowed_hosts)
     app.set_fast_chain(frozenset(hot), TimingMiddleware(chain, app.state.jobqueue.counters))
     app.openapi = lambda: _openapi(app, token is not None)  # type: ignore[method-assign]
     return app
 
 
-def _lifespan_with(inner: Lifespan | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan_with(inner: Lifespan | None, *, sample: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state: ApiState = app.state.jobqueue
         await state.queue.open()
+        if sample:  # the dashboard's charts
+            state.pulse.start()
         try:
             if inner is None:
                 yield
@@ -118,6 +129,7 @@ def _lifespan_with(inner: Lifespan | None) -> Callable[[FastAPI], AbstractAsyncC
                 async with inner():
                     yield
         finally:
+            await state.pulse.stop()
             await state.queue.close()
 
     return lifespan

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from jobqueue.api.metrics import ApiCounters, MetricsSnapshot, PrometheusExporter
+from jobqueue.api.pulse import Pulse
 from jobqueue.api.schemas import TaskDefaults
 from jobqueue.api.shedding import Shedder
 from jobqueue.app import JobQueue
@@ -50,6 +51,8 @@ class ApiState:
     counters: ApiCounters = field(default_factory=ApiCounters)
     exporter: PrometheusExporter = field(default_factory=PrometheusExporter)
     shedder: Shedder = field(init=False)
+    #: The dashboard's chart points, sampled once a second while the app runs.
+    pulse: Pulse = field(init=False)
     #: Task defaults for submissions, worked out once per task.
     defaults: TaskDefaults = field(default_factory=TaskDefaults)
     #: Claims counted by the last readiness probe; since when probes have seen a stall (monotonic).
@@ -58,6 +61,7 @@ class ApiState:
 
     def __post_init__(self) -> None:
         self.shedder = Shedder(self.config.shed_window)
+        self.pulse = Pulse(self.queue)
 
     @property
     def retry_after(self) -> dict[str, str]:

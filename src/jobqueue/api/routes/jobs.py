@@ -7,6 +7,7 @@ jobs: group commit), and the answer is written with orjson. No FastAPI body mode
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any
 
@@ -154,10 +155,30 @@ async def list_jobs(
     task: Annotated[str | None, Query(max_length=128)] = None,
     cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    created_after: Annotated[datetime | None, Query(description="ISO 8601 (UTC unless it says)")] = None,
+    created_before: Annotated[datetime | None, Query(description="ISO 8601 (UTC unless it says)")] = None,
+    idempotency_key: Annotated[str | None, Query(max_length=1024, description="The job holding this key")] = None,
 ) -> Response:
-    """Jobs matching the filters, oldest first, one page at a time."""
-    page = await get_state(request).queue.list_jobs(state, queue, task, cursor, limit)
+    """Jobs matching the filters, oldest first, one page at a time; with ``idempotency_key``, the
+    job that holds it (a page of one, or of none)."""
+    jobqueue = get_state(request).queue
+    if idempotency_key is not None:
+        found = await jobqueue.find_by_key(idempotency_key)
+        jobs = [] if found is None or not _matches(found, state, queue, task) else [found]
+        return json_response({"jobs": [job_view(j) for j in jobs], "next_cursor": None})
+    after, before = _timestamp(created_after), _timestamp(created_before)
+    page = await jobqueue.list_jobs(state, queue, task, cursor, limit, created_after=after, created_before=before)
     return json_response({"jobs": [job_view(j) for j in page.jobs], "next_cursor": page.next_cursor})
+
+
+def _matches(job: Job, state: JobState | None, queue: str | None, task: str | None) -> bool:
+    return (state is None or job.state is state) and queue in (None, job.queue) and task in (None, job.task)
+
+
+def _timestamp(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 async def get_job(request: Request, job_id: JobId) -> Response:
