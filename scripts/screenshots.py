@@ -51,7 +51,10 @@ def feed(url: str, seconds: float) -> None:
             if n % 9 == 0:
                 batch.append({"task": "reports.render", "payload": {"report": f"weekly-{n}"}})
             batch.append({"task": "billing.charge", "payload": {"customer": f"c-{n % 50}", "amount": n % 40}})
-            client.post("/jobs/batch", json={"jobs": batch})
+            try:
+                client.post("/jobs/batch", json={"jobs": batch})
+            except httpx.HTTPError:  # the server has stopped: the pictures are taken
+                return
             n += len(batch)
             time.sleep(0.2)
 
@@ -64,7 +67,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start(Path(tmp) / "demo.db")
         try:
-            feed(url, FEED_SECONDS)
+            # The feed goes on while the pages are photographed, so the charts show work going on.
+            feeder = threading.Thread(target=feed, args=(url, FEED_SECONDS + 40), daemon=True)
+            feeder.start()
+            time.sleep(FEED_SECONDS)
             with httpx.Client(base_url=url) as client:
                 dead = client.get("/jobs", params={"state": "DEAD_LETTERED", "limit": 1}).json()["jobs"]
             with sync_playwright() as playwright:

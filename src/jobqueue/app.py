@@ -15,7 +15,6 @@ from typing import Any, TypeVar, overload
 
 from jobqueue.backends import DEFAULT_URL, create_backend
 from jobqueue.backends.base import Backend
-from jobqueue.backends.params import ListParams
 from jobqueue.bulk import BulkActions
 from jobqueue.clock import Clock
 from jobqueue.control import QueueControl, configured_limits
@@ -27,15 +26,13 @@ from jobqueue.job import (
     DEFAULT_TASK,
     FINISHED_STATES,
     Job,
-    JobState,
     NewJob,
     RegisteredTask,
     check_name,
-    id_floor,
 )
 from jobqueue.lifecycle import OpenClose
 from jobqueue.limits import QueueLimits
-from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Page, Rejected, Stats
+from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Rejected, Stats
 from jobqueue.periodic import Schedule
 from jobqueue.portal import Portal
 from jobqueue.registry import StoredTasks, registered
@@ -338,32 +335,6 @@ class JobQueue(PeriodicJobs, FlowRunner, QueueControl, BulkActions, JobInsight, 
     async def children(self, job_id: str, limit: int = 1000) -> list[str]:
         """The ids of the jobs enqueued ``depends_on`` this one, oldest first."""
         return await self._run(self.backend.children(job_id, limit))
-
-    async def list_jobs(
-        self,
-        state: JobState | None = None,
-        queue: str | None = None,
-        task: str | None = None,
-        cursor: str | None = None,
-        limit: int = 100,
-        *,
-        created_after: float | None = None,
-        created_before: float | None = None,
-    ) -> Page:
-        """Jobs matching the filters, oldest first, a page at a time. ``created_after`` and
-        ``created_before`` (POSIX seconds) bound the jobs' ids, which sort by creation time."""
-        if created_after is not None and (cursor is None or cursor < id_floor(created_after)):
-            cursor = id_floor(created_after)
-        page = await self._run(self.backend.list_jobs(ListParams(state, queue, task, cursor, limit)))
-        if created_before is None:
-            return page
-        end = id_floor(created_before)
-        kept = [job for job in page.jobs if job.id < end]
-        return page if len(kept) == len(page.jobs) else Page(kept, None)
-
-    async def dead_letters(self, limit: int = 100, cursor: str | None = None) -> Page:
-        """The dead-letter queue, oldest first."""
-        return await self.list_jobs(state=JobState.DEAD_LETTERED, cursor=cursor, limit=limit)
 
     async def replay(self, job_id: str) -> Job:
         """Move a dead-lettered job back to its queue (``QueueFull`` when there is no room)."""

@@ -102,7 +102,9 @@ class WorkerStatus(Protocol):
 
 
 #: The counters of :class:`WorkerMetrics` a report carries (the histograms go as bucket counts).
-REPORTED_COUNTERS = ("claimed", "completed", "failed", "retried", "dead_lettered", "lost_leases", "released")
+REPORTED_COUNTERS = (
+    "claimed", "completed", "failed", "retried", "dead_lettered", "lost_leases", "released", "recovered",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

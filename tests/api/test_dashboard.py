@@ -20,6 +20,7 @@ from jobqueue.app import JobQueue
 from jobqueue.backends import Backend
 from jobqueue.backends.memory import MemoryBackend
 from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease
+from jobqueue.job import NewJob
 from jobqueue.status import WorkerReport
 from tests.api.conftest import AppFactory, client_for, submit
 
@@ -186,14 +187,23 @@ async def test_jobs_are_found_by_key_and_filtered_by_creation_time(client: httpx
     assert [j["id"] for j in found["jobs"]] == [first] and found["next_cursor"] is None
     assert (await client.get("/jobs", params={"idempotency_key": "order-<1>", "queue": "mail"})).json()["jobs"] == []
     assert (await client.get("/jobs", params={"idempotency_key": "nope"})).json()["jobs"] == []
-    created = (await client.get(f"/jobs/{first}")).json()["created_at"]
     everything = await client.get("/jobs", params={"created_after": "2000-01-01T00:00:00Z"})
     assert len(everything.json()["jobs"]) == 2
     assert (await client.get("/jobs", params={"created_before": "2000-01-01T00:00:00"})).json()["jobs"] == []
     assert (await client.get("/jobs", params={"created_after": "2999-01-01T00:00:00Z"})).json()["jobs"] == []
+    assert (await client.get("/jobs", params={"idempotency_key": "order-<1>", "created_after": "2999-01-01"})).json()[
+        "jobs"
+    ] == []
+
+
+async def test_creation_time_filters_go_by_created_at(client: httpx.AsyncClient, backend: Backend) -> None:
+    await backend.enqueue([NewJob("z", id="order-17")])  # an id of the caller's: sorts after every UUID
+    assert (await client.get("/jobs", params={"created_after": "2999-01-01T00:00:00Z"})).json()["jobs"] == []
+
+
+async def test_bad_time_filters_are_refused(client: httpx.AsyncClient) -> None:
     bad = await client.get("/jobs", params={"created_after": "yesterday"})
     assert bad.status_code == 400 and bad.json()["error"].startswith("created_after")
-    assert created
 
 
 async def test_the_overview_holds_queues_workers_and_schedules(make_app: AppFactory) -> None:
@@ -223,3 +233,10 @@ async def test_another_apps_odd_cookie_does_not_hide_the_session(memory_queue: J
     async with client_for(create_app(memory_queue, token=TOKEN)) as browser:
         sent = await browser.get("/ui", headers={"cookie": f'prefs={{"a":1}}; x="unclosed; {COOKIE}={session}'})
         assert sent.status_code == 200
+
+
+async def test_a_cookie_that_is_not_ascii_is_no_session_and_no_error(memory_queue: JobQueue) -> None:
+    odd = {b"cookie": f"{COOKIE}=1.\xe9.\xff".encode("latin-1")}
+    async with client_for(create_app(memory_queue, token=TOKEN)) as browser:
+        assert (await browser.get("/ui", headers=odd)).status_code == 303
+        assert (await browser.get("/queues", headers=odd)).status_code == 401

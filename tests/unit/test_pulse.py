@@ -15,12 +15,14 @@ from jobqueue.status import BUCKETS, Histogram, WorkerReport
 from jobqueue.worker import Worker, WorkerConfig
 
 
-def report(worker_id: str, started_at: float, completed: int, failed: int, latencies: list[float]) -> WorkerReport:
+def report(
+    worker_id: str, started_at: float, reported_at: float, latencies: list[float], **counters: int
+) -> WorkerReport:
     histogram = Histogram()
     for seconds in latencies:
         histogram.observe(seconds)
-    return WorkerReport(worker_id, "h", 1, ("default",), 4, 0, started_at, started_at, "0",
-                        {"completed": completed, "failed": failed}, tuple(histogram.counts))  # fmt: skip
+    return WorkerReport(worker_id, "h", 1, ("default",), 4, 0, started_at, reported_at, "0", counters,
+                        tuple(histogram.counts))  # fmt: skip
 
 
 def test_percentiles_interpolate_within_a_bucket() -> None:
@@ -32,33 +34,36 @@ def test_percentiles_interpolate_within_a_bucket() -> None:
     assert percentile(counts, 0.99) == BUCKETS[-1]
 
 
-async def test_points_are_differences_between_two_readings() -> None:
-    clock = FakeClock(1000.0)
-    app = JobQueue(backend=MemoryBackend(clock))
+async def test_points_are_rates_between_readings_and_reports() -> None:
+    app = JobQueue(backend=MemoryBackend(FakeClock(1000.0)))
     await app.open()
-    pulse = Pulse(app)
-    backend = app.backend
-    old, new = report("old", 900.0, 50, 5, [0.001] * 10), report("gone", 900.0, 5, 0, [])
-    for r in (old, new):
-        await backend.report_worker(r.id, r.to_json(), ttl=60)
+    pulse, backend = Pulse(app), app.backend
+
+    async def write(*reports: WorkerReport) -> None:
+        for r in reports:
+            await backend.report_worker(r.id, r.to_json(), ttl=60)
+
+    await write(report("a", 900.0, 999.0, [0.001] * 10, completed=50, failed=5))
     assert await pulse.sample(now=1000.0) is None  # nothing to take a difference from yet
     for n in range(10):
         await app.enqueue("t", n)
-    await backend.remove_worker_report("gone")
-    later = report("old", 900.0, 54, 6, [0.001] * 10 + [0.004] * 4)
-    joined = report("joined", 1001.0, 2, 0, [0.02, 0.02])  # started after the last reading: all of it counts
-    stale = report("stale", 500.0, 1000, 1000, [5.0] * 9)  # listed only now, running long: none of it counts
-    for r in (later, joined, stale):
-        await backend.report_worker(r.id, r.to_json(), ttl=60)
+    # a: 4 completed, 1 failed and 1 lease recovered (a failed attempt too) in its 2 s since its
+    # last report; b: new, 2 completed in its first second.
+    await write(report("a", 900.0, 1001.0, [0.001] * 10 + [0.004] * 4, completed=54, failed=6, recovered=1),
+                report("b", 1000.5, 1001.5, [0.02, 0.02], completed=2))  # fmt: skip
     point = await pulse.sample(now=1002.0)
     assert point is not None and point.seq == 1
-    assert (point.enqueued, point.completed, point.failed) == (5.0, 3.0, 0.5)
+    assert (point.enqueued, point.completed, point.failed) == (5.0, 4.0, 1.0)
     assert point.latency is not None
     p50, p95, p99 = point.latency
     assert 0.0025 < p50 <= 0.005 < p95 <= p99 <= 0.025
-    assert pulse.after(0) == [point] and pulse.after(1) == []
-    quiet = await pulse.sample(now=1003.0)
-    assert quiet is not None and quiet.latency is None and (quiet.enqueued, quiet.completed) == (0.0, 0.0)
+    # No new report in the next second (the workers tick on clocks of their own): rates stand.
+    steady = await pulse.sample(now=1003.0)
+    assert steady is not None and (steady.enqueued, steady.completed, steady.failed) == (0.0, 4.0, 1.0)
+    await backend.remove_worker_report("b")  # b stopped
+    after = await pulse.sample(now=1004.0)
+    assert after is not None and after.completed == 2.0
+    assert [p.seq for p in pulse.after(0)] == [1, 2, 3] and pulse.after(3) == []
     await app.close()
 
 
@@ -89,7 +94,7 @@ async def test_a_worker_reports_itself_while_it_runs_and_leaves_when_it_stops() 
 def test_a_report_that_is_not_one_reads_as_none() -> None:
     assert WorkerReport.from_json("{") is None
     assert WorkerReport.from_json('{"id": "x"}') is None
-    good = report("w", 1.0, 1, 0, [0.1])
+    good = report("w", 1.0, 2.0, [0.1], completed=1)
     assert WorkerReport.from_json(good.to_json()) == good
 
 

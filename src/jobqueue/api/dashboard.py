@@ -169,7 +169,13 @@ def add_dashboard(app: FastAPI, sessions: Sessions, token: str | None) -> None:
         pulse = get_state(request).pulse
         pulse.start()  # started by the app's lifespan; mounted without it, by the first tab
         points = pulse.after(after)
-        return json_response({"interval": 1.0, "window": 900, "points": [p.to_json() for p in points]})
+        body = {
+            "epoch": pulse.epoch,
+            "interval": pulse.interval,
+            "window": pulse.points.maxlen,
+            "points": [p.to_json() for p in points],
+        }
+        return json_response(body)
 
     app.mount("/ui/assets", SecureAssets(WholeFiles(StaticFiles(directory=str(STATIC)))), name="ui-assets")
     for path, endpoint, method in (

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -55,6 +57,30 @@ def percentile(counts: list[int], q: float) -> float:
     return BUCKETS[-1]
 
 
+@dataclass(slots=True)
+class WorkerRates:
+    """What one worker did between its last two reports, as rates: the sampler and the workers
+    tick on clocks of their own, so a second may hold no new report of a worker and the next two;
+    each worker's last rates stand until its next report, so the sum stays steady."""
+
+    report: WorkerReport
+    completed: float = 0.0
+    failed: float = 0.0
+    #: Start-latency histogram counts of the jobs it started in that interval.
+    latency: tuple[int, ...] = ()
+
+    def follow(self, report: WorkerReport) -> None:
+        before = self.report
+        elapsed = report.reported_at - before.reported_at
+        if elapsed <= 0:
+            return
+        self.completed = _delta(report, before, "completed") / elapsed
+        self.failed = (_delta(report, before, "failed") + _delta(report, before, "recovered")) / elapsed
+        self.latency = tuple(max(0, n - (before.start_latency[i] if i < len(before.start_latency) else 0))
+                             for i, n in enumerate(report.start_latency))  # fmt: skip
+        self.report = report
+
+
 class Pulse:
     """Samples every ``interval`` seconds, keeping ``window`` points."""
 
@@ -62,8 +88,11 @@ class Pulse:
         self.queue = queue
         self.interval = interval
         self.points: deque[PulsePoint] = deque(maxlen=window)
+        #: Tells the points of this process from a predecessor's (a tab that saw those starts over).
+        self.epoch = secrets.token_hex(4)
         self._seq = 0
-        self._last: tuple[float, int, dict[str, WorkerReport]] | None = None
+        self._last: tuple[float, int] | None = None
+        self._workers: dict[str, WorkerRates] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -94,32 +123,36 @@ class Pulse:
         """Read the store once; the new point (``None`` for the first reading, which has no before)."""
         total, reports = await asyncio.gather(self.queue.enqueued_total(), self.queue.workers())
         now = time.time() if now is None else now
-        by_id = {r.id: r for r in reports}
-        last, self._last = self._last, (now, total, by_id)
+        self._follow(reports)
+        last, self._last = self._last, (now, total)
         if last is None or now <= last[0]:
             return None
-        then, last_total, last_reports = last
-        elapsed = now - then
-        completed = failed = 0
+        rates = list(self._workers.values())
         latency = [0] * (len(BUCKETS) + 1)
-        for report in reports:
-            before = last_reports.get(report.id)
-            if before is None and report.started_at < then:
-                continue  # known only from now on: its counters hold work done before the last reading
-            completed += _delta(report, before, "completed")
-            failed += _delta(report, before, "failed")
-            old = before.start_latency if before is not None else ()
-            for i, n in enumerate(report.start_latency[: len(latency)]):
-                latency[i] += max(0, n - (old[i] if i < len(old) else 0))
+        for worker in rates:
+            for i, n in enumerate(worker.latency[: len(latency)]):
+                latency[i] += n
         self._seq += 1
         point = PulsePoint(
-            self._seq, now, max(0, total - last_total) / elapsed, completed / elapsed, failed / elapsed,
-            tuple(percentile(latency, q) for q in PERCENTILES) if any(latency) else None,
+            self._seq, now, max(0, total - last[1]) / (now - last[0]), sum(w.completed for w in rates),
+            sum(w.failed for w in rates), tuple(percentile(latency, q) for q in PERCENTILES) if any(latency) else None,
         )  # fmt: skip
         self.points.append(point)
         return point
 
+    def _follow(self, reports: list[WorkerReport]) -> None:
+        """Take in the workers' reports: rates for each worker with a new one, gone ones dropped."""
+        workers = {}
+        for report in reports:
+            known = self._workers.get(report.id)
+            if known is None:
+                # First seen: its counters hold all it did since it started, which is a rate too.
+                known = WorkerRates(dataclasses.replace(report, counters={}, start_latency=(),
+                                                        reported_at=report.started_at))  # fmt: skip
+            known.follow(report)
+            workers[report.id] = known
+        self._workers = workers
 
-def _delta(report: WorkerReport, before: WorkerReport | None, counter: str) -> int:
-    now = report.counters.get(counter, 0)
-    return max(0, now - (0 if before is None else before.counters.get(counter, 0)))
+
+def _delta(report: WorkerReport, before: WorkerReport, counter: str) -> int:
+    return max(0, report.counters.get(counter, 0) - before.counters.get(counter, 0))

@@ -57,6 +57,8 @@ class Sessions:
 
     def check(self, cookie: str, now: float | None = None) -> str | None:
         """The session's nonce if ``cookie`` is one this key signed and it has not expired."""
+        if not cookie.isascii():  # compare_digest refuses non-ASCII text: no session, not a 500
+            return None
         body, _, signature = cookie.rpartition(".")
         expires, _, nonce = body.partition(".")
         if not nonce or not hmac.compare_digest(signature, self._sign(body)):
@@ -74,18 +76,21 @@ class Sessions:
 
 
 def session_nonce(scope: Scope, sessions: Sessions) -> str | None:
-    """The nonce of the valid session cookie the request carries, or ``None``. Parsed by hand: a
-    malformed cookie of another app on the same host must not hide ours (``SimpleCookie`` stops
-    at the first one it cannot read)."""
-    prefix = COOKIE.encode() + b"="
+    """The nonce of the valid session cookie the request carries, or ``None``."""
     for name, value in scope["headers"]:
-        if name == b"cookie":
-            for part in value.split(b";"):
-                part = part.strip()
-                if part.startswith(prefix):
-                    nonce = sessions.check(part[len(prefix) :].decode("latin-1"))
-                    if nonce is not None:
-                        return nonce
+        if name == b"cookie" and (nonce := _nonce_in(value, sessions)) is not None:
+            return nonce
+    return None
+
+
+def _nonce_in(header: bytes, sessions: Sessions) -> str | None:
+    """Parsed by hand: a malformed cookie of another app on the same host must not hide ours
+    (``SimpleCookie`` stops at the first one it cannot read)."""
+    prefix = COOKIE.encode() + b"="
+    for part in header.split(b";"):
+        part = part.strip()
+        if part.startswith(prefix) and (nonce := sessions.check(part[len(prefix) :].decode("latin-1"))) is not None:
+            return nonce
     return None
 
 
@@ -114,27 +119,40 @@ class SessionAccess:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = relative_path(scope)
-        if path in PUBLIC_PATHS or path == LOGIN_PATH or path.startswith(ASSETS_PREFIX):
-            await self.app(scope, receive, send)
+        # One pass over the headers: most requests are clients' (a bearer token, or no cookie on
+        # loopback), which this lets through at once.
+        cookie: bytes | None = None
+        authorized = False
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookie = value if cookie is None else cookie + b"; " + value
+            elif name == b"authorization":
+                # A bearer token to check; another scheme (a proxy's Basic auth) is no client of ours.
+                authorized = value[:7].lower() == b"bearer "
+        if self.bearer is None:
+            if cookie is None or scope["method"] in SAFE_METHODS:
+                await self.app(scope, receive, send)
+            else:
+                await self._with_session(cookie, scope, receive, send, self.app)
             return
-        nonce = session_nonce(scope, self.sessions)
-        if nonce is not None:
-            if scope["method"] not in SAFE_METHODS and not self._csrf_ok(scope, nonce):
-                await error_response(403, "missing or invalid CSRF token: reload the page")(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
-        elif self.bearer is None:
-            await self.app(scope, receive, send)
-        elif (path == "/ui" or path.startswith("/ui/")) and not _has_authorization(scope):
+        path = relative_path(scope)
+        if authorized or path in PUBLIC_PATHS or path == LOGIN_PATH or path.startswith(ASSETS_PREFIX):
+            await (self.bearer if authorized else self.app)(scope, receive, send)
+        elif cookie is not None and _nonce_in(cookie, self.sessions) is not None:
+            await self._with_session(cookie, scope, receive, send, self.app)
+        elif path == "/ui" or path.startswith("/ui/"):
             await RedirectResponse(scope.get("root_path", "") + LOGIN_PATH, 303)(scope, receive, send)
         else:
-            await self.bearer(scope, receive, send)
+            await self.bearer(scope, receive, send)  # answers 401
+
+    async def _with_session(self, cookie: bytes, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        """A request that may carry the session: one that changes state needs its CSRF token."""
+        nonce = _nonce_in(cookie, self.sessions)
+        if nonce is not None and scope["method"] not in SAFE_METHODS and not self._csrf_ok(scope, nonce):
+            await error_response(403, "missing or invalid CSRF token: reload the page")(scope, receive, send)
+            return
+        await app(scope, receive, send)
 
     def _csrf_ok(self, scope: Scope, nonce: str) -> bool:
         expected = self.sessions.csrf_token(nonce).encode()
         return any(name == CSRF_HEADER and hmac.compare_digest(value, expected) for name, value in scope["headers"])
-
-
-def _has_authorization(scope: Scope) -> bool:
-    return any(name == b"authorization" for name, _ in scope["headers"])

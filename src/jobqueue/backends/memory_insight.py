@@ -38,7 +38,8 @@ class MemoryInsight(BackendBase, ABC):
     async def _find_by_key(self, key: str) -> Job | None:
         held = self._keys.get(key)
         job = None if held is None else self._jobs.get(held[0])
-        return None if job is None else job.copy()
+        # A key left by a deleted job may name an id a later job took: that job does not hold it.
+        return None if job is None or job.idempotency_key != key else job.copy()
 
     async def _enqueued_total(self) -> int:
         return self._last_seq

@@ -110,3 +110,11 @@ class InsightSuite:
             with pytest.raises(ValidationError):
                 await backend.report_worker(worker_id, report, ttl)
         assert await backend.worker_reports() == []
+
+    async def test_a_key_is_not_found_on_a_later_job_that_took_its_jobs_id(self, backend: Backend) -> None:
+        (keyed,) = await put(backend, NewJob("x", idempotency_key="order-9", id="fixed-id-1"))
+        (claimed,) = await claim(backend)
+        await backend.complete([Completion(lease_of(claimed), None)])
+        assert await backend.delete([keyed.id]) == [True]
+        await put(backend, NewJob("y", id="fixed-id-1"))  # the same id, no key
+        assert await backend.find_by_key("order-9") is None

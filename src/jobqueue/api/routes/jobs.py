@@ -32,6 +32,7 @@ from jobqueue.api.shedding import Admission
 from jobqueue.api.state import ApiState, get_state
 from jobqueue.errors import InvalidTransition, JobNotFound
 from jobqueue.flows import missing_parent_message
+from jobqueue.insight import created_between
 from jobqueue.job import Job, JobState, NewJob
 from jobqueue.outcomes import Accepted, Duplicate, EnqueueOutcome, MissingParent, Rejected
 
@@ -162,11 +163,11 @@ async def list_jobs(
     """Jobs matching the filters, oldest first, one page at a time; with ``idempotency_key``, the
     job that holds it (a page of one, or of none)."""
     jobqueue = get_state(request).queue
+    after, before = _timestamp(created_after), _timestamp(created_before)
     if idempotency_key is not None:
         found = await jobqueue.find_by_key(idempotency_key)
-        jobs = [] if found is None or not _matches(found, state, queue, task) else [found]
-        return json_response({"jobs": [job_view(j) for j in jobs], "next_cursor": None})
-    after, before = _timestamp(created_after), _timestamp(created_before)
+        matches = found is not None and _matches(found, state, queue, task) and created_between(found, after, before)
+        return json_response({"jobs": [job_view(found)] if matches and found else [], "next_cursor": None})
     page = await jobqueue.list_jobs(state, queue, task, cursor, limit, created_after=after, created_before=before)
     return json_response({"jobs": [job_view(j) for j in page.jobs], "next_cursor": page.next_cursor})
 

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import asyncpg
 
 from jobqueue.backends.base import Capabilities
-from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, ListParams, PruneParams
+from jobqueue.backends.params import ClaimParams, Completion, Failure, Lease, PruneParams
 from jobqueue.backends.postgres.dependencies import PostgresDependencies, lock_order
 from jobqueue.backends.postgres.driver import (
     DRIVER_ERRORS,
@@ -58,12 +58,19 @@ from jobqueue.backends.postgres.queues import PostgresQueues
 from jobqueue.backends.postgres.rows import job_of
 from jobqueue.backends.postgres.running import PostgresRunningJobs
 from jobqueue.backends.postgres.schedules import PostgresSchedules
-from jobqueue.backends.postgres.sql import DEFAULT_SCHEMA, Connection, Queries, latest_version, migrate, schema_version
+from jobqueue.backends.postgres.sql import (
+    DEFAULT_SCHEMA,
+    Connection,
+    Queries,
+    latest_version,
+    migrate,
+    schema_version,
+)
 from jobqueue.backends.wakeup import Wakeup
 from jobqueue.clock import Clock
 from jobqueue.errors import ConfigurationError, InvalidTransition, JobNotFound, QueueFull
-from jobqueue.job import Job, JobState, NewJob, RegisteredTask
-from jobqueue.outcomes import Accepted, EnqueueOutcome, Page, PruneResult, Stats, StatsBuilder
+from jobqueue.job import Job, NewJob, RegisteredTask
+from jobqueue.outcomes import Accepted, EnqueueOutcome, PruneResult, Stats, StatsBuilder
 
 log = logging.getLogger("jobqueue.postgres")
 
@@ -318,16 +325,6 @@ class PostgresBackend(
     async def _get(self, job_id: str) -> Job | None:
         rows = await self._run("get_job", job_id)
         return job_of(rows[0]) if rows else None
-
-    async def _list_jobs(self, params: ListParams) -> Page:
-        cursor, limit = params.cursor or "", params.limit + 1
-        if params.state is JobState.DEAD_LETTERED:  # the DLQ has an index of its own
-            rows = await self._run("list_dead_jobs", cursor, params.queue, params.task, limit)
-        else:
-            state = None if params.state is None else params.state.value
-            rows = await self._run("list_jobs", cursor, state, params.queue, params.task, limit)
-        jobs = [job_of(row) for row in rows[: params.limit]]
-        return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
 
     async def _replay_dead(self, job_id: str, capacity: int | None) -> Job:
         rows = await self._run("replay", job_id, capacity, accept=True)

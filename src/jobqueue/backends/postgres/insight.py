@@ -21,11 +21,12 @@ from typing import Any
 import asyncpg
 
 from jobqueue.backends.core import BackendBase
-from jobqueue.backends.params import Failure
+from jobqueue.backends.params import Failure, ListParams
 from jobqueue.backends.postgres.dependencies import lock_order
 from jobqueue.backends.postgres.rows import job_of
-from jobqueue.job import Job
-from jobqueue.outcomes import AttemptError
+from jobqueue.backends.postgres.sql import listing_name
+from jobqueue.job import Job, JobState
+from jobqueue.outcomes import AttemptError, Page
 
 
 def fail_columns(failures: Sequence[Failure]) -> Sequence[list[Any]]:
@@ -41,11 +42,25 @@ def fail_columns(failures: Sequence[Failure]) -> Sequence[list[Any]]:
     )
 
 
+#: The states listed by a small index of their own (see queries.sql), not by walking every id.
+OWN_INDEX = {JobState.DEAD_LETTERED: "list_dead_jobs", JobState.PROCESSING: "list_running_jobs"}
+
+
 class PostgresInsight(BackendBase, ABC):
     """The insight operations of :class:`~jobqueue.backends.base.Backend`, for PostgresBackend."""
 
     @abstractmethod
     async def _run(self, name: str, *args: Any, accept: bool = False) -> list[asyncpg.Record]: ...
+
+    async def _list_jobs(self, params: ListParams) -> Page:
+        base = OWN_INDEX.get(params.state, "list_jobs") if params.state is not None else "list_jobs"
+        state = params.state.value if params.state is not None and base == "list_jobs" else None
+        filters = [(name, value) for name, value in (("state", state), ("queue", params.queue),
+                                                     ("task", params.task)) if value is not None]  # fmt: skip
+        name = listing_name(base, tuple(n for n, _ in filters))
+        rows = await self._run(name, params.cursor or "", params.limit + 1, *(v for _, v in filters))
+        jobs = [job_of(row) for row in rows[: params.limit]]
+        return Page(jobs, jobs[-1].id if len(rows) > params.limit else None)
 
     async def _attempt_errors(self, job_id: str) -> list[AttemptError]:
         return [AttemptError(*row) for row in await self._run("attempt_errors", job_id)]

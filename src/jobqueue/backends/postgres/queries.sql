@@ -314,21 +314,20 @@ SELECT min(d.at) - (SELECT now FROM t) FROM (
 SELECT {job_columns} FROM {schema}.jobs WHERE id = $1;
 
 -- name: list_jobs
--- One page, oldest first ($1 cursor, $2 state, $3 queue, $4 task: NULL matches all; $5 limit).
-SELECT {job_columns} FROM {schema}.jobs
-WHERE id > $1
-  AND ($2::text IS NULL OR state = $2)
-  AND ($3::text IS NULL OR queue = $3)
-  AND ($4::text IS NULL OR task = $4)
-ORDER BY id LIMIT $5;
+-- One page, oldest first ($1 cursor, $2 limit, then the filters given: {filters} becomes one
+-- "AND column = $n" per filter, one statement per set of filters (sql.listing_statements). Not
+-- "($n IS NULL OR column = $n)": a generic plan takes that for a filter matching one row, and
+-- sorts every job after the cursor instead of walking the id index to the first page.
+SELECT {job_columns} FROM {schema}.jobs WHERE id > $1{filters} ORDER BY id LIMIT $2;
+
+-- name: list_running_jobs
+-- list_jobs for state PROCESSING: the literal state lets the plan read the small jobs_leases
+-- index and sort what it finds, where walking the id index would pass every other job first.
+SELECT {job_columns} FROM {schema}.jobs WHERE state = 'PROCESSING' AND id > $1{filters} ORDER BY id LIMIT $2;
 
 -- name: list_dead_jobs
--- list_jobs for state DEAD_LETTERED, by the jobs_dead index ($1 cursor, $2 queue, $3 task, $4 limit).
-SELECT {job_columns} FROM {schema}.jobs
-WHERE state = 'DEAD_LETTERED' AND id > $1
-  AND ($2::text IS NULL OR queue = $2)
-  AND ($3::text IS NULL OR task = $3)
-ORDER BY id LIMIT $4;
+-- list_jobs for state DEAD_LETTERED, by the jobs_dead index ($1 cursor, $2 limit, {filters}).
+SELECT {job_columns} FROM {schema}.jobs WHERE state = 'DEAD_LETTERED' AND id > $1{filters} ORDER BY id LIMIT $2;
 
 -- name: replay
 -- Move dead job $2 back to PENDING with a fresh attempt budget, if its queue holds fewer than $3

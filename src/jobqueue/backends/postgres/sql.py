@@ -81,6 +81,28 @@ def _expand(match: re.Match[str]) -> str:
     return ", ".join(prefix + column for column in JOB_COLUMNS)
 
 
+#: The filters of a listing, in the order their parameters follow the cursor and the limit.
+LISTING_FILTERS = ("state", "queue", "task")
+
+
+def listing_name(base: str, given: tuple[str, ...]) -> str:
+    """The statement of ``base`` (list_jobs, list_dead_jobs) for the filters ``given``."""
+    return ":".join((base, *given))
+
+
+def listing_statements(statements: dict[str, str]) -> dict[str, str]:
+    """Each listing statement once per set of filters (see list_jobs in queries.sql)."""
+    bases = (("list_jobs", LISTING_FILTERS), ("list_running_jobs", LISTING_FILTERS[1:]),
+             ("list_dead_jobs", LISTING_FILTERS[1:]))  # fmt: skip
+    for base, columns in bases:
+        template = statements.pop(base)
+        for mask in range(1 << len(columns)):
+            given = tuple(c for i, c in enumerate(columns) if mask >> i & 1)
+            filters = "".join(f" AND {column} = ${n}" for n, column in enumerate(given, start=3))
+            statements[listing_name(base, given)] = template.replace("{filters}", filters)
+    return statements
+
+
 class Queries:
     """``{name: statement}`` for one schema, and which statements take the time as ``$1``."""
 
@@ -91,7 +113,7 @@ class Queries:
         text = text.replace("{job_nulls}", ", ".join(["NULL"] * (len(JOB_COLUMNS) - 1))).replace("{freed}", FREED)
         text = text.replace("{record_errors}", RECORD_ERRORS)
         text = text.replace("{schema}", f'"{schema}"').replace("{shard}", f"(pg_backend_pid() % {COUNT_SHARDS})")
-        self.statements = FILES.named(text)
+        self.statements = listing_statements(FILES.named(text))
         self.takes_now = {name for name, statement in self.statements.items() if "{now" in statement}
         for name in self.takes_now:
             self.statements[name] = self.statements[name].replace("{now}", NOW).replace("{now_late}", NOW_LATE)

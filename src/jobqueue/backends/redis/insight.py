@@ -57,7 +57,9 @@ class RedisInsight:
 
     async def _find_by_key(self, key: str) -> Job | None:
         row = await self._run("find", key)
-        return None if row is None else job_of(row)
+        job = None if row is None else job_of(row)
+        # A key row left by a deleted job may name an id a later job took: that job does not hold it.
+        return job if job is not None and job.idempotency_key == key else None
 
     async def _enqueued_total(self) -> int:
         seq = await self._call("GET", f"{self.namespace}seq")

@@ -439,8 +439,10 @@ SELECT attempt, started_at, failed_at, error, traceback, worker_id FROM attempt_
 WHERE job_id = ? ORDER BY n;
 
 -- name: find_by_key
--- The job a key points to, live or past its TTL (until prune drops the key or the job).
-SELECT {job_columns} FROM idempotency_keys AS k JOIN jobs ON jobs.id = k.job_id WHERE k.key = ?;
+-- The job a key points to, live or past its TTL (until prune drops the key or the job), if it
+-- holds that key (a key row left by a deleted job may name an id a later job took).
+SELECT {job_columns} FROM idempotency_keys AS k JOIN jobs ON jobs.id = k.job_id
+WHERE k.key = ? AND jobs.idempotency_key = k.key;
 
 -- name: last_seq
 SELECT coalesce(max(seq), 0) FROM jobs;

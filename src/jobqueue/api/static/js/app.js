@@ -45,13 +45,18 @@ function startRefresh() {
   if (!current || !current.refresh || document.visibilityState !== "visible") return;
   const live = document.getElementById("live");
   live.textContent = "live";
+  let busy = false;
   timer = setInterval(async () => {
+    if (busy) return; // the last refresh has not answered yet: skip a turn rather than pile up
+    busy = true;
     try {
       await current.refresh();
       live.classList.remove("stale");
     } catch (error) {
       live.classList.add("stale");
       live.title = `Last update failed: ${error.message}`;
+    } finally {
+      busy = false;
     }
   }, REFRESH_MS);
 }

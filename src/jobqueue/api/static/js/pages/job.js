@@ -31,9 +31,11 @@ function timeline(job, attempts) {
       " ", h("span", { class: "muted" }, `(${ago(at)})`), " ", text)));
 }
 
-function attemptList(attempts) {
+// opened: the attempts the user has open (kept across refreshes); null on the first render.
+function attemptList(attempts, opened) {
   if (!attempts.length) return h("p", { class: "muted" }, "No failed attempt.");
-  return h("div", { class: "attempts" }, attempts.map((a) => h("details", { class: "attempt", open: a === attempts[attempts.length - 1] },
+  return h("div", { class: "attempts" }, attempts.map((a, i) => h("details", { class: "attempt", "data-attempt": i,
+    open: opened ? opened.has(String(i)) : a === attempts[attempts.length - 1] },
     h("summary", {}, `Attempt ${a.attempt}: `, h("span", { class: "error-text" }, a.error), " ", when(a.failed_at)),
     h("p", { class: "small muted" }, `worker ${a.worker_id || "-"}, started ${a.started_at || "-"}`),
     a.traceback ? h("pre", { class: "traceback" }, a.traceback) : h("p", { class: "muted small" }, "No traceback."))));
@@ -77,26 +79,35 @@ function actions(job, reload) {
 export default {
   async mount(main, args) {
     const id = args[0] || "";
+    let rendered = false;
     const render = async () => {
       const [job, attempts] = await Promise.all([get(`/jobs/${seg(id)}`), get(`/jobs/${seg(id)}/attempts`)]);
+      const opened = rendered ? new Set([...main.querySelectorAll("details.attempt[open]")].map((d) => d.dataset.attempt)) : null;
+      rendered = true;
       replace(main,
         h("h1", {}, "Job ", h("span", { class: "mono" }, job.id), " ", badge(job.state)),
-        actions(job, render),
+        actions(job, update),
         h("div", { class: "columns" },
           h("section", {}, h("h2", {}, "Details"), fields(job)),
           h("section", {}, h("h2", {}, "Timeline"), timeline(job, attempts.attempts))),
         h("h2", {}, "Payload"), h("pre", { class: "json", id: "payload" }, pretty(job.payload)),
         job.state === "COMPLETED" ? [h("h2", {}, "Result"), h("pre", { class: "json", id: "result" }, pretty(job.result))] : null,
         job.error ? [h("h2", {}, "Last error"), h("pre", { class: "error-text", id: "last-error" }, job.error)] : null,
-        h("h2", {}, "Failed attempts"), attemptList(attempts.attempts),
+        h("h2", {}, "Failed attempts"), attemptList(attempts.attempts, opened),
         h("h2", {}, "Parents"), job.parents.length ? h("ul", {}, job.parents.map((p) => h("li", {}, link(["job", p], {}, p))))
           : h("p", { class: "muted" }, "None."),
         h("h2", {}, "Children"), job.children.length ? h("ul", {}, job.children.map((c) => h("li", {}, link(["job", c], {}, c))))
           : h("p", { class: "muted" }, "None."));
       return job;
     };
-    const first = await render();
-    // A finished job changes only by an action on this page (which reloads it); others are live.
-    return FINISHED.includes(first.state) ? {} : { refresh: async () => { const job = await render(); return job; } };
+    // A finished job changes only by an action on this page (which renders it again); until it
+    // finishes, it is live. The page is rebuilt in place, at the same scroll position.
+    const update = async () => {
+      const y = window.scrollY;
+      finished = FINISHED.includes((await render()).state);
+      window.scrollTo(0, y);
+    };
+    let finished = FINISHED.includes((await render()).state);
+    return { refresh: async () => { if (!finished) await update(); } };
   },
 };

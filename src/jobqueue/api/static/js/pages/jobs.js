@@ -54,7 +54,11 @@ function filterForm(params) {
       after: toIso(after.value), before: toIso(before.value) });
   } }, field("State", state), field("Queue", queue), field("Task", task), field("Created after", after),
   field("Created before", before), h("button", { type: "submit" }, "Filter"),
-  h("a", { href: "#/jobs", class: "button secondary" }, "Clear"));
+  h("a", { href: "#/jobs", class: "button secondary" }, "Clear"),
+  // Pages go oldest first (cursor order): these jump to the jobs of late.
+  [["Last 5 min", 300], ["Last hour", 3600]].map(([label, seconds]) => h("button", { type: "button", class: "secondary",
+    onclick: () => { window.location.hash = route("jobs", { ...params, cursor: "", prev: "",
+      after: new Date(Date.now() - seconds * 1000).toISOString() }); } }, label)));
 }
 
 function lookupForm() {

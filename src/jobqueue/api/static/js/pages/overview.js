@@ -83,10 +83,19 @@ export default {
       h("h2", {}, "Queues"), queueBox, h("h2", {}, "Workers"), workerBox);
     let points = [];
     let lastSeq = 0;
+    let epoch = null;
     // After an action of this page, it reads the store again rather than the overview every tab shares.
     const refresh = async (fresh) => {
       const [data, pulse] = await Promise.all([get(`/ui/api/overview${fresh === true ? "?fresh=1" : ""}`),
         get(`/ui/api/pulse?after=${lastSeq}`)]);
+      if (pulse.epoch !== epoch) {
+        // Another API process answers (a restart): its points start over, so does the chart.
+        const first = epoch === null;
+        epoch = pulse.epoch;
+        points = [];
+        lastSeq = 0;
+        if (!first) pulse.points = (await get("/ui/api/pulse?after=0")).points;
+      }
       document.getElementById("backend").textContent = `${data.backend} · v${data.version}`;
       replace(summary, totals(data.queues, data.workers));
       replace(queueBox, table(["Queue", ...STATES.map((s) => badge(s)), "Waiting / capacity", "Limits", ""],
@@ -94,6 +103,7 @@ export default {
       replace(workerBox, table(["Host", "PID", "Queues", "Busy", "Completed", "Failed", "Last report", "Started", "Version"],
         data.workers.map(workerRow), "No worker is reporting: start one with `jobqueue worker`."));
       for (const [seq, at, enqueued, completed, failed, lat] of pulse.points) {
+        if (seq <= lastSeq) continue; // already drawn (two refreshes crossed)
         points.push({ at, rates: [enqueued, completed, failed], latency: lat || [null, null, null] });
         lastSeq = seq;
       }
