@@ -64,12 +64,14 @@ class Page:
         self.page.set_default_timeout(15_000)
         self.base = base
         self.problems: list[str] = []
+        #: Browser messages a test expects (a refused request logs "status of 400"), not problems.
+        self.allowed: list[str] = []
         self.page.on("dialog", self._dialog)
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
 
     def _console(self, message: Any) -> None:
-        if message.type == "error":
+        if message.type == "error" and not any(allowed in message.text for allowed in self.allowed):
             self.problems.append(f"console: {message.text}")
 
     def _dialog(self, dialog: Any) -> None:

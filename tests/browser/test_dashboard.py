@@ -108,7 +108,7 @@ def test_a_browser_signs_in_once_with_the_token(server: Server, browser: Any) ->
         expect(page).to_have_url(f"{server.url}/ui/login")
         tab.open("#/queues")
         expect(page).to_have_url(re.compile(r"/ui/login(#.*)?$"))  # the browser keeps the fragment
-        # The 401 of the wrong token is a console error of the browser's own, not of the page.
+        # The 401 of the wrong token is a console line of the browser's own, not of the page.
         assert all("401" in problem for problem in tab.problems), tab.problems
     finally:
         tab.close()
@@ -155,3 +155,46 @@ def test_hostile_text_in_every_field_runs_nothing(server: Server, tab: Page) -> 
     expect(page.locator("#result")).to_contain_text(XSS[2])
     links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
     assert all(href.startswith("#/") for href in links), links
+
+
+def test_dead_letters_are_purged_when_selected_and_replayed_all_at_once(server: Server, tab: Page) -> None:
+    dead = [server.submit("ui.explode", {"message": f"boom {n}"}) for n in range(4)]
+    for job_id in dead:
+        server.wait_for_state(job_id, "DEAD_LETTERED")
+    page = tab.open("#/dlq")
+    for job_id in dead[:2]:
+        page.locator(f"tr[data-job='{job_id}'] input[type=checkbox]").check()
+    page.click("#purge-selected")
+    expect(page.locator("#confirm-text")).to_have_text("Delete 2 selected jobs for good?")
+    confirm(page)
+    expect(page.locator(".flash")).to_have_text("2 jobs deleted.")
+    assert [server.api.get(f"/jobs/{j}").status_code for j in dead[:2]] == [404, 404]
+    expect(page.locator("tbody tr")).to_have_count(2)
+    page.click("#replay-all")
+    expect(page.locator("#confirm-text")).to_have_text("Replay all 2 dead-lettered jobs?")
+    confirm(page)
+    expect(page.locator(".flash")).to_have_text("2 replayed.")
+    for job_id in dead[2:]:  # replayed, failed again: back in the DLQ with a second attempt on record
+        wait_until(lambda j=job_id: len(server.api.get(f"/jobs/{j}/attempts").json()["attempts"]) == 2,
+                   what="the replayed job to fail again")  # fmt: skip
+
+
+def test_limits_are_changed_and_a_schedule_runs_from_the_page(server: Server, tab: Page) -> None:
+    page = tab.open("#/queues")
+    form = page.locator("form[data-limits=held]")
+    form.locator("input[name=concurrency]").fill("2")
+    form.locator("input[name=rate]").fill("50/s")
+    form.locator("button[type=submit]").click()
+    expect(page.locator(".flash")).to_have_text("Limits of held saved.")
+    expect(page.locator("tr[data-queue=held] td").nth(3)).to_have_text("rate 50/s (burst 50), concurrency 2")
+    limits = {q["name"]: q["limits"] for q in server.api.get("/queues").json()["queues"]}["held"]
+    assert (limits["rate"], limits["concurrency"]) == ("50/s", 2)
+    bad = page.locator("form[data-limits=held] input[name=rate]")
+    bad.fill("fast")
+    tab.allowed.append("status of 400")  # the browser's own line for the refused request
+    page.locator("form[data-limits=held] button[type=submit]").click()
+    expect(page.locator(".flash.error")).to_contain_text("rate")
+    page.locator("tr[data-schedule=ui-digest] button:has-text('Run now')").click()
+    expect(page.locator(".flash")).to_contain_text("Schedule ui-digest ran: job ")
+    job_id = page.locator(".flash").inner_text().rsplit(" ", 1)[1].rstrip(".")
+    assert server.wait_for_state(job_id, "COMPLETED")["result"] == {"digest": True}

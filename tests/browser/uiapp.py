@@ -34,3 +34,7 @@ async def forever(payload: Any) -> None:
 @app.task(name="ui.explode", max_retries=0)
 async def explode(payload: dict[str, Any]) -> None:
     raise ValueError(payload["message"])
+
+
+# Paused, so it fires only when a test runs it from the page.
+app.schedule("ui-digest", task="ui.echo", every=3600, payload={"digest": True}, paused=True)
