@@ -98,6 +98,7 @@ def serve_queue(
     limits: ConnectionLimits = DEFAULT_LIMITS,
     allowed_hosts: Sequence[str] = (),
     scheduler: bool = True,
+    access_log: bool = False,
 ) -> None:
     """Serve the API for ``queue`` (and ``workers`` job slots in this process) until SIGINT/SIGTERM.
     With workers, ``scheduler`` fires the app's periodic schedules here too.
@@ -120,7 +121,7 @@ def serve_queue(
         auth = "bearer token required" if token else "no token (loopback only)"
         print(f"jobqueue API on {url_of(sock)} (docs: /docs), backend {queue.url}, {role}, {auth}",
               file=sys.stderr, flush=True)  # fmt: skip
-        await serve(app, sock, log_level=log_level.lower(), limits=limits)
+        await serve(app, sock, log_level=log_level.lower(), limits=limits, access_log=access_log)
 
     try:
         run(main())

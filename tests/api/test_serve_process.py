@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -181,3 +182,23 @@ def test_sigkill_under_submit_load_loses_no_accepted_job(tmp_path: Path, servers
         wait_until(all_done, timeout=30, what="every accepted job to run")
         final = {job_id: http.get(f"/jobs/{job_id}").json()["state"] for job_id in promised}
     assert set(final.values()) == {"COMPLETED"}, {s: list(final.values()).count(s) for s in set(final.values())}
+
+
+def test_json_logs_and_the_access_log_of_a_real_server(tmp_path: Path, servers: list[Server]) -> None:
+    server = Server(
+        tmp_path / "jobs.db", "--workers", "2", "--log-format", "json", "--access-log", "--log-level", "INFO"
+    )
+    servers.append(server)
+    server.lines.clear()
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        job_id = http.post("/jobs", json={"payload": "logged"}).json()["job_id"]
+
+        def logged() -> list[dict[str, object]]:
+            return [json.loads(line) for line in list(server.lines) if line.startswith("{")]
+
+        wait_until(lambda: any(entry.get("job_id") == job_id for entry in logged()), what="the job's log line")
+        wait_until(lambda: any(entry.get("path") == "/jobs" for entry in logged()), what="the access log line")
+    access = next(entry for entry in logged() if entry.get("path") == "/jobs")
+    assert (access["logger"], access["method"], access["status"]) == ("uvicorn.access", "POST", 202)
+    job = next(entry for entry in logged() if entry.get("job_id") == job_id)
+    assert (job["event"], job["outcome"], job["queue"]) == ("job.completed", "completed", "default")

@@ -6,6 +6,7 @@ uncaught exception (the ``tab`` fixture).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -174,9 +175,12 @@ def test_dead_letters_are_purged_when_selected_and_replayed_all_at_once(server: 
     expect(page.locator("#confirm-text")).to_have_text("Replay all 2 dead-lettered jobs?")
     confirm(page)
     expect(page.locator(".flash")).to_have_text("2 replayed.")
+
+    def failed_twice(job_id: str) -> bool:
+        return len(server.api.get(f"/jobs/{job_id}/attempts").json()["attempts"]) == 2
+
     for job_id in dead[2:]:  # replayed, failed again: back in the DLQ with a second attempt on record
-        wait_until(lambda j=job_id: len(server.api.get(f"/jobs/{j}/attempts").json()["attempts"]) == 2,
-                   what="the replayed job to fail again")  # fmt: skip
+        wait_until(functools.partial(failed_twice, job_id), what="the replayed job to fail again")
 
 
 def test_limits_are_changed_and_a_schedule_runs_from_the_page(server: Server, tab: Page) -> None:

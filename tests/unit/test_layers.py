@@ -21,7 +21,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "shared": (
         "jobqueue.outcomes", "jobqueue.status", "jobqueue.retention", "jobqueue.lifecycle", "jobqueue.signals",
-        "jobqueue.version",
+        "jobqueue.version", "jobqueue.logs",
     ),
     "backends": ("jobqueue.backends",),
     "app": (

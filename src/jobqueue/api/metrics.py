@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from jobqueue.job import DEFAULT_QUEUE, JobState
 from jobqueue.limits import QueueLimits
 from jobqueue.outcomes import Stats
-from jobqueue.status import BUCKETS, Histogram, WorkerSummary
+from jobqueue.status import BUCKETS, Histogram, WorkerReport, WorkerSummary
 
 
 @dataclass(slots=True)
@@ -63,6 +63,8 @@ class MetricsSnapshot:
     paused: frozenset[str] = frozenset()
     #: The rate and concurrency limits in the store, by queue.
     limits: Mapping[str, QueueLimits] = field(default_factory=dict)
+    #: The reports of every live worker sharing the store (``/metrics`` reads them; ``()`` elsewhere).
+    reports: tuple[WorkerReport, ...] = ()
 
     def queue_names(self) -> list[str]:
         """Queues that hold jobs, have a capacity, limits or are paused, sorted."""
@@ -127,6 +129,7 @@ class MetricsSnapshot:
             "totals": totals,
             "workers": self.workers.slots,
             "workers_busy": self.workers.busy,
+            "live_workers": len(self.reports),
         }
 
 
@@ -206,6 +209,7 @@ def families(snap: MetricsSnapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "jobqueue_idempotency_keys", "Idempotency keys reserved.", value=snap.stats.idempotency_keys
     )
+    yield from _live_worker_families(snap.reports)
     yield GaugeMetricFamily("jobqueue_workers", "Worker slots in this process.", value=snap.workers.slots)
     yield GaugeMetricFamily("jobqueue_workers_busy", "Jobs running in this process.", value=snap.workers.busy)
     docs = {
@@ -232,3 +236,17 @@ def families(snap: MetricsSnapshot) -> Iterator[Metric]:
     for (method, route), h in sorted(snap.counters.requests.items()):
         requests.add_metric([method, route], _buckets(h.counts), h.total)
     yield requests
+
+
+def _live_worker_families(reports: Sequence[WorkerReport]) -> Iterator[Metric]:
+    """What every worker sharing the store reports, summed: the same from any API process. The sums
+    of counters drop when a worker leaves, which ``rate()`` reads as a counter reset."""
+    yield GaugeMetricFamily("jobqueue_live_workers", "Workers reporting to the store.", value=len(reports))
+    yield GaugeMetricFamily("jobqueue_live_worker_slots", "Job slots of the workers reporting to the store.",
+                            value=sum(r.concurrency for r in reports))  # fmt: skip
+    yield GaugeMetricFamily("jobqueue_live_workers_busy", "Jobs running in the workers reporting to the store.",
+                            value=sum(r.busy for r in reports))  # fmt: skip
+    for counter, doc in (("completed", "Attempts completed"), ("failed", "Attempts failed"),
+                         ("recovered", "Expired leases recovered")):  # fmt: skip
+        total = sum(r.counters.get(counter, 0) for r in reports)
+        yield CounterMetricFamily(f"jobqueue_live_jobs_{counter}", f"{doc}, summed over live workers.", value=total)

@@ -85,6 +85,7 @@ async def serve(
     *,
     log_level: str = "warning",
     limits: ConnectionLimits = DEFAULT_LIMITS,
+    access_log: bool = False,
     on_started: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
     """Serve ``app`` on ``sock`` until SIGINT/SIGTERM, or until ``on_started(url)`` returns.
@@ -100,7 +101,9 @@ async def serve(
         http=guarded_protocol(limits),
         lifespan="on",
         log_level=log_level,
-        access_log=False,  # a line per request would cost more than the request
+        # uvicorn's lines go through the process's own handlers (jobqueue.logs: text or JSON).
+        log_config=None,
+        access_log=access_log,  # off by default: a line per request costs more than the request
         proxy_headers=False,  # nothing here reads the client address
         server_header=False,  # one header less to check and write on every answer
         timeout_graceful_shutdown=10,

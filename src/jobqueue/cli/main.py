@@ -14,6 +14,7 @@ import click
 from jobqueue.cli import steering
 from jobqueue.cli.shared import JSON_OPTION, client_options, client_run, fail
 from jobqueue.errors import JobQueueError
+from jobqueue.logs import LogFormat, configure_logging
 from jobqueue.version import __version__
 
 
@@ -25,6 +26,9 @@ def app() -> None:
 
 BACKEND_HELP = "Backend URL (overrides the app's own)."
 LOG_LEVEL = click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+LOG_FORMAT = click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                          envvar="JOBQUEUE_LOG_FORMAT",
+                          help="text, or one JSON object a line (docs/monitoring.md).")  # fmt: skip
 QUEUES = click.option("--queues", default="default", show_default=True,
                       help="Comma-separated queues the workers take jobs from.")  # fmt: skip
 LEASE = click.option("--lease", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
@@ -81,23 +85,21 @@ def demo(
 @click.option("--weight", multiple=True, metavar="QUEUE=N", help="With --fair: a queue's share (default 1).")
 @SCHEDULER
 @LOG_LEVEL
+@LOG_FORMAT
 def worker(
     app_spec: str, backend: str | None, queues: str, concurrency: int, processes: int, pool: str, lease: float,
     grace: float, poll_interval: float, reaper_interval: float, fair: bool, weight: tuple[str, ...], scheduler: bool,
-    log_level: str,
+    log_level: str, log_format: LogFormat,
 ) -> None:  # fmt: skip
     """Run workers for APP (module:attribute): claim jobs, run them, retry with backoff, recover crashed
     workers' jobs."""
-    import logging
     import sys
 
     from jobqueue.cli.apps import load_app
     from jobqueue.worker import WorkerConfig
     from jobqueue.worker.supervisor import run_worker, supervise
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+    configure_logging(log_level, log_format)
     try:
         if processes > 1:
             child = _without_option(sys.argv[1:], "--processes")
@@ -168,6 +170,8 @@ def _api_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="Without a token: a Host name the API answers besides loopback ones (repeatable; "
                           "'*': any)."),
         LOG_LEVEL,
+        LOG_FORMAT,
+        click.option("--access-log", is_flag=True, help="Log every request (in --log-format)."),
     ]  # fmt: skip
     for option in reversed(options):
         fn = option(fn)
@@ -201,19 +205,15 @@ def api(app_spec: str | None, **api: Any) -> None:
 def _serve_api(
     app_spec: str | None, workers: int, queues: str, lease: float, *, backend: str | None, host: str, port: int,
     capacity: int | None, token: str | None, max_body_bytes: int, max_header_bytes: int, request_timeout: float,
-    max_connections: int, allowed_hosts: tuple[str, ...], log_level: str, scheduler: bool,
+    max_connections: int, allowed_hosts: tuple[str, ...], log_level: str, log_format: LogFormat, access_log: bool,
+    scheduler: bool,
 ) -> None:  # fmt: skip
-    import logging
-    import sys
-
     from jobqueue.api.protocol import ConnectionLimits
     from jobqueue.app import JobQueue
     from jobqueue.cli.apps import load_app
     from jobqueue.serving import echo_app, serve_queue
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
+    configure_logging(log_level, log_format)
     try:
         if app_spec is not None:
             queue = load_app(app_spec)
@@ -230,7 +230,7 @@ def _serve_api(
         # An empty JOBQUEUE_API_TOKEN means "no token", as an unset one does.
         serve_queue(queue, host=host, port=port, token=token or None, workers=workers, queues=queue_names,
                     max_body_bytes=max_body_bytes, log_level=log_level, lease=lease, limits=limits,
-                    allowed_hosts=allowed_hosts, scheduler=scheduler)  # fmt: skip
+                    allowed_hosts=allowed_hosts, scheduler=scheduler, access_log=access_log)  # fmt: skip
     except (JobQueueError, ValueError) as exc:
         raise fail(str(exc)) from None
 

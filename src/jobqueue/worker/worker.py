@@ -238,10 +238,12 @@ class Worker:
         except asyncio.CancelledError:
             if self.slots.was_cancelled(job.id):
                 self.metrics.lost_leases += 1
-                log.info("job.cancelled id=%s task=%s attempt=%d: work stopped", job.id, job.task, job.attempt)
+                log.info("job.cancelled id=%s task=%s attempt=%d: work stopped", job.id, job.task, job.attempt,
+                         extra=self._fields(job, "job.cancelled", "cancelled"))  # fmt: skip
             elif self.slots.was_lost(job.id):
                 self.metrics.lost_leases += 1
-                log.warning("job.lease_lost id=%s task=%s attempt=%d: work stopped", job.id, job.task, job.attempt)
+                log.warning("job.lease_lost id=%s task=%s attempt=%d: work stopped", job.id, job.task, job.attempt,
+                            extra=self._fields(job, "job.lease_lost", "lease_lost"))  # fmt: skip
             # Otherwise a shutdown past its grace: the lease is released by _shutdown.
         finally:
             self.slots.free_slot(job.id)
@@ -281,8 +283,19 @@ class Worker:
                     self.metrics.retried += 1
         if not ok:
             self.metrics.lost_leases += 1
-            log.warning("job.fenced id=%s task=%s attempt=%d: lease no longer held, outcome discarded",
-                        job.id, job.task, job.attempt)  # fmt: skip
+            log.warning("job.fenced id=%s task=%s attempt=%d: lease no longer held, outcome discarded", job.id,
+                        job.task, job.attempt, extra=self._fields(job, "job.fenced", "fenced", duration))  # fmt: skip
             return
-        error = "" if outcome.failure is None else f" error={outcome.failure.error!r}"
-        log.info("%s id=%s task=%s attempt=%d duration=%.4fs%s", event, job.id, job.task, job.attempt, duration, error)
+        if log.isEnabledFor(logging.INFO):  # the fields cost a dict per job: only when logged
+            failed = None if outcome.failure is None else outcome.failure.error
+            fields = self._fields(job, event, event.partition(".")[2], duration, failed)
+            error = "" if failed is None else f" error={failed!r}"
+            log.info("%s id=%s task=%s attempt=%d duration=%.4fs%s", event, job.id, job.task, job.attempt, duration,
+                     error, extra=fields)  # fmt: skip
+
+    def _fields(
+        self, job: Job, event: str, outcome: str, duration: float | None = None, error: str | None = None
+    ) -> dict[str, object]:
+        """A job event's fields, for structured logs (``jobqueue.logs``; text logs leave them out)."""
+        return {"event": event, "job_id": job.id, "task": job.task, "queue": job.queue, "attempt": job.attempt,
+                "duration": duration, "outcome": outcome, "error": error, "worker_id": self.id}  # fmt: skip

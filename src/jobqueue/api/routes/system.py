@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -31,7 +32,8 @@ def wants_prometheus(accept: str) -> bool:
 async def metrics(request: Request, format: Literal["json", "prometheus"] | None = None) -> Response:
     """Queue depth and capacity per queue, totals, DLQ size, idempotency keys, workers; latency histograms."""
     state = get_state(request)
-    snapshot = await state.snapshot()
+    snapshot, reports = await asyncio.gather(state.snapshot(), state.queue.workers())
+    snapshot = dataclasses.replace(snapshot, reports=tuple(reports))
     accept = request.headers.get("accept", "")
     if format == "prometheus" or (format is None and wants_prometheus(accept)):
         body, content_type = state.exporter.render(snapshot, accept if format is None else "")
