@@ -10,6 +10,7 @@ scripts put values into the page as text, never as markup.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import html
 import time
@@ -71,8 +72,13 @@ class SecureAssets:
         await self.app(scope, receive, send_with_headers)
 
 
+@functools.cache
+def _template(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
 def _page(name: str, **values: str) -> str:
-    text = (STATIC / name).read_text(encoding="utf-8")
+    text = _template(name)
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
     return text

@@ -133,25 +133,25 @@ class SessionAccess:
             if cookie is None or scope["method"] in SAFE_METHODS:
                 await self.app(scope, receive, send)
             else:
-                await self._with_session(cookie, scope, receive, send, self.app)
+                await self._with_session(_nonce_in(cookie, self.sessions), scope, receive, send)
             return
         path = relative_path(scope)
         if authorized or path in PUBLIC_PATHS or path == LOGIN_PATH or path.startswith(ASSETS_PREFIX):
             await (self.bearer if authorized else self.app)(scope, receive, send)
-        elif cookie is not None and _nonce_in(cookie, self.sessions) is not None:
-            await self._with_session(cookie, scope, receive, send, self.app)
+        elif cookie is not None and (nonce := _nonce_in(cookie, self.sessions)) is not None:
+            await self._with_session(nonce, scope, receive, send)
         elif path == "/ui" or path.startswith("/ui/"):
             await RedirectResponse(scope.get("root_path", "") + LOGIN_PATH, 303)(scope, receive, send)
         else:
             await self.bearer(scope, receive, send)  # answers 401
 
-    async def _with_session(self, cookie: bytes, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-        """A request that may carry the session: one that changes state needs its CSRF token."""
-        nonce = _nonce_in(cookie, self.sessions)
+    async def _with_session(self, nonce: str | None, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request with the session ``nonce`` (``None``: none valid): one that changes state needs
+        the session's CSRF token."""
         if nonce is not None and scope["method"] not in SAFE_METHODS and not self._csrf_ok(scope, nonce):
             await error_response(403, "missing or invalid CSRF token: reload the page")(scope, receive, send)
             return
-        await app(scope, receive, send)
+        await self.app(scope, receive, send)
 
     def _csrf_ok(self, scope: Scope, nonce: str) -> bool:
         expected = self.sessions.csrf_token(nonce).encode()

@@ -292,39 +292,49 @@ def cancel(conn: sqlite3.Connection, job_id: str, now: float) -> tuple[Job, int]
     return job_of(row), released + freed
 
 
+class _Removed:
+    """The jobs a delete or prune removed, and what they leave in other tables to clean up in the
+    same transaction: their dependency edges, their recorded attempts, the arrival counter."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.counts = Counts()
+        self.ids: list[str] = []
+        self.children: list[tuple[str, str]] = []  # (id, parents) of removed jobs that had parents
+        self.parents: list[str] = []  # removed jobs that had children
+        self.failed: list[str] = []  # removed jobs with attempts recorded
+        self.seq = last_seq(conn)
+
+    def add(self, queue: str, job_id: str, state: str, parents: Any, had_children: Any, failures: Any) -> None:
+        self.counts.add(queue, state, -1)
+        self.ids.append(job_id)
+        if parents is not None:
+            self.children.append((job_id, parents))
+        if had_children:
+            self.parents.append(job_id)
+        if failures:
+            self.failed.append(job_id)
+
+    def finish(self) -> None:
+        if self.children or self.parents:
+            dependencies.forget(self.conn, self.children, self.parents)
+        if self.failed:
+            forget_errors(self.conn, self.failed)
+        if self.ids:
+            keep_arrivals(self.conn, self.seq)
+        self.counts.write(self.conn)
+
+
 def delete(conn: sqlite3.Connection, job_ids: Sequence[str]) -> list[str]:
     """Delete the finished jobs of these ids as prune does (counts, edges, attempts, the arrival
     counter): the ids deleted."""
-    deleted, counts = [], Counts()
-    children: list[tuple[str, str]] = []
-    parents_gone: list[str] = []
-    failed: list[str] = []
-    seq = last_seq(conn)
+    removed = _Removed(conn)
     for start in range(0, len(job_ids), DELETE_BATCH):
         ids = dump_json(list(job_ids[start : start + DELETE_BATCH])).decode()
-        rows = conn.execute(Q["delete_jobs"], (ids,)).fetchall()
-        for queue, job_id, state, parents, had_children, failures in rows:
-            counts.add(queue, state, -1)
-            deleted.append(job_id)
-            if parents is not None:
-                children.append((job_id, parents))
-            if had_children:
-                parents_gone.append(job_id)
-            if failures:
-                failed.append(job_id)
-    _forget(conn, children, parents_gone, failed)
-    if deleted:
-        keep_arrivals(conn, seq)
-    counts.write(conn)
-    return deleted
-
-
-def _forget(conn: sqlite3.Connection, children: list[tuple[str, str]], parents: list[str], failed: list[str]) -> None:
-    """What deleted jobs leave in other tables: edges on either side, attempts of those that failed."""
-    if children or parents:
-        dependencies.forget(conn, children, parents)
-    if failed:
-        forget_errors(conn, failed)
+        for queue, job_id, state, parents, had_children, failures in conn.execute(Q["delete_jobs"], (ids,)):
+            removed.add(queue, job_id, state, parents, had_children, failures)
+    removed.finish()
+    return removed.ids
 
 
 def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneResult:
@@ -333,28 +343,13 @@ def prune(conn: sqlite3.Connection, params: PruneParams, now: float) -> PruneRes
         (JobState.DEAD_LETTERED, params.dead_before),
         (JobState.CANCELLED, params.cancelled_before),
     ]
-    counts = Counts()
-    jobs = 0
-    children: list[tuple[str, str]] = []  # (id, parents) of pruned jobs that had parents
-    parents_gone: list[str] = []  # pruned jobs that had children
-    failed: list[str] = []  # pruned jobs with attempts recorded
-    seq = last_seq(conn)
+    removed = _Removed(conn)
     for state, cutoff in cutoffs:
         if cutoff is not None:
-            pruned = conn.execute(Q["prune_jobs"], (state.value, cutoff)).fetchall()
-            for queue, job_id, parents, had_children, failures in pruned:
-                counts.add(queue, state.value, -1)
-                jobs += 1
-                if parents is not None:
-                    children.append((job_id, parents))
-                if had_children:
-                    parents_gone.append(job_id)
-                if failures:
-                    failed.append(job_id)
-    _forget(conn, children, parents_gone, failed)
-    if jobs:
-        keep_arrivals(conn, seq)
-    counts.write(conn)
+            for queue, job_id, parents, had_children, failures in conn.execute(Q["prune_jobs"], (state.value, cutoff)):
+                removed.add(queue, job_id, state.value, parents, had_children, failures)
+    removed.finish()
+    jobs = len(removed.ids)
     keys = conn.execute(Q["prune_keys"], (now,)).rowcount
     conn.execute(Q["prune_buckets"], (now,))
     return PruneResult(jobs=jobs, keys=keys)
