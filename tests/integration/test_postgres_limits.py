@@ -94,8 +94,10 @@ async def test_a_freed_slot_and_a_raised_limit_wake_a_worker_in_another_process(
         await worker.wait_for_work(MAIL, 0.05)  # drain earlier notifications
         assert await worker.wait_for_work(MAIL, 0.1) is False  # held back: no work
         waiter = asyncio.create_task(worker.wait_for_work(MAIL, 10))
-        started = time.perf_counter()
         await act()
+        # From the act's commit: a commit can wait on the server's disk (seen: 2.6 s while a
+        # checkpoint synced thousands of test schemas' files), which is not the wake-up's time.
+        started = time.perf_counter()
         assert await asyncio.wait_for(waiter, 5) is True
         assert time.perf_counter() - started < 0.5
 
